@@ -1,0 +1,18 @@
+// Command kubectl-mesh is the kubectl plugin `kubectl mesh`.
+package main
+
+import (
+	"os"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	_ "k8s.io/client-go/plugin/pkg/client/auth" // exec, OIDC and cloud auth plugins for kubeconfigs
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/plugin"
+)
+
+func main() {
+	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	if err := plugin.NewCmdMesh(streams).Execute(); err != nil {
+		os.Exit(1)
+	}
+}

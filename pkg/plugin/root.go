@@ -1,0 +1,56 @@
+// Package plugin holds the commands of the kubectl plugin `kubectl mesh`.
+// Each subcommand lives in its own file as an Options struct with
+// Complete (I/O), Validate (pure) and Run (writes only to its streams).
+package plugin
+
+import (
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+)
+
+const rootLong = `Run one Istio mesh across many Kubernetes clusters.
+
+kubectl mesh writes every cross-cluster object of Istio's replicated control
+plane (".global") model correctly: shared-root certificates, DNS forwarding of
+the global zone, gateways, and a ServiceEntry with a unique class-E VIP plus
+DestinationRules for every exported service.`
+
+const rootExample = `  # Show the plugin's version
+  kubectl mesh version
+
+  # Make httpbin in namespace bar of cluster2 callable from cluster1
+  kubectl mesh export httpbin -n bar --from cluster2 --to cluster1`
+
+// NewCmdMesh returns the root command `kubectl mesh`. The kubeconfig flags
+// are bound once here, on the persistent flags, and shared by every
+// subcommand.
+func NewCmdMesh(streams genericiooptions.IOStreams) *cobra.Command {
+	configFlags := genericclioptions.NewConfigFlags(true)
+	return newCmdMesh(configFlags, streams)
+}
+
+func newCmdMesh(getter *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:           "kubectl mesh",
+		Short:         "Run one Istio mesh across many Kubernetes clusters",
+		Long:          rootLong,
+		Example:       rootExample,
+		SilenceErrors: false,
+		SilenceUsage:  true,
+		Annotations: map[string]string{
+			cobra.CommandDisplayNameAnnotation: "kubectl mesh",
+		},
+	}
+	cmd.SetIn(streams.In)
+	cmd.SetOut(streams.Out)
+	cmd.SetErr(streams.ErrOut)
+	getter.AddFlags(cmd.PersistentFlags())
+
+	f := NewFactory(getter)
+	cmd.AddCommand(
+		NewCmdVersion(streams),
+	)
+	_ = f // used by the cluster commands
+	return cmd
+}
