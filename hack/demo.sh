@@ -33,6 +33,16 @@ run kubectl --context cluster1 get svc,pods -n foo
 run kubectl --context cluster2 get svc,pods -n bar
 run kubectl --context cluster2 get pods -n hello -L version
 
+# --- certs: shared root and per-cluster intermediates ---
+
+# --- link: DNS, trust and gateways between clusters ---
+
+# --- export: remote services as .global ServiceEntries ---
+
+# --- webhook: every .global ServiceEntry checked and completed ---
+
+# --- status: one report for the whole mesh ---
+
 echo
 echo "${bold}Summary${reset}"
 for s in "${steps[@]}"; do echo "  ✓ $s"; done
