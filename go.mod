@@ -3,6 +3,7 @@ module github.com/kubectl-mesh/kubectl-mesh
 go 1.26.0
 
 require (
+	github.com/coredns/caddy v1.1.1
 	github.com/spf13/cobra v1.10.2
 	istio.io/api v1.31.1
 	k8s.io/api v0.37.2
@@ -25,6 +26,7 @@ require (
 	github.com/fxamacker/cbor/v2 v2.9.1 // indirect
 	github.com/go-errors/errors v1.4.2 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
+	github.com/flynn/go-shlex v0.0.0-20150515145356-3f9db97f8568 // indirect
 	github.com/go-openapi/jsonpointer v1.0.0 // indirect
 	github.com/go-openapi/jsonreference v1.0.0 // indirect
 	github.com/go-openapi/swag v0.27.1 // indirect
