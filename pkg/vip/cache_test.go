@@ -1,0 +1,95 @@
+package vip
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+)
+
+func startCache(t *testing.T, c *Cache) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = c.Start(ctx) }()
+	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+	defer scancel()
+	if err := c.WaitForSync(sctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAllocateWithCache(t *testing.T) {
+	space := mustSpace(t, "240.0.0.0/28")
+	first := space.Candidate(foo.Host)
+	second, third := space.Next(first), space.Next(space.Next(first))
+	tests := map[string]struct {
+		existing   []runtime.Object
+		want       netip.Addr
+		wantCalls  int // API calls of Allocate
+		wantWrites int
+	}{
+		"taken candidates are skipped without a call": {
+			existing: []runtime.Object{claimObj(first.String(), bar), claimObj(second.String(), bar)},
+			want:     third, wantCalls: 1, wantWrites: 1,
+		},
+		"the owner's claim is found without a label scan": {
+			existing: []runtime.Object{claimObj(second.String(), foo)},
+			want:     second, wantCalls: 1, wantWrites: 0,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newFake(tc.existing...)
+			cache := NewCache(f)
+			startCache(t, cache)
+			if cache.Len() != len(tc.existing) {
+				t.Fatalf("cache holds %d claims, want %d", cache.Len(), len(tc.existing))
+			}
+			f.ClearActions()
+			got, err := NewClaims(f, space, WithCache(cache)).Allocate(context.Background(), foo, false)
+			if err != nil || got != tc.want {
+				t.Fatalf("Allocate = %v, %v; want %v", got, err, tc.want)
+			}
+			if n := len(f.Actions()); n != tc.wantCalls {
+				t.Errorf("Allocate made %d API calls, want %d: %v", n, tc.wantCalls, f.Actions())
+			}
+			if n := writes(f); n != tc.wantWrites {
+				t.Errorf("Allocate made %d writes, want %d", n, tc.wantWrites)
+			}
+			if h, ok := cache.Holder(got); !ok || !h.Same(foo) {
+				t.Errorf("cache.Holder(%s) = %v, %v right after the allocation; want %v", got, h, ok, foo)
+			}
+		})
+	}
+}
+
+func TestCacheFollowsTheWatch(t *testing.T) {
+	f := newFake(claimObj("240.0.0.1", foo))
+	cache := NewCache(f)
+	startCache(t, cache)
+	c := NewClaims(f, rules.DefaultVIPSpace())
+	ctx := context.Background()
+	if err := c.Claim(ctx, netip.MustParseAddr("240.0.0.2"), bar, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Release(ctx, netip.MustParseAddr("240.0.0.1"), foo); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, has1 := cache.Holder(netip.MustParseAddr("240.0.0.1"))
+		h2, has2 := cache.Holder(netip.MustParseAddr("240.0.0.2"))
+		if !has1 && has2 && h2.Same(bar) && len(cache.HeldBy(foo)) == 0 && len(cache.HeldBy(bar)) == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cache did not follow a create and a delete made by another client: 240.0.0.1 held %v, 240.0.0.2 held by %v %v", has1, h2, has2)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
