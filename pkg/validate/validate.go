@@ -94,7 +94,7 @@ func NewInvalid(name string, errs field.ErrorList) error {
 // violation at once and warnings for legal but suspicious settings. fld is
 // the path of the spec (nil means "spec"). An object the rules do not apply
 // to gets no errors.
-func ValidateServiceEntry(obj *unstructured.Unstructured, cfg config.Config, fld *field.Path) (field.ErrorList, []string) {
+func ValidateServiceEntry(obj *unstructured.Unstructured, cfg config.Config, fld *field.Path) (field.ErrorList, []string) { //nolint:revive // named like apimachinery validators (ValidateXSpec), which callers know
 	if !Applies(obj, cfg.Suffix) {
 		return nil, nil
 	}
