@@ -3,6 +3,7 @@ module github.com/kubectl-mesh/kubectl-mesh
 go 1.26.0
 
 require (
+	github.com/coredns/caddy v1.1.1
 	github.com/go-logr/logr v1.4.3
 	github.com/prometheus/client_golang v1.24.0
 	github.com/prometheus/client_model v0.6.2
