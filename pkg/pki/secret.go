@@ -141,3 +141,66 @@ func ReadClusterBundle(ctx context.Context, kube kubernetes.Interface) (*Bundle,
 	}
 	return BundleFromSecret(s)
 }
+
+// NewSecret builds the cacerts Secret of a bundle, labelled as written by
+// kubectl-mesh.
+func NewSecret(b *Bundle) *corev1.Secret {
+	return &corev1.Secret{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      SecretName,
+			Namespace: rules.IstioSystemNamespace,
+			Labels:    map[string]string{rules.ManagedByLabel: rules.ManagedByValue},
+		},
+		Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{
+			CACertFile:    b.CACert,
+			CAKeyFile:     b.CAKey,
+			RootCertFile:  b.RootCert,
+			CertChainFile: b.CertChain,
+		},
+	}
+}
+
+// Equal is true when both bundles hold the same bytes.
+func (b *Bundle) Equal(o *Bundle) bool {
+	return string(b.CACert) == string(o.CACert) && string(b.CAKey) == string(o.CAKey) &&
+		string(b.RootCert) == string(o.RootCert) && string(b.CertChain) == string(o.CertChain)
+}
+
+// Identity summarises which CA a bundle is: its root fingerprints and its
+// intermediate's fingerprint. Two bundles with the same identity are the
+// same CA even if their PEM bytes differ (e.g. in whitespace).
+type Identity struct {
+	Roots        []string
+	Intermediate string
+}
+
+// Identity reads the fingerprints of the bundle.
+func (b *Bundle) Identity() (Identity, error) {
+	roots, err := b.Roots()
+	if err != nil {
+		return Identity{}, err
+	}
+	inter, err := b.Intermediate()
+	if err != nil {
+		return Identity{}, err
+	}
+	id := Identity{Intermediate: Fingerprint(inter)}
+	for _, r := range roots {
+		id.Roots = append(id.Roots, Fingerprint(r))
+	}
+	return id, nil
+}
+
+// Same is true when both identities name the same roots (in the same order)
+// and the same intermediate.
+func (id Identity) Same(o Identity) bool {
+	return id.Intermediate == o.Intermediate && strings.Join(id.Roots, ",") == strings.Join(o.Roots, ",")
+}
+
+// String shows the identity for messages: root fingerprint(s) and the
+// intermediate's.
+func (id Identity) String() string {
+	return fmt.Sprintf("root %s, intermediate %s", strings.Join(id.Roots, " + "), id.Intermediate)
+}

@@ -50,6 +50,7 @@ func newCmdMesh(getter *genericclioptions.ConfigFlags, streams genericiooptions.
 	f := NewFactory(getter)
 	cmd.AddCommand(
 		NewCmdVersion(streams),
+		NewCmdCerts(f, streams),
 	)
 	_ = f // used by the cluster commands
 	return cmd

@@ -1,0 +1,440 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+)
+
+const certsInstallExample = `  # Install <dir>/cluster1 into the current context
+  kubectl mesh certs install --cluster cluster1
+
+  # Install into two contexts named after their clusters, restarting istiod
+  kubectl mesh certs install --contexts cluster1,cluster2 --restart
+
+  # Contexts whose names differ from the cluster directories
+  kubectl mesh certs install --contexts east=gke_east,west=gke_west
+
+  # Show the Secret without creating it
+  kubectl mesh certs install --context cluster1 --dry-run=client -o yaml`
+
+// restartedAtAnnotation is what `kubectl rollout restart` sets on a pod
+// template to roll a Deployment.
+const restartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
+
+// Dry-run strategies, as kubectl spells them.
+const (
+	dryRunNone   = "none"
+	dryRunClient = "client"
+	dryRunServer = "server"
+)
+
+// CertsInstallOptions are the options of `kubectl mesh certs install`.
+type CertsInstallOptions struct {
+	Dir             string
+	Cluster         string
+	Contexts        []string
+	ClusterNames    []string
+	Force           bool
+	Restart         bool
+	RestartGateways bool
+	DryRun          string
+	Output          string
+
+	targets []clusterTarget
+	bundles map[string]*pki.Bundle
+	factory Factory
+	now     func() time.Time
+	genericiooptions.IOStreams
+}
+
+// NewCmdCertsInstall returns `kubectl mesh certs install`.
+func NewCmdCertsInstall(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &CertsInstallOptions{IOStreams: streams, factory: f, now: time.Now}
+	cmd := &cobra.Command{
+		Use:     "install",
+		Short:   "Create or update Istio's cacerts Secret in one or more clusters",
+		Example: certsInstallExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&o.Dir, "dir", defaultCertsDir, "Directory holding <cluster>/ with the files from `certs intermediate`.")
+	cmd.Flags().StringVar(&o.Cluster, "cluster", "", "Cluster whose files to install into --context (default: the context's name).")
+	cmd.Flags().StringSliceVar(&o.Contexts, "contexts", nil, "Install into these contexts: CTX or NAME=CTX, comma-separated.")
+	cmd.Flags().StringSliceVar(&o.ClusterNames, "cluster-names", nil, "Cluster names for --contexts, in the same order.")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "Replace an existing cacerts Secret that holds a different root or intermediate.")
+	cmd.Flags().BoolVar(&o.Restart, "restart", false, "Restart istiod afterwards so that it loads the new CA.")
+	cmd.Flags().BoolVar(&o.RestartGateways, "restart-gateways", false, "With --restart, also restart the ingress and egress gateways.")
+	cmd.Flags().StringVar(&o.DryRun, "dry-run", dryRunNone, `Must be "none", "server", or "client". client: only print what would be sent; server: send it without persisting.`)
+	cmd.Flags().Lookup("dry-run").NoOptDefVal = dryRunClient
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Print the Secret: yaml or json. The only output that contains the private key.")
+	return cmd
+}
+
+// Complete resolves the clusters and reads their files.
+func (o *CertsInstallOptions) Complete() error {
+	if len(o.Contexts) > 0 {
+		if o.Cluster != "" {
+			return fmt.Errorf("--cluster names the cluster of --context; with --contexts use NAME=CTX or --cluster-names")
+		}
+		t, err := parseClusterTargets(o.Contexts, o.ClusterNames)
+		if err != nil {
+			return err
+		}
+		o.targets = t
+	} else {
+		if len(o.ClusterNames) > 0 {
+			return fmt.Errorf("--cluster-names goes with --contexts; for one context use --cluster")
+		}
+		ctx, err := o.factory.CurrentContext()
+		if err != nil {
+			return err
+		}
+		name := o.Cluster
+		if name == "" {
+			name = ctx
+		}
+		o.targets = []clusterTarget{{Name: name, Context: ctx}}
+	}
+	o.bundles = map[string]*pki.Bundle{}
+	for _, t := range o.targets {
+		dir := filepath.Join(o.Dir, t.Name)
+		b, err := pki.LoadBundle(dir)
+		if err != nil {
+			return err
+		}
+		// Never install what istiod could not use.
+		if r := pki.VerifyBundle(dir, b, o.now(), 0); !r.OK() {
+			return fmt.Errorf("%s does not verify, not installing it: %s", dir, strings.Join(r.Errors, "; "))
+		}
+		o.bundles[t.Name] = b
+	}
+	return nil
+}
+
+// Validate checks the flags.
+func (o *CertsInstallOptions) Validate() error {
+	switch o.DryRun {
+	case dryRunNone, dryRunClient, dryRunServer:
+	default:
+		return fmt.Errorf(`--dry-run %q is not supported; use "none", "server" or "client"`, o.DryRun)
+	}
+	switch o.Output {
+	case "", "yaml", "json":
+	default:
+		return fmt.Errorf("--output %q is not supported; use -o yaml or -o json, or leave it out", o.Output)
+	}
+	if o.RestartGateways && !o.Restart {
+		return fmt.Errorf("--restart-gateways restarts the gateways after istiod; pass --restart too")
+	}
+	for _, t := range o.targets {
+		if err := validateCertsClusterName(t.Name); err != nil {
+			return fmt.Errorf("--cluster: %w", err)
+		}
+	}
+	return nil
+}
+
+// installPlan is what install will do in one cluster, decided before
+// anything is written anywhere.
+type installPlan struct {
+	target   clusterTarget
+	kube     kubernetes.Interface
+	secret   *corev1.Secret
+	existing *corev1.Secret
+	nsExists bool
+	action   string // create, update, unchanged
+}
+
+// Run installs the Secret in every cluster. All clusters are read and
+// checked first, so a refusal in one leaves every cluster untouched.
+func (o *CertsInstallOptions) Run(ctx context.Context) error {
+	msg := o.Out
+	if o.Output != "" {
+		// stdout carries only the objects so that it can be piped.
+		msg = o.ErrOut
+	}
+	plans := make([]*installPlan, 0, len(o.targets))
+	for _, t := range o.targets {
+		p, err := o.plan(ctx, t)
+		if err != nil {
+			return err
+		}
+		plans = append(plans, p)
+	}
+	var printed []*corev1.Secret
+	for _, p := range plans {
+		out, err := o.apply(ctx, p, msg)
+		if err != nil {
+			return err
+		}
+		printed = append(printed, out)
+	}
+	if o.Output != "" {
+		return printSecrets(o.Out, o.Output, printed)
+	}
+	return nil
+}
+
+func (o *CertsInstallOptions) plan(ctx context.Context, t clusterTarget) (*installPlan, error) {
+	p := &installPlan{target: t, secret: pki.NewSecret(o.bundles[t.Name]), action: "create", nsExists: true}
+	if o.DryRun == dryRunClient {
+		return p, nil
+	}
+	c, err := o.factory.Cluster(t.Context)
+	if err != nil {
+		return nil, err
+	}
+	p.kube = c.Kube
+	if _, err := c.Kube.CoreV1().Namespaces().Get(ctx, rules.IstioSystemNamespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		p.nsExists = false
+		return p, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("%s: read namespace %s: %w", t.Name, rules.IstioSystemNamespace, err)
+	}
+	existing, err := c.Kube.CoreV1().Secrets(rules.IstioSystemNamespace).Get(ctx, pki.SecretName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return p, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: read secret %s/%s: %w", t.Name, rules.IstioSystemNamespace, pki.SecretName, err)
+	}
+	p.existing = existing
+	p.action = "update"
+	newB := o.bundles[t.Name]
+	newID, err := newB.Identity()
+	if err != nil {
+		return nil, err
+	}
+	oldB, err := pki.BundleFromSecret(existing)
+	if err == nil && oldB.Equal(newB) {
+		p.action = "unchanged"
+		return p, nil
+	}
+	var oldID pki.Identity
+	if err == nil {
+		oldID, err = oldB.Identity()
+	}
+	switch {
+	case err != nil && !o.Force:
+		return nil, fmt.Errorf("%s (context %s): the existing secret %s/%s is unreadable (%v); pass --force to replace it with %s", t.Name, t.Context, rules.IstioSystemNamespace, pki.SecretName, err, newID)
+	case err == nil && !oldID.Same(newID) && !o.Force:
+		return nil, fmt.Errorf("%s (context %s): secret %s/%s holds a different CA: installed %s; new %s; pass --force to replace it (then restart istiod and the workloads: --restart)", t.Name, t.Context, rules.IstioSystemNamespace, pki.SecretName, oldID, newID)
+	}
+	return p, nil
+}
+
+func (o *CertsInstallOptions) apply(ctx context.Context, p *installPlan, msg io.Writer) (*corev1.Secret, error) {
+	name := p.target.Name
+	suffix := ""
+	if o.DryRun != dryRunNone {
+		suffix = " (dry run: " + o.DryRun + ")"
+	}
+	if o.DryRun == dryRunClient {
+		_, err := fmt.Fprintf(msg, "%s: secret %s/%s would be created or updated%s\n", name, rules.IstioSystemNamespace, pki.SecretName, suffix)
+		return p.secret, err
+	}
+	create := metav1.CreateOptions{FieldManager: rules.FieldManager}
+	update := metav1.UpdateOptions{FieldManager: rules.FieldManager}
+	patch := metav1.PatchOptions{FieldManager: rules.FieldManager}
+	if o.DryRun == dryRunServer {
+		create.DryRun = []string{metav1.DryRunAll}
+		update.DryRun = []string{metav1.DryRunAll}
+		patch.DryRun = []string{metav1.DryRunAll}
+	}
+	secrets := p.kube.CoreV1().Secrets(rules.IstioSystemNamespace)
+	result := p.existing
+	if !p.nsExists {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rules.IstioSystemNamespace}}
+		if _, err := p.kube.CoreV1().Namespaces().Create(ctx, ns, create); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("%s: create namespace %s: %w", name, rules.IstioSystemNamespace, err)
+		}
+		if _, err := fmt.Fprintf(msg, "%s: namespace %s created%s\n", name, rules.IstioSystemNamespace, suffix); err != nil {
+			return nil, err
+		}
+		if o.DryRun == dryRunServer {
+			// The namespace was not persisted, so the server cannot check
+			// a Secret inside it; show what would be sent.
+			_, err := fmt.Fprintf(msg, "%s: secret %s/%s would be created%s\n", name, rules.IstioSystemNamespace, pki.SecretName, suffix)
+			return p.secret, err
+		}
+	}
+	var err error
+	switch p.action {
+	case "create":
+		result, err = secrets.Create(ctx, p.secret, create)
+	case "update":
+		s := p.secret.DeepCopy()
+		s.ResourceVersion = p.existing.ResourceVersion
+		s.Labels = mergeLabels(p.existing.Labels, s.Labels)
+		s.Annotations = p.existing.Annotations
+		result, err = secrets.Update(ctx, s, update)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s secret %s/%s: %w", name, p.action, rules.IstioSystemNamespace, pki.SecretName, err)
+	}
+	id, _ := o.bundles[name].Identity()
+	verb := map[string]string{"create": "created", "update": "replaced", "unchanged": "unchanged"}[p.action]
+	if _, err := fmt.Fprintf(msg, "%s: secret %s/%s %s%s\n  root %s\n  intermediate %s\n", name, rules.IstioSystemNamespace, pki.SecretName, verb, suffix, strings.Join(id.Roots, " + "), id.Intermediate); err != nil {
+		return nil, err
+	}
+	if err := o.afterInstall(ctx, p, patch, msg, suffix); err != nil {
+		return nil, err
+	}
+	result = result.DeepCopy()
+	result.TypeMeta = p.secret.TypeMeta
+	return result, nil
+}
+
+// afterInstall reports istiod's state and restarts it (and the gateways)
+// when asked: istiod reads cacerts only at start-up.
+func (o *CertsInstallOptions) afterInstall(ctx context.Context, p *installPlan, patch metav1.PatchOptions, msg io.Writer, suffix string) error {
+	name := p.target.Name
+	deployments := p.kube.AppsV1().Deployments(rules.IstioSystemNamespace)
+	istiod, err := deployments.Get(ctx, "istiod", metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err := fmt.Fprintf(msg, "%s: istiod is not installed; it will load cacerts when Istio is installed\n", name)
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("%s: read deployment %s/istiod: %w", name, rules.IstioSystemNamespace, err)
+	}
+	if _, err := fmt.Fprintf(msg, "%s: istiod %s\n", name, deploymentState(istiod)); err != nil {
+		return err
+	}
+	if !o.Restart {
+		if p.action == "unchanged" {
+			return nil
+		}
+		_, err := fmt.Fprintf(msg, "%s: istiod loads cacerts only at start-up; restart it: kubectl --context %s -n %s rollout restart deployment/istiod (or rerun with --restart)\n", name, p.target.Context, rules.IstioSystemNamespace)
+		return err
+	}
+	toRestart := []appsv1.Deployment{*istiod}
+	if o.RestartGateways {
+		list, err := deployments.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("%s: list deployments in %s: %w", name, rules.IstioSystemNamespace, err)
+		}
+		for _, d := range list.Items {
+			if isGateway(&d) {
+				toRestart = append(toRestart, d)
+			}
+		}
+	}
+	body, err := restartPatch(o.now())
+	if err != nil {
+		return err
+	}
+	for _, d := range toRestart {
+		if _, err := deployments.Patch(ctx, d.Name, types.StrategicMergePatchType, body, patch); err != nil {
+			return fmt.Errorf("%s: restart deployment %s/%s: %w", name, rules.IstioSystemNamespace, d.Name, err)
+		}
+		if _, err := fmt.Fprintf(msg, "%s: deployment %s/%s restarted%s\n", name, rules.IstioSystemNamespace, d.Name, suffix); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restartPatch is the patch `kubectl rollout restart` sends.
+func restartPatch(now time.Time) ([]byte, error) {
+	return json.Marshal(map[string]any{
+		"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
+			"annotations": map[string]string{restartedAtAnnotation: now.Format(time.RFC3339)},
+		}}},
+	})
+}
+
+// isGateway recognises Istio's gateway Deployments by the labels Istio's
+// charts give them.
+func isGateway(d *appsv1.Deployment) bool {
+	switch d.Labels["istio"] {
+	case "ingressgateway", "egressgateway":
+		return true
+	}
+	switch d.Labels["app"] {
+	case "istio-ingressgateway", "istio-egressgateway":
+		return true
+	}
+	return false
+}
+
+// deploymentState says honestly whether a Deployment's pods run.
+func deploymentState(d *appsv1.Deployment) string {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	if d.Status.ReadyReplicas == 0 {
+		return fmt.Sprintf("is installed but not running (0/%d replicas ready)", want)
+	}
+	return fmt.Sprintf("is running (%d/%d replicas ready)", d.Status.ReadyReplicas, want)
+}
+
+func mergeLabels(old, add map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range old {
+		out[k] = v
+	}
+	for k, v := range add {
+		out[k] = v
+	}
+	return out
+}
+
+// printSecrets prints the Secrets as kubectl would: one object, or a List
+// for several clusters.
+func printSecrets(w io.Writer, format string, secrets []*corev1.Secret) error {
+	var obj any = secrets[0]
+	if len(secrets) > 1 {
+		list := &corev1.List{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "List"}}
+		for _, s := range secrets {
+			b, err := json.Marshal(s)
+			if err != nil {
+				return err
+			}
+			list.Items = append(list.Items, runtime.RawExtension{Raw: b})
+		}
+		obj = list
+	}
+	var b []byte
+	var err error
+	if format == "json" {
+		b, err = json.MarshalIndent(obj, "", "    ")
+		b = append(b, '\n')
+	} else {
+		b, err = yaml.Marshal(obj)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}

@@ -1,0 +1,241 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
+)
+
+const certsVerifyExample = `  # Check the files in ./mesh-certs
+  kubectl mesh certs verify
+
+  # Check the cacerts Secrets of two clusters and that they share a root
+  kubectl mesh certs verify --contexts cluster1,cluster2
+
+  # The same as JSON, warning about anything expiring within 90 days
+  kubectl mesh certs verify --contexts cluster1,cluster2 --warn-within 90d -o json`
+
+// CertsVerifyOptions are the options of `kubectl mesh certs verify`.
+type CertsVerifyOptions struct {
+	Dir          string
+	Contexts     []string
+	ClusterNames []string
+	WarnWithin   string
+	Output       string
+
+	checkDir   bool
+	warnWithin time.Duration
+	targets    []clusterTarget
+	factory    Factory
+	now        func() time.Time
+	genericiooptions.IOStreams
+}
+
+// VerifyResult is the outcome of `certs verify`, as printed by -o json.
+type VerifyResult struct {
+	OK bool `json:"ok"`
+	// Files are the reports of the cluster directories under --dir.
+	Files []*pki.Report `json:"files,omitempty"`
+	// Clusters are the reports of the cacerts Secrets of --contexts.
+	Clusters []*pki.Report `json:"clusters,omitempty"`
+	// SharedRoots are the roots every cluster trusts.
+	SharedRoots []string `json:"sharedRoots,omitempty"`
+	Errors      []string `json:"errors,omitempty"`
+	Warnings    []string `json:"warnings,omitempty"`
+}
+
+// NewCmdCertsVerify returns `kubectl mesh certs verify`.
+func NewCmdCertsVerify(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &CertsVerifyOptions{IOStreams: streams, factory: f, now: time.Now}
+	cmd := &cobra.Command{
+		Use:     "verify",
+		Short:   "Check certificate files and clusters' cacerts Secrets: chains, keys, expiry and a shared root",
+		Example: certsVerifyExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Files are checked when --dir is given, or when there is
+			// nothing else to check.
+			o.checkDir = cmd.Flags().Changed("dir") || len(o.Contexts) == 0
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&o.Dir, "dir", defaultCertsDir, "Directory made by `certs root` and `certs intermediate` to check.")
+	cmd.Flags().StringSliceVar(&o.Contexts, "contexts", nil, "Check the cacerts Secret of these contexts: CTX or NAME=CTX, comma-separated.")
+	cmd.Flags().StringSliceVar(&o.ClusterNames, "cluster-names", nil, "Cluster names for --contexts, in the same order.")
+	cmd.Flags().StringVar(&o.WarnWithin, "warn-within", "30d", "Warn about certificates that expire within this time.")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json, or a table when left out.")
+	return cmd
+}
+
+// Complete parses the flags.
+func (o *CertsVerifyOptions) Complete() error {
+	d, err := parseValidity("warn-within", o.WarnWithin)
+	if err != nil {
+		return err
+	}
+	o.warnWithin = d
+	if len(o.Contexts) > 0 {
+		if o.targets, err = parseClusterTargets(o.Contexts, o.ClusterNames); err != nil {
+			return err
+		}
+	} else if len(o.ClusterNames) > 0 {
+		return fmt.Errorf("--cluster-names goes with --contexts")
+	}
+	return nil
+}
+
+// Validate checks the flags.
+func (o *CertsVerifyOptions) Validate() error {
+	switch o.Output {
+	case "", "json":
+		return nil
+	}
+	return fmt.Errorf("--output %q is not supported; use -o json, or leave it out for a table", o.Output)
+}
+
+// Run checks and reports; any error makes it fail.
+func (o *CertsVerifyOptions) Run(ctx context.Context) error {
+	res := &VerifyResult{}
+	now := o.now()
+	if o.checkDir {
+		reports, errs := o.verifyDir(now)
+		res.Files = reports
+		res.Errors = append(res.Errors, errs...)
+		_, shareErrs := pki.CheckShared(reports)
+		res.Errors = append(res.Errors, shareErrs...)
+	}
+	if len(o.targets) > 0 {
+		for _, t := range o.targets {
+			r := &pki.Report{Source: t.Name}
+			c, err := o.factory.Cluster(t.Context)
+			if err == nil {
+				var b *pki.Bundle
+				if b, err = pki.ReadClusterBundle(ctx, c.Kube); err == nil {
+					r = pki.VerifyBundle(t.Name, b, now, o.warnWithin)
+				}
+			}
+			if err != nil {
+				r.Errors = append(r.Errors, err.Error())
+			}
+			res.Clusters = append(res.Clusters, r)
+		}
+		shared, shareErrs := pki.CheckShared(res.Clusters)
+		res.SharedRoots = shared
+		res.Errors = append(res.Errors, shareErrs...)
+	}
+	for _, r := range append(append([]*pki.Report{}, res.Files...), res.Clusters...) {
+		for _, e := range r.Errors {
+			res.Errors = append(res.Errors, r.Source+": "+e)
+		}
+		for _, w := range r.Warnings {
+			res.Warnings = append(res.Warnings, r.Source+": "+w)
+		}
+	}
+	res.OK = len(res.Errors) == 0
+	if err := o.print(res); err != nil {
+		return err
+	}
+	if !res.OK {
+		return fmt.Errorf("certificate verification failed: %d problem(s)", len(res.Errors))
+	}
+	return nil
+}
+
+// verifyDir checks the root of --dir and every cluster directory in it.
+func (o *CertsVerifyOptions) verifyDir(now time.Time) ([]*pki.Report, []string) {
+	var errs []string
+	rootPath := filepath.Join(o.Dir, pki.RootCertFile)
+	if _, err := os.Stat(rootPath); err == nil {
+		if _, err := pki.LoadCA(rootPath, filepath.Join(o.Dir, pki.RootKeyFile), now); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	clusters, err := clusterDirs(o.Dir)
+	if err != nil {
+		return nil, append(errs, err.Error())
+	}
+	if len(clusters) == 0 {
+		errs = append(errs, fmt.Sprintf("%s holds no cluster directories; make them with `kubectl mesh certs intermediate CLUSTER…`", o.Dir))
+	}
+	var reports []*pki.Report
+	for _, c := range clusters {
+		dir := filepath.Join(o.Dir, c)
+		b, err := pki.LoadBundle(dir)
+		if err != nil {
+			reports = append(reports, &pki.Report{Source: dir, Errors: []string{err.Error()}})
+			continue
+		}
+		reports = append(reports, pki.VerifyBundle(dir, b, now, o.warnWithin))
+	}
+	return reports, errs
+}
+
+func (o *CertsVerifyOptions) print(res *VerifyResult) error {
+	if o.Output == "json" {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(o.Out, string(b))
+		return err
+	}
+	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "SOURCE\tROOTS\tISSUING ROOT\tINTERMEDIATE\tEXPIRES\tSTATUS")
+	for _, r := range append(append([]*pki.Report{}, res.Files...), res.Clusters...) {
+		inter, expires := "-", "-"
+		if r.Intermediate != nil {
+			inter = pki.Short(r.Intermediate.Fingerprint)
+			expires = r.Intermediate.NotAfter.Format("2006-01-02")
+		}
+		issuing := "-"
+		if r.IssuingRoot != "" {
+			issuing = pki.Short(r.IssuingRoot)
+		}
+		status := "OK"
+		switch {
+		case !r.OK():
+			status = fmt.Sprintf("FAIL (%d)", len(r.Errors))
+		case len(r.Warnings) > 0:
+			status = fmt.Sprintf("WARN (%d)", len(r.Warnings))
+		}
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", r.Source, len(r.Roots), issuing, inter, expires, status)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	var sb strings.Builder
+	if len(res.Clusters) > 0 {
+		switch len(res.SharedRoots) {
+		case 0:
+			sb.WriteString("clusters share no root\n")
+		case 1:
+			fmt.Fprintf(&sb, "all %d clusters share one root: %s\n", len(res.Clusters), res.SharedRoots[0])
+		default:
+			fmt.Fprintf(&sb, "all %d clusters trust %d roots (root rotation in progress): %s\n", len(res.Clusters), len(res.SharedRoots), strings.Join(res.SharedRoots, ", "))
+		}
+	}
+	for _, e := range res.Errors {
+		fmt.Fprintf(&sb, "error: %s\n", e)
+	}
+	for _, wn := range res.Warnings {
+		fmt.Fprintf(&sb, "warning: %s\n", wn)
+	}
+	_, err := fmt.Fprint(o.Out, sb.String())
+	return err
+}
