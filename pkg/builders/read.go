@@ -203,3 +203,43 @@ func Versions(svc *corev1.Service, pods []corev1.Pod, endpointSlices []discovery
 	}
 	return sortedUnique(versions)
 }
+
+// PortsOf reads an entry's ports back.
+func PortsOf(se *unstructured.Unstructured) []Port {
+	raw, _, _ := unstructured.NestedSlice(se.Object, "spec", "ports")
+	var out []Port
+	for _, r := range raw {
+		m, ok := r.(map[string]any)
+		if !ok {
+			continue
+		}
+		p := Port{}
+		p.Name, _ = m["name"].(string)
+		p.Protocol, _ = m["protocol"].(string)
+		if n, ok := asInt(m["number"]); ok {
+			p.Number = int32(n) //nolint:gosec // a port number
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// EgressAddressOf returns the local egress gateway endpoint of an entry of
+// the egress variant (the endpoint without a cluster label), or "".
+func EgressAddressOf(se *unstructured.Unstructured) string {
+	if r, _, _ := unstructured.NestedString(se.Object, "spec", "resolution"); r != rules.ResolutionStatic {
+		return ""
+	}
+	endpoints, _, _ := unstructured.NestedSlice(se.Object, "spec", "endpoints")
+	for _, raw := range endpoints {
+		ep, ok := raw.(map[string]any)
+		if !ok {
+			continue
+		}
+		if c, _, _ := unstructured.NestedString(ep, "labels", rules.ClusterLabel); c == "" {
+			a, _, _ := unstructured.NestedString(ep, "address")
+			return a
+		}
+	}
+	return ""
+}

@@ -1,0 +1,314 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/rest"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/gateway"
+)
+
+const exportLong = `Make Services of one cluster callable from other clusters of an Istio mesh
+with replicated control planes (".global" model).
+
+For every Service, export reads its ports and versions (the version label of
+the Pods it selects) and the source cluster's ingress gateway address, then
+writes into every target cluster a ServiceEntry for <service>.<namespace>.global
+(MESH_INTERNAL, resolution DNS, one endpoint per source cluster on the gateway's
+port 15443, a VIP unique in that cluster) and a DestinationRule with one subset
+per remote version that selects the endpoint label cluster=<source>. In the
+source cluster it writes a DestinationRule mapping those subsets to the Pods'
+version label, unless you own one for that host.
+
+Exporting the same Service from a second cluster adds that cluster's endpoint;
+running export again changes nothing and keeps every VIP. When a target fails,
+the others still complete and nothing half-written is left in the failed one:
+objects this run created there are deleted again (undo); a re-run converges.`
+
+const exportExample = `  # Make httpbin in namespace bar of cluster2 callable from cluster1
+  kubectl mesh export httpbin -n bar --from cluster2 --to cluster1
+
+  # Export helloworld from two clusters into one; the second adds an endpoint
+  kubectl mesh export helloworld -n hello --from cluster2 --to cluster1
+  kubectl mesh export helloworld -n hello --from cluster3 --to cluster1
+
+  # Every Service labelled tier=api, into two clusters, through the local
+  # egress gateways
+  kubectl mesh export -l tier=api -n shop --from east --to west,north --via-egress
+
+  # Show what would be written, without contacting the targets
+  kubectl mesh export httpbin -n bar --from cluster2 --to cluster1 --dry-run=client -o yaml`
+
+// ExportOptions are the options of `kubectl mesh export`.
+type ExportOptions struct {
+	Services        []string
+	Selector        string
+	All             bool
+	From            string
+	To              []string
+	FromClusterName string
+	TargetNamespace string
+	CreateNamespace bool
+	VersionLabel    string
+	GatewayService  string
+	GatewayNS       string
+	GatewayAddress  string
+	ViaEgress       bool
+	EgressService   string
+	DryRun          string
+	PrintFlags      *genericclioptions.PrintFlags
+
+	// WrapConfig, when set, adjusts every cluster's client configuration
+	// (benchmarks count requests with it).
+	WrapConfig func(rest.Config) rest.Config
+
+	factory   Factory
+	namespace string
+	override  *gateway.Address
+	genericiooptions.IOStreams
+}
+
+// NewExportOptions returns options with kubectl's defaults.
+func NewExportOptions(f Factory, streams genericiooptions.IOStreams) *ExportOptions {
+	return &ExportOptions{
+		VersionLabel:   builders.DefaultVersionLabel,
+		GatewayService: gateway.DefaultService,
+		GatewayNS:      gateway.DefaultNamespace,
+		EgressService:  defaultEgressService,
+		DryRun:         DryRunNone,
+		PrintFlags:     genericclioptions.NewPrintFlags("exported"),
+		factory:        f,
+		IOStreams:      streams,
+	}
+}
+
+const defaultEgressService = "istio-egressgateway"
+
+// NewCmdExport returns `kubectl mesh export`.
+func NewCmdExport(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewExportOptions(f, streams)
+	cmd := &cobra.Command{
+		Use:     "export (SERVICE... | -l SELECTOR | --all) -n NAMESPACE --from CONTEXT --to CONTEXT[,CONTEXT...]",
+		Short:   "Make Services of one cluster callable from others as <service>.<namespace>.global",
+		Long:    exportLong,
+		Example: exportExample,
+		RunE: func(_ *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(context.Background())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&o.Selector, "selector", "l", "", "Export the Services matching this label selector.")
+	fl.BoolVar(&o.All, "all", false, "Export every Service of the namespace.")
+	fl.StringVar(&o.From, "from", "", "Kubeconfig context of the source cluster (default: the current context).")
+	fl.StringSliceVar(&o.To, "to", nil, "Kubeconfig contexts of the target clusters, comma-separated.")
+	fl.StringVar(&o.FromClusterName, "from-cluster-name", "", "Name of the source cluster in endpoint labels and subsets (default: the --from context name).")
+	fl.StringVar(&o.TargetNamespace, "target-namespace", "", "Namespace of the ServiceEntry and DestinationRule in the targets (default: the Service's namespace).")
+	fl.BoolVar(&o.CreateNamespace, "create-namespace", false, "Create the target namespace where it is missing.")
+	fl.StringVar(&o.VersionLabel, "version-label", o.VersionLabel, "Pod label whose values are the Service's versions.")
+	fl.StringVar(&o.GatewayService, "gateway-service", o.GatewayService, "Ingress gateway Service of the source cluster.")
+	fl.StringVar(&o.GatewayNS, "gateway-namespace", o.GatewayNS, "Namespace of the gateway Services.")
+	fl.StringVar(&o.GatewayAddress, "gateway-address", "", "Source gateway address HOST[:PORT], instead of discovering it.")
+	fl.BoolVar(&o.ViaEgress, "via-egress", false, "Send the traffic through each target's egress gateway (STATIC resolution; needs an IP gateway address).")
+	fl.StringVar(&o.EgressService, "egress-service", o.EgressService, "Egress gateway Service of the targets, for --via-egress.")
+	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `Must be "none", "client" (contact only the source) or "server" (ask every target, write nothing).`)
+	o.PrintFlags.AddFlags(cmd)
+	return cmd
+}
+
+// Complete reads the namespace and parses --gateway-address.
+func (o *ExportOptions) Complete(args []string) error {
+	o.Services = args
+	ns, _, err := o.factory.Getter.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return err
+	}
+	o.namespace = ns
+	if o.From == "" {
+		if o.From, err = o.factory.CurrentContext(); err != nil {
+			return fmt.Errorf("--from: %w", err)
+		}
+	}
+	if o.FromClusterName == "" {
+		o.FromClusterName = o.From
+	}
+	if o.TargetNamespace == "" {
+		o.TargetNamespace = o.namespace
+	}
+	if o.GatewayAddress != "" {
+		a, err := gateway.ParseOverride(o.GatewayAddress)
+		if err != nil {
+			return err
+		}
+		o.override = &a
+	}
+	return nil
+}
+
+// Validate checks the flags.
+func (o *ExportOptions) Validate() error {
+	if err := validateServiceArgs(o.Services, o.Selector, o.All); err != nil {
+		return err
+	}
+	if err := validateTargets(o.From, o.To); err != nil {
+		return err
+	}
+	if err := validateDryRun(o.DryRun); err != nil {
+		return err
+	}
+	if err := validateOutput(o.PrintFlags); err != nil {
+		return err
+	}
+	return validateClusterName(o.FromClusterName)
+}
+
+// Run exports and prints the outcome; the error says which clusters or
+// services failed.
+func (o *ExportOptions) Run(ctx context.Context) error {
+	src, err := o.readSource(ctx)
+	if err != nil {
+		return err
+	}
+	for _, w := range src.Gateway.Warnings {
+		o.warn("%s: %s", o.From, w)
+	}
+	var (
+		mu       sync.Mutex
+		results  = make([]targetResult, len(o.To))
+		wg       sync.WaitGroup
+		exported = map[string][]string{} // service → targets that hold it now
+	)
+	for i, target := range o.To {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := o.exportTo(ctx, target, src)
+			mu.Lock()
+			defer mu.Unlock()
+			results[i] = r
+			for svc, ok := range r.succeeded {
+				if ok {
+					exported[svc] = append(exported[svc], target)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	local := o.writeLocalRules(ctx, src, exported)
+
+	var rows []meshRow
+	for _, r := range results {
+		rows = append(rows, r.rows...)
+	}
+	rows = append(rows, local...)
+	for _, svc := range src.Services {
+		if svc.Err != nil {
+			rows = append([]meshRow{{Cluster: o.From, Kind: "Service", Namespace: o.namespace, Name: svc.Name, Action: actionFailed, Err: svc.Err}}, rows...)
+		}
+	}
+	for _, r := range results {
+		for _, w := range r.warnings {
+			o.warn("%s: %s", r.cluster, w)
+		}
+	}
+	if err := printRows(o.Out, o.PrintFlags, rows, o.dryRunSuffix()); err != nil {
+		return err
+	}
+	return failures(rows, "export")
+}
+
+func (o *ExportOptions) dryRunSuffix() string {
+	switch o.DryRun {
+	case DryRunClient:
+		return " (dry run)"
+	case DryRunServer:
+		return " (server dry run)"
+	}
+	return ""
+}
+
+func (o *ExportOptions) warn(format string, a ...any) {
+	fmt.Fprintf(o.ErrOut, "Warning: "+format+"\n", a...)
+}
+
+func validateServiceArgs(services []string, selector string, all bool) error {
+	n := 0
+	for _, set := range []bool{len(services) > 0, selector != "", all} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		return errors.New("name the Services to export: SERVICE..., -l SELECTOR or --all")
+	case n > 1:
+		return errors.New("use only one of SERVICE..., -l SELECTOR and --all")
+	}
+	for _, s := range services {
+		if strings.Contains(s, "/") {
+			return fmt.Errorf("service %q: give bare Service names and the namespace with -n", s)
+		}
+	}
+	return nil
+}
+
+func validateTargets(from string, to []string) error {
+	if len(to) == 0 {
+		return errors.New("--to is required: the kubeconfig contexts of the target clusters, e.g. --to cluster1,cluster3")
+	}
+	seen := map[string]bool{}
+	for _, t := range to {
+		switch {
+		case t == "":
+			return errors.New("--to has an empty context name")
+		case t == from:
+			return fmt.Errorf("--to %s is also the source (--from); a cluster reaches its own Services directly", t)
+		case seen[t]:
+			return fmt.Errorf("--to names %s twice", t)
+		}
+		seen[t] = true
+	}
+	return nil
+}
+
+func validateClusterName(name string) error {
+	if name == "" || strings.ContainsAny(name, ", ") {
+		return fmt.Errorf("--from-cluster-name %q: the source cluster name must be non-empty without commas or spaces (it becomes an endpoint label value)", name)
+	}
+	return nil
+}
+
+// failures turns the failed rows into one error for the exit code; the
+// table above it already says what failed where.
+func failures(rows []meshRow, verb string) error {
+	var msgs []string
+	for _, r := range rows {
+		switch {
+		case r.Err == nil:
+		case r.Kind == "":
+			msgs = append(msgs, fmt.Sprintf("%s: %v", r.Cluster, r.Err))
+		default:
+			msgs = append(msgs, fmt.Sprintf("%s: %s %s/%s: %v", r.Cluster, lowerKind(r.Kind), r.Namespace, r.Name, r.Err))
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	slices.Sort(msgs)
+	msgs = slices.Compact(msgs)
+	return fmt.Errorf("%s failed for %d object(s):\n  %s", verb, len(msgs), strings.Join(msgs, "\n  "))
+}

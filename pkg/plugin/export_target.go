@@ -1,0 +1,343 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip"
+)
+
+// serviceWorkers is how many Services of one target cluster are written at
+// once; target clusters themselves run in parallel.
+const serviceWorkers = 8
+
+// targetResult is the outcome of one target cluster.
+type targetResult struct {
+	cluster   string
+	rows      []meshRow
+	warnings  []string
+	succeeded map[string]bool // service → its entry and rule are in place
+}
+
+// exportTarget is one target cluster during a run.
+type exportTarget struct {
+	o       *ExportOptions
+	src     *source
+	context string
+	kube    kubernetes.Interface
+	w       writer
+	entries map[string]*unstructured.Unstructured // by namespace/name
+	rules   map[string]*unstructured.Unstructured
+	vips    *vipAllocator
+	egress  string
+}
+
+func (o *ExportOptions) exportTo(ctx context.Context, target string, src *source) targetResult {
+	res := targetResult{cluster: target, succeeded: map[string]bool{}}
+	fail := func(err error) targetResult {
+		res.rows = append(res.rows, meshRow{Cluster: target, Action: actionFailed, Err: err})
+		return res
+	}
+	_, cfg, err := restConfigFor(o.factory, target, o.WrapConfig)
+	if err != nil {
+		return fail(fmt.Errorf("--to: %w", err))
+	}
+	if o.DryRun == DryRunClient {
+		return o.planClientDryRun(target, src)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	t := &exportTarget{o: o, src: src, context: target, kube: kube, w: writer{dyn: dyn, dryRun: o.DryRun == DryRunServer}}
+	if row, err := t.ensureNamespace(ctx); err != nil {
+		return fail(err)
+	} else if row != nil {
+		res.rows = append(res.rows, *row)
+	}
+	// One List per kind for every Service of the run. Entries of all
+	// namespaces: without VIPClaims they are what VIP uniqueness is
+	// checked against.
+	if t.entries, err = listByName(ctx, dyn, builders.ServiceEntryGVR, ""); err != nil {
+		return fail(fmt.Errorf("list ServiceEntries: %w; are Istio's CRDs installed?", err))
+	}
+	if t.rules, err = listByName(ctx, dyn, builders.DestinationRuleGVR, o.TargetNamespace); err != nil {
+		return fail(fmt.Errorf("list DestinationRules in namespace %s: %w", o.TargetNamespace, err))
+	}
+	if t.vips, err = newVIPAllocator(ctx, dyn, t.entries, t.w.dryRun); err != nil {
+		return fail(err)
+	}
+	if !t.vips.usesClaims() {
+		res.warnings = append(res.warnings, warnNoClaims)
+	}
+	if o.ViaEgress {
+		if t.egress, err = t.egressAddress(ctx); err != nil {
+			return fail(err)
+		}
+	}
+
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		jobs = make(chan exportService)
+	)
+	for range serviceWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for svc := range jobs {
+				rows, warnings, ok := t.exportService(ctx, svc)
+				mu.Lock()
+				res.rows = append(res.rows, rows...)
+				res.warnings = append(res.warnings, warnings...)
+				res.succeeded[svc.Name] = ok
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, svc := range src.Services {
+		if svc.Err == nil {
+			jobs <- svc
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	sortRows(res.rows)
+	return res
+}
+
+func (t *exportTarget) ensureNamespace(ctx context.Context) (*meshRow, error) {
+	ns := t.o.TargetNamespace
+	_, err := t.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		return nil, nil
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("namespace %s: %w", ns, err)
+	case !t.o.CreateNamespace:
+		return nil, fmt.Errorf("namespace %s not found; create it, pass --create-namespace, or choose another with --target-namespace", ns)
+	}
+	obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{rules.ManagedByLabel: rules.ManagedByValue}}}
+	if _, err := t.kube.CoreV1().Namespaces().Create(ctx, obj, metav1.CreateOptions{FieldManager: rules.FieldManager, DryRun: t.w.dryRunOpt()}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("create namespace %s: %w", ns, err)
+	}
+	return &meshRow{Cluster: t.context, Kind: "Namespace", Name: ns, Action: actionCreated}, nil
+}
+
+func (t *exportTarget) egressAddress(ctx context.Context) (string, error) {
+	ns, name := t.o.GatewayNS, t.o.EgressService
+	svc, err := t.kube.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", fmt.Errorf("--via-egress: egress gateway Service %s/%s not found; check --egress-service and --gateway-namespace, or export without --via-egress", ns, name)
+	}
+	if err != nil {
+		return "", fmt.Errorf("egress gateway Service %s/%s: %w", ns, name, err)
+	}
+	if _, err := netip.ParseAddr(svc.Spec.ClusterIP); err != nil {
+		return "", fmt.Errorf("--via-egress: egress gateway Service %s/%s has no ClusterIP (%q); it must not be headless", ns, name, svc.Spec.ClusterIP)
+	}
+	return svc.Spec.ClusterIP, nil
+}
+
+func (t *exportTarget) thisSource(svc exportService) builders.Source {
+	return builders.Source{Cluster: t.src.Name, GatewayHost: t.src.Gateway.Host, GatewayPort: t.src.Gateway.Port, Versions: svc.Versions}
+}
+
+func (t *exportTarget) export(svc exportService, sources []builders.Source, vipAddr string) builders.Export {
+	return builders.Export{
+		Name: svc.Name, Namespace: t.o.namespace, TargetNamespace: t.o.TargetNamespace,
+		Ports: svc.Ports, Sources: sources, VIP: vipAddr, EgressAddress: t.egress,
+	}
+}
+
+// exportService writes one Service's rule and entry. The rule goes first so
+// that an entry never exists without it; the entry's write is the commit
+// point. When the entry cannot be written, what this call created (the
+// rule, the VIP claim) is removed again. A lost race (Conflict,
+// AlreadyExists) re-reads both objects and merges again, so another source
+// cluster's endpoint is never replaced.
+func (t *exportTarget) exportService(ctx context.Context, svc exportService) (rows []meshRow, warnings []string, ok bool) {
+	ns := t.o.TargetNamespace
+	seName := builders.ServiceEntryName(svc.Name, t.o.namespace)
+	drName := builders.GlobalDestinationRuleName(svc.Name, t.o.namespace)
+	se, dr := t.entries[ns+"/"+seName], t.rules[ns+"/"+drName]
+	seRow := meshRow{Cluster: t.context, Kind: builders.KindServiceEntry, Namespace: ns, Name: seName, Gateway: t.src.Gateway.String()}
+	drRow := meshRow{Cluster: t.context, Kind: builders.KindDestinationRule, Namespace: ns, Name: drName, Gateway: t.src.Gateway.String()}
+	failBoth := func(err error) ([]meshRow, []string, bool) {
+		seRow.Action, seRow.Err = actionFailed, err
+		drRow.Action = actionSkipped
+		return []meshRow{seRow, drRow}, warnings, false
+	}
+	for _, u := range []*unstructured.Unstructured{se, dr} {
+		if u != nil && !builders.IsManaged(u) {
+			return failBoth(fmt.Errorf("%s %s/%s exists and is not managed by kubectl-mesh; it is left alone: delete it or export into another --target-namespace", u.GetKind(), ns, u.GetName()))
+		}
+	}
+	host := rules.FormatHost(svc.Name, t.o.namespace, "")
+	owner := vip.Owner{Namespace: ns, Name: seName, Host: host}
+	if se != nil {
+		owner.UID = string(se.GetUID())
+	}
+	addr, claimed, err := t.vips.forEntry(ctx, owner, builders.Addresses(se))
+	if err != nil {
+		return failBoth(err)
+	}
+	vipAddr := ""
+	if addr.IsValid() {
+		vipAddr = addr.String()
+	}
+	seRow.VIP = vipAddr
+	var createdDR *unstructured.Unstructured
+	undo := func(cause error) ([]meshRow, []string, bool) {
+		var errs []error
+		if createdDR != nil && !t.w.dryRun {
+			if err := t.w.remove(ctx, builders.DestinationRuleGVR, createdDR); err != nil {
+				errs = append(errs, fmt.Errorf("undo: delete DestinationRule %s/%s: %w", ns, drName, err))
+			} else {
+				drRow.Action = actionDeleted + " (undone)"
+			}
+		}
+		if claimed {
+			if err := t.vips.release(ctx, addr, owner); err != nil {
+				errs = append(errs, fmt.Errorf("undo: release VIP %s: %w", addr, err))
+			}
+		}
+		seRow.Action, seRow.Err = actionFailed, cause
+		if len(errs) > 0 {
+			seRow.Err = fmt.Errorf("%w (%v)", cause, errs)
+		}
+		if drRow.Action == "" {
+			drRow.Action = actionSkipped
+		}
+		return []meshRow{seRow, drRow}, warnings, false
+	}
+
+	for attempt := 1; ; attempt++ {
+		sources := builders.MergeSource(builders.SourcesOf(se), t.thisSource(svc))
+		exp := t.export(svc, sources, vipAddr)
+		wantSE, err := builders.ServiceEntry(exp)
+		if err != nil {
+			return undo(err)
+		}
+		wantDR, drWarnings, err := builders.GlobalDestinationRule(exp)
+		if err != nil {
+			return undo(err)
+		}
+		warnings = drWarnings
+		gotDR, action, err := t.w.put(ctx, builders.DestinationRuleGVR, dr, wantDR)
+		if err != nil {
+			if retryable(err) && attempt < maxAttempts {
+				if se, dr, err = t.reread(ctx, seName, drName); err != nil {
+					return undo(err)
+				}
+				continue
+			}
+			return undo(fmt.Errorf("DestinationRule %s/%s: %w", ns, drName, err))
+		}
+		if action == actionCreated {
+			createdDR = gotDR
+		}
+		drRow.Action = mergeAction(drRow.Action, action)
+		drRow.Object = gotDR
+		gotSE, action, err := t.w.put(ctx, builders.ServiceEntryGVR, se, wantSE)
+		if err != nil {
+			if retryable(err) && attempt < maxAttempts {
+				if se, dr, err = t.reread(ctx, seName, drName); err != nil {
+					return undo(err)
+				}
+				continue
+			}
+			return undo(fmt.Errorf("ServiceEntry %s/%s: %w", ns, seName, err))
+		}
+		seRow.Action = mergeAction(seRow.Action, action)
+		seRow.Object = gotSE
+		// Another source may have been merged into the entry between our
+		// read and our write of the rule: bring the rule up to date.
+		if !sameClusters(builders.SourcesOf(gotSE), sources) && attempt < maxAttempts {
+			se, dr = gotSE, gotDR
+			continue
+		}
+		return []meshRow{seRow, drRow}, warnings, true
+	}
+}
+
+func (t *exportTarget) reread(ctx context.Context, seName, drName string) (se, dr *unstructured.Unstructured, err error) {
+	ns := t.o.TargetNamespace
+	if se, err = t.w.get(ctx, builders.ServiceEntryGVR, ns, seName); err != nil {
+		return nil, nil, err
+	}
+	if dr, err = t.w.get(ctx, builders.DestinationRuleGVR, ns, drName); err != nil {
+		return nil, nil, err
+	}
+	return se, dr, nil
+}
+
+// mergeAction keeps "created" over a later "configured" of the same run.
+func mergeAction(prev, next string) string {
+	if prev == actionCreated || prev == actionConfigured && next == actionUnchanged {
+		return prev
+	}
+	return next
+}
+
+func sameClusters(a, b []builders.Source) bool {
+	names := func(s []builders.Source) []string {
+		out := make([]string, 0, len(s))
+		for _, x := range s {
+			out = append(out, x.Cluster)
+		}
+		slices.Sort(out)
+		return out
+	}
+	return slices.Equal(names(a), names(b))
+}
+
+// planClientDryRun builds the objects for a target without contacting it:
+// no VIP (it is allocated in the target) and no merge with other sources.
+func (o *ExportOptions) planClientDryRun(target string, src *source) targetResult {
+	res := targetResult{cluster: target, succeeded: map[string]bool{}}
+	t := &exportTarget{o: o, src: src, context: target}
+	if o.ViaEgress {
+		// The egress gateway's ClusterIP lives in the target, which a
+		// client-side dry run does not read.
+		res.warnings = append(res.warnings, "--via-egress with --dry-run=client: the egress endpoint is left out (it is the target's egress gateway ClusterIP)")
+	}
+	for _, svc := range src.Services {
+		if svc.Err != nil {
+			continue
+		}
+		exp := t.export(svc, []builders.Source{t.thisSource(svc)}, "")
+		exp.EgressAddress = ""
+		seName := builders.ServiceEntryName(svc.Name, o.namespace)
+		drName := builders.GlobalDestinationRuleName(svc.Name, o.namespace)
+		se, err := builders.ServiceEntry(exp)
+		if err != nil {
+			res.rows = append(res.rows, meshRow{Cluster: target, Kind: builders.KindServiceEntry, Namespace: o.TargetNamespace, Name: seName, Action: actionFailed, Err: err})
+			continue
+		}
+		dr, warnings, _ := builders.GlobalDestinationRule(exp)
+		res.warnings = append(res.warnings, warnings...)
+		res.rows = append(res.rows,
+			meshRow{Cluster: target, Kind: builders.KindServiceEntry, Namespace: o.TargetNamespace, Name: seName, Action: actionPlanned, VIP: "(allocated in " + target + ")", Gateway: src.Gateway.String(), Object: se},
+			meshRow{Cluster: target, Kind: builders.KindDestinationRule, Namespace: o.TargetNamespace, Name: drName, Action: actionPlanned, Gateway: src.Gateway.String(), Object: dr},
+		)
+		res.succeeded[svc.Name] = true
+	}
+	return res
+}
