@@ -51,10 +51,8 @@ func newCmdMesh(getter *genericclioptions.ConfigFlags, streams genericiooptions.
 	cmd.AddCommand(
 		NewCmdVersion(streams),
 		NewCmdCerts(f, streams),
-		NewCmdLink(f, streams), NewCmdUnlink(f, streams), NewCmdStatus(f, streams),
 		NewCmdExport(f, streams), NewCmdUnexport(f, streams),
 	)
-	RegisterCompletions(cmd, f)
 	_ = f // used by the cluster commands
 	return cmd
 }
