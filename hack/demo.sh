@@ -34,6 +34,13 @@ run kubectl --context cluster2 get svc,pods -n bar
 run kubectl --context cluster2 get pods -n hello -L version
 
 # --- certs: shared root and per-cluster intermediates ---
+step "certs: one shared root, an intermediate per cluster, cacerts installed everywhere"
+certs_dir=$(mktemp -d)/mesh-certs
+run kubectl mesh certs root --dir "$certs_dir" --key-algorithm ecdsa
+run kubectl mesh certs intermediate cluster1 cluster2 cluster3 --dir "$certs_dir"
+# --force: a previous demo run on the same lab left its own root behind.
+run kubectl mesh certs install --dir "$certs_dir" --contexts cluster1,cluster2,cluster3 --force --restart
+run kubectl mesh certs verify --contexts cluster1,cluster2,cluster3
 
 # --- link: DNS, trust and gateways between clusters ---
 
