@@ -46,6 +46,17 @@ run kubectl mesh certs verify --contexts cluster1,cluster2,cluster3
 
 # --- export: remote services as .global ServiceEntries ---
 
+step "export: sleep (cluster1) calls httpbin.bar.global in cluster2"
+run kubectl mesh export httpbin -n bar --from cluster2 --to cluster1
+run kubectl --context cluster1 get serviceentry httpbin-bar -n bar -o yaml
+step "export: helloworld v2, v3 from cluster2 and v4 from cluster3 (NodePort gateway)"
+run kubectl mesh export helloworld -n hello --from cluster2 --to cluster1
+run kubectl mesh export helloworld -n hello --from cluster3 --to cluster1
+run kubectl --context cluster1 get destinationrule helloworld-hello-global -n hello -o jsonpath='{range .spec.subsets[*]}{.name} -> cluster={.labels.cluster}{"\n"}{end}'
+run kubectl --context cluster2 get destinationrule helloworld-hello-local -n hello -o jsonpath='{range .spec.subsets[*]}{.name} -> version={.labels.version}{"\n"}{end}'
+step "export: a re-run changes nothing and keeps the VIPs"
+run kubectl mesh export helloworld -n hello --from cluster2 --to cluster1
+
 # --- webhook: every .global ServiceEntry checked and completed ---
 
 # --- status: one report for the whole mesh ---
