@@ -237,3 +237,18 @@ func Forwarding(cm *corev1.ConfigMap, t Target) ([]string, error) {
 	}
 	return GlobalForwarding(v)
 }
+
+// Compose is the change that goes from the state before older to the
+// state after newer, for a key edited twice (e.g. a new istiocoredns IP):
+// undoing it restores the text from before the first edit.
+func Compose(older, newer *Change) *Change {
+	if older == nil || older.Target != newer.Target || older.Key != newer.Key {
+		return newer
+	}
+	out := *newer
+	out.KeyExisted, out.Before = older.KeyExisted, older.Before
+	if older.Corefile != nil && newer.Corefile != nil {
+		out.Corefile = &CorefileEdit{Removed: older.Corefile.Removed, Added: newer.Corefile.Added, NewlineAdded: older.Corefile.NewlineAdded}
+	}
+	return &out
+}

@@ -1,0 +1,7 @@
+// Package mesh owns what joins two clusters beyond DNS: the link record a
+// cluster keeps for each peer (what `kubectl mesh link` changed, so that
+// `unlink` removes exactly that), the cross-network and east-west Gateways,
+// the multi-primary reader account and remote secret, and the mesh-wide
+// checks behind `kubectl mesh status`. Builders here are pure functions;
+// commands in pkg/plugin do the I/O.
+package mesh

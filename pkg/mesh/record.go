@@ -1,0 +1,158 @@
+package mesh
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/dns"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+)
+
+// Namespace is where kubectl mesh keeps its own records.
+const Namespace = "mesh-system"
+
+// RecordPrefix starts the name of every link record ConfigMap.
+const RecordPrefix = "mesh-link-"
+
+// RecordKind labels link records so they can be listed.
+const (
+	RecordLabel = "mesh.kubectl-mesh.io/record"
+	RecordLink  = "link"
+)
+
+// Keys of a link record ConfigMap. The summary keys are for people reading
+// it with kubectl; Key holds the whole record.
+const (
+	keyPeer     = "peer"
+	keyServer   = "server"
+	keyGateway  = "gateway"
+	keyLinkedAt = "linkedAt"
+	keyRecord   = "record.json"
+)
+
+// Record is what a cluster remembers about a link to a peer it calls.
+type Record struct {
+	// Peer is the peer's kubeconfig context (and cluster name).
+	Peer string `json:"peer"`
+	// Server is the peer's API server URL when linked.
+	Server string `json:"server"`
+	// Gateway is the peer's gateway, HOST:PORT, and how it was found.
+	Gateway     string `json:"gateway"`
+	GatewayMode string `json:"gatewayMode,omitempty"`
+	// LinkedAt is when link first wrote the record.
+	LinkedAt time.Time `json:"linkedAt"`
+	// DNS is the edit of this cluster's DNS, if link made one.
+	DNS *dns.Change `json:"dns,omitempty"`
+	// PeerGatewayCreated names Gateways link created in the peer.
+	PeerGatewayCreated []string `json:"peerGatewayCreated,omitempty"`
+	// MultiPrimary is what --multi-primary wrote, if anything.
+	MultiPrimary *MultiPrimaryRecord `json:"multiPrimary,omitempty"`
+}
+
+// MultiPrimaryRecord is what --multi-primary created.
+type MultiPrimaryRecord struct {
+	// RemoteSecret is the Secret's name in this cluster's istio-system.
+	RemoteSecret string `json:"remoteSecret"`
+	// Reader is the name of the ServiceAccount, ClusterRole and
+	// ClusterRoleBinding in the peer.
+	Reader string `json:"reader"`
+	// TokenSecret is the peer's token Secret, if one was used.
+	TokenSecret string `json:"tokenSecret,omitempty"`
+	// TokenExpires is when a TokenRequest token expires.
+	TokenExpires *time.Time `json:"tokenExpires,omitempty"`
+	// Network is the label change on the peer's istio-system, if any.
+	Network *LabelChange `json:"network,omitempty"`
+}
+
+// LabelChange is one label set on an object, with what it replaced.
+type LabelChange struct {
+	Key     string `json:"key"`
+	Value   string `json:"value"`
+	Existed bool   `json:"existed"`
+	Before  string `json:"before,omitempty"`
+}
+
+// RecordName is the ConfigMap name of the record for a peer; contexts
+// often hold characters a name may not ("arn:aws:eks:…/x", "user@c").
+func RecordName(peer string) string {
+	return RecordPrefix + DNSLabel(peer)
+}
+
+// DNSLabel turns any string into a valid lower-case DNS-1123 label part.
+func DNSLabel(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		ok := (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9')
+		if ok {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	out := strings.Trim(b.String(), "-")
+	if len(out) > validation.DNS1123LabelMaxLength-len(RecordPrefix) {
+		out = strings.Trim(out[:validation.DNS1123LabelMaxLength-len(RecordPrefix)], "-")
+	}
+	if out == "" {
+		out = "peer"
+	}
+	return out
+}
+
+// ConfigMap is the record as stored.
+func (r Record) ConfigMap() (*corev1.ConfigMap, error) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.ConfigMap{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      RecordName(r.Peer),
+			Namespace: Namespace,
+			Labels:    map[string]string{rules.ManagedByLabel: rules.ManagedByValue, RecordLabel: RecordLink},
+		},
+		Data: map[string]string{
+			keyPeer:     r.Peer,
+			keyServer:   r.Server,
+			keyGateway:  r.Gateway,
+			keyLinkedAt: r.LinkedAt.UTC().Format(time.RFC3339),
+			keyRecord:   string(b),
+		},
+	}, nil
+}
+
+// RecordFromConfigMap reads a stored record.
+func RecordFromConfigMap(cm *corev1.ConfigMap) (Record, error) {
+	var r Record
+	if err := json.Unmarshal([]byte(cm.Data[keyRecord]), &r); err != nil {
+		return Record{}, fmt.Errorf("link record %s/%s is damaged (%w); delete it and run kubectl mesh link again", cm.Namespace, cm.Name, err)
+	}
+	return r, nil
+}
+
+// SameLink reports whether two records describe the same state, ignoring
+// when they were written, so that re-running link writes nothing.
+func (r Record) SameLink(o Record) bool {
+	r.LinkedAt, o.LinkedAt = time.Time{}, time.Time{}
+	a, errA := json.Marshal(r)
+	b, errB := json.Marshal(o)
+	return errA == nil && errB == nil && string(a) == string(b)
+}
+
+// NamespaceObject is the records' namespace.
+func NamespaceObject() *corev1.Namespace {
+	return &corev1.Namespace{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{Name: Namespace, Labels: map[string]string{rules.ManagedByLabel: rules.ManagedByValue}},
+	}
+}

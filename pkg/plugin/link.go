@@ -1,0 +1,377 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/dns"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/gateway"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+)
+
+const linkLong = `Make one cluster able to call the services of another.
+
+link checks that both clusters' Istio CAs share one root, forwards the
+"global" DNS zone of the calling cluster (--from) to its istiocoredns,
+discovers the gateway of the called cluster (--to) and makes sure that
+gateway passes *.global TLS through on port 15443. It records what it
+changed in a ConfigMap in the mesh-system namespace of --from, so that
+"kubectl mesh unlink" removes exactly that and "kubectl mesh status" can
+check the link. Running it again changes nothing.`
+
+const linkExample = `  # Let cluster1 call services of cluster2
+  kubectl mesh link --from cluster1 --to cluster2
+
+  # Both ways, showing what would be written
+  kubectl mesh link --from cluster1 --to cluster2 --bidirectional --dry-run=client -o yaml
+
+  # AKS: edit the managed coredns-custom ConfigMap instead of coredns
+  kubectl mesh link --from aks1 --to cluster2 --dns-configmap kube-system/coredns-custom
+
+  # Multi-primary (Istio 1.8+): also give cluster1's istiod a reader kubeconfig for cluster2
+  kubectl mesh link --from cluster1 --to cluster2 --multi-primary --network network2`
+
+// LinkOptions are the options of `kubectl mesh link`.
+type LinkOptions struct {
+	From, To         string
+	Bidirectional    bool
+	DNSConfigMap     string
+	SkipTrustCheck   bool
+	MultiPrimary     bool
+	Network          string
+	GatewayService   string
+	GatewayNamespace string
+	GatewayAddress   string
+	TokenExpiry      time.Duration
+	DryRun           string
+	Output           string
+
+	factory Factory
+	now     func() time.Time
+	genericiooptions.IOStreams
+}
+
+// NewLinkOptions returns options with the defaults.
+func NewLinkOptions(f Factory, streams genericiooptions.IOStreams) *LinkOptions {
+	return &LinkOptions{factory: f, IOStreams: streams, DryRun: "none", TokenExpiry: 365 * 24 * time.Hour, now: time.Now}
+}
+
+// NewCmdLink returns `kubectl mesh link`.
+func NewCmdLink(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewLinkOptions(f, streams)
+	cmd := &cobra.Command{
+		Use:     "link --from CONTEXT --to CONTEXT",
+		Short:   "Let one cluster call the services of another (DNS, trust, gateways)",
+		Long:    linkLong,
+		Example: linkExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.From, "from", "", "Context of the calling cluster (its DNS is edited).")
+	fl.StringVar(&o.To, "to", "", "Context of the called cluster (its gateway is used).")
+	fl.BoolVar(&o.Bidirectional, "bidirectional", false, "Link both ways.")
+	fl.StringVar(&o.DNSConfigMap, "dns-configmap", "", "NAMESPACE/NAME of the DNS ConfigMap to edit, for managed variants such as kube-system/coredns-custom (default: detect coredns or kube-dns).")
+	fl.BoolVar(&o.SkipTrustCheck, "skip-trust-check", false, "Link even if the clusters' cacerts roots differ or are missing.")
+	fl.BoolVar(&o.MultiPrimary, "multi-primary", false, "Also write a remote secret for --to into --from and an east-west Gateway (*.local) into --to.")
+	fl.StringVar(&o.Network, "network", "", "With --multi-primary: label istio-system of --to with topology.istio.io/network=NETWORK.")
+	fl.StringVar(&o.GatewayService, "gateway-service", gateway.DefaultService, "Name of the ingress gateway Service of --to.")
+	fl.StringVar(&o.GatewayNamespace, "gateway-namespace", gateway.DefaultNamespace, "Namespace of the ingress gateway Service of --to.")
+	fl.StringVar(&o.GatewayAddress, "gateway-address", "", "HOST[:PORT] of the gateway of --to, instead of discovering it.")
+	fl.DurationVar(&o.TokenExpiry, "token-expiry", o.TokenExpiry, "With --multi-primary: lifetime of the reader token when it comes from the TokenRequest API.")
+	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `Must be "none", "client" (write nothing, ask nothing) or "server" (send every write as a dry run).`)
+	fl.StringVarP(&o.Output, "output", "o", "", "Print the objects that are (or would be) written: yaml or json. Step lines then go to stderr.")
+	return cmd
+}
+
+// Validate checks the flags.
+func (o *LinkOptions) Validate() error {
+	if o.From == "" || o.To == "" {
+		return errors.New("both --from and --to are required: --from is the calling cluster's context, --to the called one's")
+	}
+	if o.From == o.To {
+		return fmt.Errorf("--from and --to are both %q; link two different clusters", o.From)
+	}
+	if o.DNSConfigMap != "" {
+		if _, _, err := dns.ParseTarget(o.DNSConfigMap); err != nil {
+			return err
+		}
+		if o.Bidirectional {
+			return errors.New("--dns-configmap names one cluster's ConfigMap and cannot be used with --bidirectional; link each direction on its own")
+		}
+	}
+	if o.Network != "" && !o.MultiPrimary {
+		return errors.New("--network only applies with --multi-primary")
+	}
+	if o.GatewayAddress != "" {
+		if _, err := gateway.ParseOverride(o.GatewayAddress); err != nil {
+			return err
+		}
+	}
+	if o.MultiPrimary && o.TokenExpiry < time.Hour {
+		return fmt.Errorf("--token-expiry %s is too short for a remote secret; use at least 1h", o.TokenExpiry)
+	}
+	return validateLinkOutput(o.DryRun, o.Output)
+}
+
+// Run links --from to --to, and back with --bidirectional.
+func (o *LinkOptions) Run(ctx context.Context) error {
+	log := &stepLog{out: o.Out, objOut: o.Out, dryRun: o.DryRun, output: o.Output}
+	if o.Output != "" {
+		log.out = o.ErrOut
+	}
+	pairs := [][2]string{{o.From, o.To}}
+	if o.Bidirectional {
+		pairs = append(pairs, [2]string{o.To, o.From})
+	}
+	for _, p := range pairs {
+		if err := o.link(ctx, log, p[0], p[1]); err != nil {
+			return err
+		}
+	}
+	return log.flush()
+}
+
+type linkRun struct {
+	o          *LinkOptions
+	log        *stepLog
+	from, to   *Cluster
+	fromA, toA applier
+	record     mesh.Record
+	previous   *mesh.Record
+}
+
+func (o *LinkOptions) link(ctx context.Context, log *stepLog, from, to string) error {
+	fc, err := o.factory.Cluster(from)
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	tc, err := o.factory.Cluster(to)
+	if err != nil {
+		return fmt.Errorf("--to: %w", err)
+	}
+	r := &linkRun{o: o, log: log, from: fc, to: tc,
+		fromA: applier{dyn: fc.Dynamic, dryRun: o.DryRun}, toA: applier{dyn: tc.Dynamic, dryRun: o.DryRun},
+		record: mesh.Record{Peer: to, Server: tc.Config.Host, LinkedAt: o.now().UTC()},
+	}
+	if prev, err := readRecord(ctx, fc, to); err != nil {
+		return err
+	} else if prev != nil {
+		r.previous = prev
+		r.record.LinkedAt = prev.LinkedAt
+		r.record.DNS = prev.DNS
+		r.record.PeerGatewayCreated = prev.PeerGatewayCreated
+		r.record.MultiPrimary = prev.MultiPrimary
+	}
+	for _, step := range []func(context.Context) error{r.trust, r.dns, r.gateway, r.multiPrimary, r.save} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readRecord(ctx context.Context, c *Cluster, peer string) (*mesh.Record, error) {
+	cm, err := c.Kube.CoreV1().ConfigMaps(mesh.Namespace).Get(ctx, mesh.RecordName(peer), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: read link record %s/%s: %w", c.Context, mesh.Namespace, mesh.RecordName(peer), err)
+	}
+	rec, err := mesh.RecordFromConfigMap(cm)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Context, err)
+	}
+	return &rec, nil
+}
+
+// trust compares the roots of both clusters' cacerts.
+func (r *linkRun) trust(ctx context.Context) error {
+	fromFP, fromErr := rootFingerprints(ctx, r.from)
+	toFP, toErr := rootFingerprints(ctx, r.to)
+	fix := ("install certificates from one root in both with `kubectl mesh certs install` (see kubectl mesh certs install --help), or pass --skip-trust-check")
+	var problem string
+	switch {
+	case fromErr != nil:
+		problem = fmt.Sprintf("%s: %v", r.from.Context, fromErr)
+	case toErr != nil:
+		problem = fmt.Sprintf("%s: %v", r.to.Context, toErr)
+	case !slices.ContainsFunc(fromFP, func(fp string) bool { return slices.Contains(toFP, fp) }):
+		problem = fmt.Sprintf("the clusters trust different roots: %s has root %s, %s has root %s", r.from.Context, strings.Join(fromFP, ","), r.to.Context, strings.Join(toFP, ","))
+	}
+	if problem == "" {
+		r.log.line(r.from.Context, stepOK, "trust", "both clusters share root "+sharedRoot(fromFP, toFP))
+		return nil
+	}
+	if r.o.SkipTrustCheck {
+		r.log.line(r.from.Context, stepSkipped, "trust", "--skip-trust-check: "+problem)
+		return nil
+	}
+	return fmt.Errorf("%s; %s", problem, fix)
+}
+
+func sharedRoot(a, b []string) string {
+	for _, fp := range a {
+		if slices.Contains(b, fp) {
+			return fp
+		}
+	}
+	return ""
+}
+
+func rootFingerprints(ctx context.Context, c *Cluster) ([]string, error) {
+	b, err := pki.ReadClusterBundle(ctx, c.Kube)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := b.Roots()
+	if err != nil {
+		return nil, err
+	}
+	fps := make([]string, 0, len(roots))
+	for _, root := range roots {
+		fps = append(fps, pki.Fingerprint(root))
+	}
+	return fps, nil
+}
+
+// istioCoreDNS is the ClusterIP of istiocoredns.
+func istioCoreDNS(ctx context.Context, c *Cluster) (string, error) {
+	svc, err := c.Kube.CoreV1().Services(rules.IstioSystemNamespace).Get(ctx, "istiocoredns", metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", fmt.Errorf("%s: Service istio-system/istiocoredns not found; the .global model needs it (Istio ≤ 1.7 installs it with --set addonComponents.istiocoredns.enabled=true; Istio 1.8+ removed it — use its DNS proxying and the multi-primary model: kubectl mesh link --multi-primary)", c.Context)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: read Service istio-system/istiocoredns: %w", c.Context, err)
+	}
+	if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone {
+		return "", fmt.Errorf("%s: Service istio-system/istiocoredns has no ClusterIP; it must be a ClusterIP Service", c.Context)
+	}
+	return svc.Spec.ClusterIP, nil
+}
+
+// dns forwards the global zone of --from to its istiocoredns.
+func (r *linkRun) dns(ctx context.Context) error {
+	ip, err := istioCoreDNS(ctx, r.from)
+	if err != nil {
+		return err
+	}
+	var ns, name string
+	if r.o.DNSConfigMap != "" {
+		ns, name, _ = dns.ParseTarget(r.o.DNSConfigMap)
+	}
+	cm, target, warnings, err := dns.Detect(ctx, r.from.Kube, ns, name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.from.Context, err)
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(r.o.ErrOut, "Warning: %s: %s\n", r.from.Context, w)
+	}
+	ch, err := dns.Apply(cm, target, ip)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.from.Context, err)
+	}
+	if ch == nil {
+		r.log.line(r.from.Context, stepOK, "dns", fmt.Sprintf("%s %s forwards global to istiocoredns %s", target.Kind, target, ip))
+		return nil
+	}
+	patched := ch.Patched(cm)
+	patched.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
+	r.log.object(patched)
+	if r.fromA.writes() {
+		if _, err := r.from.Kube.CoreV1().ConfigMaps(cm.Namespace).Update(ctx, patched, metav1.UpdateOptions{FieldManager: rules.FieldManager, DryRun: r.fromA.dryRunOpt()}); err != nil {
+			return fmt.Errorf("%s: update ConfigMap %s: %w; run link again", r.from.Context, target, err)
+		}
+	}
+	r.record.DNS = dns.Compose(r.record.DNS, ch)
+	r.log.line(r.from.Context, stepChanged, "dns", fmt.Sprintf("%s %s key %s: global forwarded to istiocoredns %s", target.Kind, target, ch.Key, ip))
+	return nil
+}
+
+// gateway discovers --to's gateway and makes sure it serves *.global.
+func (r *linkRun) gateway(ctx context.Context) error {
+	var addr gateway.Address
+	var err error
+	if r.o.GatewayAddress != "" {
+		addr, err = gateway.ParseOverride(r.o.GatewayAddress)
+	} else {
+		addr, err = gateway.Discover(ctx, r.to.Kube, gateway.Options{Service: r.o.GatewayService, Namespace: r.o.GatewayNamespace})
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.to.Context, err)
+	}
+	for _, w := range addr.Warnings {
+		fmt.Fprintf(r.o.ErrOut, "Warning: %s: %s\n", r.to.Context, w)
+	}
+	r.record.Gateway, r.record.GatewayMode = addr.String(), string(addr.Mode)
+	r.log.line(r.to.Context, stepOK, "gateway address", fmt.Sprintf("%s (%s)", addr, addr.Mode))
+	return r.ensureGateway(ctx, mesh.CrossNetworkGateway, mesh.GlobalHosts)
+}
+
+func (r *linkRun) ensureGateway(ctx context.Context, name, hosts string) error {
+	step := "gateway " + hosts
+	list, err := r.to.Dynamic.Resource(mesh.GatewayGVR).Namespace(rules.IstioSystemNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("%s: list Istio Gateways in istio-system: %w; are Istio's CRDs installed?", r.to.Context, err)
+	}
+	for i := range list.Items {
+		if mesh.ServesPassthrough(&list.Items[i], hosts) {
+			r.log.line(r.to.Context, stepOK, step, fmt.Sprintf("Gateway istio-system/%s passes %s through on %d", list.Items[i].GetName(), hosts, rules.GatewayPort))
+			return nil
+		}
+	}
+	gw := mesh.PassthroughGateway(name, hosts, mesh.DefaultGatewaySelector)
+	r.log.object(gw)
+	if _, err := r.toA.apply(ctx, mesh.GatewayGVR, gw); err != nil {
+		return fmt.Errorf("%s: %w", r.to.Context, err)
+	}
+	if !slices.Contains(r.record.PeerGatewayCreated, name) {
+		r.record.PeerGatewayCreated = append(r.record.PeerGatewayCreated, name)
+	}
+	r.log.line(r.to.Context, stepChanged, step, fmt.Sprintf("Gateway istio-system/%s: TLS AUTO_PASSTHROUGH on %d for %s", name, rules.GatewayPort, hosts))
+	return nil
+}
+
+// save writes the link record into --from.
+func (r *linkRun) save(ctx context.Context) error {
+	if r.previous != nil && r.previous.SameLink(r.record) {
+		r.log.line(r.from.Context, stepOK, "record", fmt.Sprintf("ConfigMap %s/%s", mesh.Namespace, mesh.RecordName(r.record.Peer)))
+		return nil
+	}
+	cm, err := r.record.ConfigMap()
+	if err != nil {
+		return err
+	}
+	if _, err := r.fromA.apply(ctx, gvrNamespace, mesh.NamespaceObject()); err != nil {
+		return fmt.Errorf("%s: %w", r.from.Context, err)
+	}
+	r.log.object(cm)
+	if _, err := r.fromA.apply(ctx, gvrConfigMap, cm); err != nil {
+		if r.o.DryRun == "server" && apierrors.IsNotFound(err) {
+			// The namespace was only created as a dry run.
+			r.log.line(r.from.Context, stepChanged, "record", fmt.Sprintf("ConfigMap %s/%s (namespace %s would be created first)", mesh.Namespace, cm.Name, mesh.Namespace))
+			return nil
+		}
+		return fmt.Errorf("%s: write link record: %w", r.from.Context, err)
+	}
+	r.log.line(r.from.Context, stepChanged, "record", fmt.Sprintf("ConfigMap %s/%s: peer %s, gateway %s", mesh.Namespace, cm.Name, r.record.Peer, r.record.Gateway))
+	return nil
+}

@@ -1,0 +1,481 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/dns"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/gateway"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+)
+
+const statusLong = `Report the health of the whole mesh in one screen.
+
+For every cluster: the root of its Istio CA and whether all roots match,
+when its intermediate expires, istiocoredns, DNS forwarding of the global
+zone, its gateway address, mesh-webhook, and the services exported into it.
+For every link: the peer's gateway and whether the peer answers. Then the
+problems, each with its object and the fix: duplicate VIPs, VIPs outside
+the class-E rules, stale .global entries, endpoints that no longer point at
+the source cluster's gateway, .global subsets that select nothing, and
+unreachable peers. The exit code is 1 when there is a problem, so status
+can gate CI.`
+
+const statusExample = `  # Every context of the kubeconfig that has istio-system
+  kubectl mesh status
+
+  # Some clusters, as JSON
+  kubectl mesh status --contexts cluster1,cluster2 -o json`
+
+// Webhook object names, as deploy/webhook installs them.
+const (
+	webhookName      = "mesh-webhook"
+	webhookNamespace = "mesh-system"
+)
+
+// StatusOptions are the options of `kubectl mesh status`.
+type StatusOptions struct {
+	Contexts []string
+	Output   string
+	Timeout  time.Duration
+
+	factory Factory
+	genericiooptions.IOStreams
+}
+
+// NewCmdStatus returns `kubectl mesh status`.
+func NewCmdStatus(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &StatusOptions{factory: f, IOStreams: streams, Timeout: 5 * time.Second}
+	cmd := &cobra.Command{
+		Use:     "status [--contexts CTX1,CTX2,...]",
+		Short:   "Report the health of the mesh across clusters; exit 1 on problems",
+		Long:    statusLong,
+		Example: statusExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringSliceVar(&o.Contexts, "contexts", nil, "Contexts to report on (default: every context of the kubeconfig whose cluster has istio-system).")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json, or leave it out for tables.")
+	cmd.Flags().DurationVar(&o.Timeout, "peer-timeout", o.Timeout, "How long to wait for a cluster or linked peer to answer.")
+	return cmd
+}
+
+// Validate checks the flags.
+func (o *StatusOptions) Validate() error {
+	if o.Output != "" && o.Output != "json" {
+		return fmt.Errorf("--output %q is not supported; use -o json, or leave it out for tables", o.Output)
+	}
+	if o.Timeout <= 0 {
+		return fmt.Errorf("--peer-timeout must be positive")
+	}
+	for _, c := range o.Contexts {
+		if c == "" {
+			return errors.New("--contexts has an empty name; list contexts separated by commas")
+		}
+	}
+	return nil
+}
+
+// ClusterStatus is one cluster's row.
+type ClusterStatus struct {
+	Context             string     `json:"context"`
+	RootFingerprints    []string   `json:"rootFingerprints,omitempty"`
+	RootsMatch          bool       `json:"rootsMatch"`
+	CertsError          string     `json:"certsError,omitempty"`
+	IntermediateExpires *time.Time `json:"intermediateExpires,omitempty"`
+	IstioCoreDNS        string     `json:"istioCoreDNS,omitempty"`
+	DNSConfigMap        string     `json:"dnsConfigMap,omitempty"`
+	GlobalForwarding    []string   `json:"globalForwarding,omitempty"`
+	GlobalDNS           bool       `json:"globalDNS"`
+	DNSError            string     `json:"dnsError,omitempty"`
+	Gateway             string     `json:"gateway,omitempty"`
+	GatewayError        string     `json:"gatewayError,omitempty"`
+	Webhook             string     `json:"webhook"`
+	Exported            []string   `json:"exported"`
+
+	gateway *mesh.GatewayAddress
+	entries []mesh.Entry
+	drs     []mesh.DestRule
+	records []mesh.Record
+	cluster *Cluster
+}
+
+// LinkStatus is one linked pair's row.
+type LinkStatus struct {
+	From        string `json:"from"`
+	To          string `json:"to"`
+	Gateway     string `json:"gateway"`
+	GatewayNow  string `json:"gatewayNow,omitempty"`
+	Reachable   bool   `json:"reachable"`
+	Error       string `json:"error,omitempty"`
+	RootsMatch  *bool  `json:"rootsMatch,omitempty"`
+	MultiPrimar bool   `json:"multiPrimary,omitempty"`
+}
+
+// Report is the whole status.
+type Report struct {
+	Clusters []*ClusterStatus `json:"clusters"`
+	Links    []LinkStatus     `json:"links"`
+	Problems []mesh.Problem   `json:"problems"`
+}
+
+// Run gathers, checks and prints; it returns an error when there are
+// problems so that the exit code is 1.
+func (o *StatusOptions) Run(ctx context.Context) error {
+	contexts := o.Contexts
+	explicit := len(contexts) > 0
+	if !explicit {
+		all, err := o.factory.Contexts()
+		if err != nil {
+			return err
+		}
+		contexts = all
+	}
+	rep := &Report{}
+	for _, name := range contexts {
+		cs, err := o.gather(ctx, name)
+		if err != nil {
+			if explicit {
+				return fmt.Errorf("--contexts: %w", err)
+			}
+			continue // not a mesh cluster, or not reachable: not part of the default set
+		}
+		if cs != nil {
+			rep.Clusters = append(rep.Clusters, cs)
+		}
+	}
+	if len(rep.Clusters) == 0 {
+		return errors.New("no context of the kubeconfig has a reachable cluster with namespace istio-system; pass --contexts")
+	}
+	o.check(ctx, rep)
+	if err := o.print(rep); err != nil {
+		return err
+	}
+	if n := len(rep.Problems); n > 0 {
+		return fmt.Errorf("%d problem(s) found", n)
+	}
+	return nil
+}
+
+func (o *StatusOptions) gather(ctx context.Context, name string) (*ClusterStatus, error) {
+	c, err := o.factory.Cluster(name)
+	if err != nil {
+		return nil, err
+	}
+	c.Config.Timeout = o.Timeout
+	if c, err = clusterWithTimeout(c, o.Timeout); err != nil {
+		return nil, err
+	}
+	if _, err := c.Kube.CoreV1().Namespaces().Get(ctx, rules.IstioSystemNamespace, metav1.GetOptions{}); err != nil {
+		return nil, fmt.Errorf("%s: namespace istio-system: %w", name, err)
+	}
+	cs := &ClusterStatus{Context: name, cluster: c, Webhook: "not installed", Exported: []string{}}
+	if b, err := pki.ReadClusterBundle(ctx, c.Kube); err != nil {
+		cs.CertsError = err.Error()
+	} else {
+		if roots, err := b.Roots(); err != nil {
+			cs.CertsError = err.Error()
+		} else {
+			for _, r := range roots {
+				cs.RootFingerprints = append(cs.RootFingerprints, pki.Fingerprint(r))
+			}
+		}
+		if im, err := b.Intermediate(); err == nil {
+			t := im.NotAfter.UTC()
+			cs.IntermediateExpires = &t
+		}
+	}
+	if ip, err := istioCoreDNS(ctx, c); err == nil {
+		cs.IstioCoreDNS = ip
+	}
+	if cm, t, _, err := dns.Detect(ctx, c.Kube, "", ""); err != nil {
+		cs.DNSError = err.Error()
+	} else {
+		cs.DNSConfigMap = string(t.Kind) + " " + t.String()
+		if fwd, err := dns.Forwarding(cm, t); err != nil {
+			cs.DNSError = err.Error()
+		} else {
+			cs.GlobalForwarding = fwd
+			cs.GlobalDNS = cs.IstioCoreDNS != "" && slices.Contains(fwd, cs.IstioCoreDNS)
+		}
+	}
+	if addr, err := gateway.Discover(ctx, c.Kube, gateway.Options{}); err != nil {
+		cs.GatewayError = err.Error()
+	} else {
+		cs.Gateway = addr.String()
+		cs.gateway = &mesh.GatewayAddress{Host: addr.Host, Port: addr.Port}
+	}
+	cs.Webhook = webhookState(ctx, c)
+	if err := cs.readMeshObjects(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return cs, nil
+}
+
+var (
+	gvrServiceEntry    = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}
+	gvrDestinationRule = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
+)
+
+func (cs *ClusterStatus) readMeshObjects(ctx context.Context) error {
+	c := cs.cluster
+	ses, err := c.Dynamic.Resource(gvrServiceEntry).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list ServiceEntries: %w", err)
+	}
+	for i := range ses.Items {
+		e := mesh.EntryFrom(&ses.Items[i])
+		cs.entries = append(cs.entries, e)
+		if e.Managed && e.Global() {
+			cs.Exported = append(cs.Exported, e.Hosts[0])
+		}
+	}
+	slices.Sort(cs.Exported)
+	drs, err := c.Dynamic.Resource(gvrDestinationRule).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list DestinationRules: %w", err)
+	}
+	for i := range drs.Items {
+		cs.drs = append(cs.drs, mesh.DestRuleFrom(&drs.Items[i]))
+	}
+	cms, err := c.Kube.CoreV1().ConfigMaps(mesh.Namespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.RecordLabel + "=" + mesh.RecordLink})
+	if err != nil {
+		return fmt.Errorf("list link records: %w", err)
+	}
+	for i := range cms.Items {
+		if r, err := mesh.RecordFromConfigMap(&cms.Items[i]); err == nil {
+			cs.records = append(cs.records, r)
+		}
+	}
+	return nil
+}
+
+// webhookState says what can be checked from outside: the configurations
+// exist, and the Service has ready endpoints. Whether the pods answer TLS
+// is not checked: the API server's admission calls do that.
+func webhookState(ctx context.Context, c *Cluster) string {
+	adm := c.Kube.AdmissionregistrationV1()
+	_, errM := adm.MutatingWebhookConfigurations().Get(ctx, webhookName, metav1.GetOptions{})
+	_, errV := adm.ValidatingWebhookConfigurations().Get(ctx, webhookName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(errM) && apierrors.IsNotFound(errV):
+		return "not installed"
+	case errM != nil || errV != nil:
+		return "incomplete: " + strings.TrimSpace(fmt.Sprintf("%v %v", nilIfNotFound(errM), nilIfNotFound(errV)))
+	}
+	slices, err := c.Kube.DiscoveryV1().EndpointSlices(webhookNamespace).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + webhookName})
+	if err != nil {
+		return "installed, endpoints unknown: " + err.Error()
+	}
+	for _, s := range slices.Items {
+		for _, ep := range s.Endpoints {
+			if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+				return "installed, serving"
+			}
+		}
+	}
+	return "installed, no ready endpoints"
+}
+
+func nilIfNotFound(err error) any {
+	if apierrors.IsNotFound(err) {
+		return "missing configuration"
+	}
+	if err == nil {
+		return ""
+	}
+	return err
+}
+
+func (o *StatusOptions) check(ctx context.Context, rep *Report) {
+	byName := map[string]*ClusterStatus{}
+	gateways := map[string]mesh.GatewayAddress{}
+	var allRoots [][]string
+	for _, cs := range rep.Clusters {
+		byName[cs.Context] = cs
+		if cs.gateway != nil {
+			gateways[cs.Context] = *cs.gateway
+		}
+		if len(cs.RootFingerprints) > 0 {
+			allRoots = append(allRoots, cs.RootFingerprints)
+		}
+	}
+	for _, cs := range rep.Clusters {
+		cs.RootsMatch = len(cs.RootFingerprints) > 0
+		for _, other := range allRoots {
+			cs.RootsMatch = cs.RootsMatch && sharedRoot(cs.RootFingerprints, other) != ""
+		}
+	}
+	services := map[string]bool{}
+	lookup := func(cluster, ns, name string) (bool, bool) {
+		cs, ok := byName[cluster]
+		if !ok {
+			return false, false
+		}
+		key := cluster + "/" + ns + "/" + name
+		if v, ok := services[key]; ok {
+			return v, true
+		}
+		_, err := cs.cluster.Kube.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return false, false
+		}
+		services[key] = err == nil
+		return err == nil, true
+	}
+	space := rules.DefaultVIPSpace()
+	for _, cs := range rep.Clusters {
+		rep.Problems = append(rep.Problems, mesh.CheckVIPs(cs.Context, cs.entries, space)...)
+		rep.Problems = append(rep.Problems, mesh.CheckStale(cs.Context, cs.entries, lookup)...)
+		rep.Problems = append(rep.Problems, mesh.CheckGateways(cs.Context, cs.entries, gateways)...)
+		rep.Problems = append(rep.Problems, mesh.CheckSubsets(cs.Context, cs.entries, cs.drs)...)
+		for _, r := range cs.records {
+			ls := o.linkStatus(ctx, cs, r, byName)
+			rep.Links = append(rep.Links, ls)
+			if !ls.Reachable {
+				rep.Problems = append(rep.Problems, mesh.Problem{Cluster: cs.Context, Kind: mesh.ProblemPeerUnreachable,
+					Object:  "configmap " + mesh.Namespace + "/" + mesh.RecordName(r.Peer),
+					Message: fmt.Sprintf("linked peer %s is unreachable: %s", r.Peer, ls.Error),
+					Fix:     fmt.Sprintf("check the peer's API server and the kubeconfig context %q, or run kubectl mesh unlink --from %s --to %s", r.Peer, cs.Context, r.Peer)})
+			}
+		}
+	}
+}
+
+// linkStatus checks that a linked peer answers, within the timeout.
+func (o *StatusOptions) linkStatus(ctx context.Context, cs *ClusterStatus, r mesh.Record, byName map[string]*ClusterStatus) LinkStatus {
+	ls := LinkStatus{From: cs.Context, To: r.Peer, Gateway: r.Gateway, MultiPrimar: r.MultiPrimary != nil}
+	if peer, ok := byName[r.Peer]; ok {
+		ls.Reachable = true
+		ls.GatewayNow = peer.Gateway
+		m := sharedRoot(cs.RootFingerprints, peer.RootFingerprints) != ""
+		ls.RootsMatch = &m
+		return ls
+	}
+	known, err := o.factory.Contexts()
+	if err != nil || !slices.Contains(known, r.Peer) {
+		ls.Error = fmt.Sprintf("context %q is not in the kubeconfig", r.Peer)
+		return ls
+	}
+	c, err := o.factory.Cluster(r.Peer)
+	if err == nil {
+		c, err = clusterWithTimeout(c, o.Timeout)
+	}
+	if err == nil {
+		tctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+		_, err = c.Kube.CoreV1().Namespaces().Get(tctx, rules.IstioSystemNamespace, metav1.GetOptions{})
+	}
+	if err != nil {
+		ls.Error = err.Error()
+		return ls
+	}
+	ls.Reachable = true
+	return ls
+}
+
+func (o *StatusOptions) print(rep *Report) error {
+	if o.Output == "json" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(o.Out, string(b))
+		return err
+	}
+	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "CLUSTER\tROOT\tROOTS MATCH\tINTERMEDIATE EXPIRES\tISTIOCOREDNS\tGLOBAL DNS\tGATEWAY\tMESH-WEBHOOK\tEXPORTED")
+	for _, cs := range rep.Clusters {
+		root, expires := "none", "-"
+		if len(cs.RootFingerprints) > 0 {
+			root = short(cs.RootFingerprints[0])
+		} else if cs.CertsError != "" {
+			root = "none (no cacerts)"
+		}
+		if cs.IntermediateExpires != nil {
+			expires = cs.IntermediateExpires.Format("2006-01-02")
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", cs.Context, root, yesNo(cs.RootsMatch), expires,
+			orDash(cs.IstioCoreDNS), dnsCell(cs), orDash(cs.Gateway), cs.Webhook, len(cs.Exported))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if len(rep.Links) > 0 {
+		fmt.Fprintln(o.Out)
+		w = tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "LINK\tGATEWAY\tGATEWAY NOW\tREACHABLE\tROOTS MATCH\tMULTI-PRIMARY")
+		for _, l := range rep.Links {
+			match := "unknown"
+			if l.RootsMatch != nil {
+				match = yesNo(*l.RootsMatch)
+			}
+			fmt.Fprintf(w, "%s -> %s\t%s\t%s\t%s\t%s\t%s\n", l.From, l.To, l.Gateway, orDash(l.GatewayNow), yesNo(l.Reachable), match, yesNo(l.MultiPrimar))
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(o.Out)
+	if len(rep.Problems) == 0 {
+		_, err := fmt.Fprintln(o.Out, "No problems found.")
+		return err
+	}
+	fmt.Fprintf(o.Out, "PROBLEMS (%d)\n", len(rep.Problems))
+	for _, p := range rep.Problems {
+		fmt.Fprintf(o.Out, "- %s: %s [%s]: %s\n    fix: %s\n", p.Cluster, p.Object, p.Kind, p.Message, p.Fix)
+	}
+	return nil
+}
+
+func dnsCell(cs *ClusterStatus) string {
+	switch {
+	case cs.DNSError != "":
+		return "unknown"
+	case cs.GlobalDNS:
+		return "forwarded"
+	case len(cs.GlobalForwarding) > 0:
+		return "to " + strings.Join(cs.GlobalForwarding, ",")
+	}
+	return "no"
+}
+
+func short(fp string) string {
+	if len(fp) > 23 {
+		return fp[:23] + "…"
+	}
+	return fp
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

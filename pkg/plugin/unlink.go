@@ -1,0 +1,267 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+)
+
+const unlinkLong = `Undo "kubectl mesh link --from CTX1 --to CTX2".
+
+unlink reads the link record in CTX1's mesh-system namespace and removes
+exactly what link added: the global DNS block or stub domain (the ConfigMap
+gets back its original text, byte for byte), the remote secret and the
+reader ServiceAccount and RBAC of --multi-primary, the network label, and
+the record. The DNS forwarding stays while another link of CTX1 still
+needs it. Gateways in CTX2 stay: other clusters may call through them.`
+
+const unlinkExample = `  # Stop cluster1 calling cluster2
+  kubectl mesh unlink --from cluster1 --to cluster2
+
+  # See what would be removed
+  kubectl mesh unlink --from cluster1 --to cluster2 --dry-run=client`
+
+// UnlinkOptions are the options of `kubectl mesh unlink`.
+type UnlinkOptions struct {
+	From, To      string
+	Bidirectional bool
+	DryRun        string
+	Output        string
+
+	factory Factory
+	genericiooptions.IOStreams
+}
+
+// NewCmdUnlink returns `kubectl mesh unlink`.
+func NewCmdUnlink(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &UnlinkOptions{factory: f, IOStreams: streams, DryRun: "none"}
+	cmd := &cobra.Command{
+		Use:     "unlink --from CONTEXT --to CONTEXT",
+		Short:   "Remove what kubectl mesh link added between two clusters",
+		Long:    unlinkLong,
+		Example: unlinkExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.From, "from", "", "Context of the calling cluster (holds the link record).")
+	fl.StringVar(&o.To, "to", "", "Context of the called cluster.")
+	fl.BoolVar(&o.Bidirectional, "bidirectional", false, "Unlink both ways.")
+	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `Must be "none", "client" or "server".`)
+	fl.StringVarP(&o.Output, "output", "o", "", "Print the objects as they are (or would be) written back: yaml or json.")
+	return cmd
+}
+
+// Validate checks the flags.
+func (o *UnlinkOptions) Validate() error {
+	if o.From == "" || o.To == "" {
+		return errors.New("both --from and --to are required, as given to kubectl mesh link")
+	}
+	if o.From == o.To {
+		return fmt.Errorf("--from and --to are both %q; name the two linked clusters", o.From)
+	}
+	return validateLinkOutput(o.DryRun, o.Output)
+}
+
+// Run unlinks.
+func (o *UnlinkOptions) Run(ctx context.Context) error {
+	log := &stepLog{out: o.Out, objOut: o.Out, dryRun: o.DryRun, output: o.Output}
+	if o.Output != "" {
+		log.out = o.ErrOut
+	}
+	pairs := [][2]string{{o.From, o.To}}
+	if o.Bidirectional {
+		pairs = append(pairs, [2]string{o.To, o.From})
+	}
+	var errs []error
+	for _, p := range pairs {
+		if err := o.unlink(ctx, log, p[0], p[1]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := log.flush(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (o *UnlinkOptions) unlink(ctx context.Context, log *stepLog, from, to string) error {
+	fc, err := o.factory.Cluster(from)
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	rec, err := readRecord(ctx, fc, to)
+	if err != nil {
+		return err
+	}
+	if rec == nil {
+		log.line(from, stepSkipped, "record", fmt.Sprintf("no link record %s/%s: %s is not linked to %s", mesh.Namespace, mesh.RecordName(to), from, to))
+		return nil
+	}
+	fa := applier{dyn: fc.Dynamic, dryRun: o.DryRun}
+	var errs []error
+	if err := o.unlinkDNS(ctx, log, fc, rec); err != nil {
+		errs = append(errs, err)
+	}
+	if rec.MultiPrimary != nil {
+		if err := o.unlinkMultiPrimary(ctx, log, fc, fa, to, rec); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(rec.PeerGatewayCreated) > 0 {
+		log.line(to, stepSkipped, "gateway", fmt.Sprintf("Gateway istio-system/%v kept: other clusters may call through it; delete it by hand when no cluster links to %s", rec.PeerGatewayCreated, to))
+	}
+	if len(errs) > 0 {
+		// Keep the record so that unlink can be run again after a fix.
+		log.line(from, stepSkipped, "record", "kept because a step failed")
+		return errors.Join(errs...)
+	}
+	deleted, err := fa.remove(ctx, gvrConfigMap, mesh.Namespace, mesh.RecordName(to))
+	if err != nil {
+		return fmt.Errorf("%s: delete link record: %w", from, err)
+	}
+	log.line(from, result(deleted), "record", fmt.Sprintf("ConfigMap %s/%s deleted", mesh.Namespace, mesh.RecordName(to)))
+	return nil
+}
+
+// unlinkDNS reverts the DNS change, unless another link of the cluster
+// still needs the forwarding: then that link's record takes the change
+// over, so that the last unlink restores the original.
+func (o *UnlinkOptions) unlinkDNS(ctx context.Context, log *stepLog, fc *Cluster, rec *mesh.Record) error {
+	if rec.DNS == nil {
+		log.line(fc.Context, stepOK, "dns", "link did not change DNS")
+		return nil
+	}
+	others, err := fc.Kube.CoreV1().ConfigMaps(mesh.Namespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.RecordLabel + "=" + mesh.RecordLink})
+	if err != nil {
+		return fmt.Errorf("%s: list link records: %w", fc.Context, err)
+	}
+	for i := range others.Items {
+		cm := &others.Items[i]
+		other, err := mesh.RecordFromConfigMap(cm)
+		if err != nil || other.Peer == rec.Peer {
+			continue
+		}
+		other.DNS = rec.DNS
+		next, err := other.ConfigMap()
+		if err != nil {
+			return err
+		}
+		log.object(next)
+		if _, err := (applier{dyn: fc.Dynamic, dryRun: o.DryRun}).apply(ctx, gvrConfigMap, next); err != nil {
+			return fmt.Errorf("%s: hand the DNS change to the link record of %s: %w", fc.Context, other.Peer, err)
+		}
+		log.line(fc.Context, stepSkipped, "dns", fmt.Sprintf("global forwarding kept: the link to %s still needs it (its record now owns the change)", other.Peer))
+		return nil
+	}
+	t := rec.DNS.Target
+	cm, err := fc.Kube.CoreV1().ConfigMaps(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		log.line(fc.Context, stepSkipped, "dns", fmt.Sprintf("ConfigMap %s is gone", t))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: read ConfigMap %s: %w", fc.Context, t, err)
+	}
+	reverted, err := rec.DNS.Revert(cm)
+	if err != nil {
+		return fmt.Errorf("%s: %w", fc.Context, err)
+	}
+	if equalStringMaps(reverted.Data, cm.Data) {
+		log.line(fc.Context, stepOK, "dns", fmt.Sprintf("%s %s has no global forwarding of kubectl mesh", t.Kind, t))
+		return nil
+	}
+	reverted.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
+	log.object(reverted)
+	if o.DryRun != "client" {
+		dr := applier{dryRun: o.DryRun}.dryRunOpt()
+		if _, err := fc.Kube.CoreV1().ConfigMaps(t.Namespace).Update(ctx, reverted, metav1.UpdateOptions{FieldManager: rules.FieldManager, DryRun: dr}); err != nil {
+			return fmt.Errorf("%s: update ConfigMap %s: %w; run unlink again", fc.Context, t, err)
+		}
+	}
+	log.line(fc.Context, stepChanged, "dns", fmt.Sprintf("%s %s key %s restored", t.Kind, t, rec.DNS.Key))
+	return nil
+}
+
+func equalStringMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || v != w {
+			return false
+		}
+	}
+	return true
+}
+
+func (o *UnlinkOptions) unlinkMultiPrimary(ctx context.Context, log *stepLog, fc *Cluster, fa applier, to string, rec *mesh.Record) error {
+	mp := rec.MultiPrimary
+	deleted, err := fa.remove(ctx, gvrSecret, rules.IstioSystemNamespace, mp.RemoteSecret)
+	if err != nil {
+		return fmt.Errorf("%s: remote secret: %w", fc.Context, err)
+	}
+	log.line(fc.Context, result(deleted), "remote secret", fmt.Sprintf("Secret istio-system/%s deleted", mp.RemoteSecret))
+	tc, err := o.factory.Cluster(to)
+	if err != nil {
+		return fmt.Errorf("--to: %w; the reader account %s in %s stays until unlink can reach it", err, mp.Reader, to)
+	}
+	ta := applier{dyn: tc.Dynamic, dryRun: o.DryRun}
+	for _, x := range []struct {
+		what string
+		do   func() (bool, error)
+	}{
+		{"ClusterRoleBinding " + mp.Reader, func() (bool, error) { return ta.remove(ctx, gvrClusterRoleBinding, "", mp.Reader) }},
+		{"ClusterRole " + mp.Reader, func() (bool, error) { return ta.remove(ctx, gvrClusterRole, "", mp.Reader) }},
+		{"token Secret istio-system/" + mp.TokenSecret, func() (bool, error) {
+			if mp.TokenSecret == "" {
+				return false, nil
+			}
+			return ta.remove(ctx, gvrSecret, rules.IstioSystemNamespace, mp.TokenSecret)
+		}},
+		{"ServiceAccount istio-system/" + mp.Reader, func() (bool, error) {
+			return ta.remove(ctx, gvrServiceAccount, rules.IstioSystemNamespace, mp.Reader)
+		}},
+	} {
+		deleted, err := x.do()
+		if err != nil {
+			return fmt.Errorf("%s: %w", to, err)
+		}
+		log.line(to, result(deleted), "reader", x.what+" deleted")
+	}
+	if n := mp.Network; n != nil {
+		ns, err := tc.Kube.CoreV1().Namespaces().Get(ctx, rules.IstioSystemNamespace, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("%s: read namespace istio-system: %w", to, err)
+		}
+		if ns.Labels[n.Key] != n.Value {
+			log.line(to, stepSkipped, "network", fmt.Sprintf("label %s changed since link (now %q); left alone", n.Key, ns.Labels[n.Key]))
+			return nil
+		}
+		if n.Existed {
+			ns.Labels[n.Key] = n.Before
+		} else {
+			delete(ns.Labels, n.Key)
+		}
+		if o.DryRun != "client" {
+			if _, err := tc.Kube.CoreV1().Namespaces().Update(ctx, ns, metav1.UpdateOptions{FieldManager: rules.FieldManager, DryRun: ta.dryRunOpt()}); err != nil {
+				return fmt.Errorf("%s: restore label %s of istio-system: %w", to, n.Key, err)
+			}
+		}
+		log.line(to, stepChanged, "network", fmt.Sprintf("istio-system label %s restored", n.Key))
+	}
+	return nil
+}

@@ -1,0 +1,173 @@
+package link
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/dns"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
+	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
+)
+
+var (
+	rootOnce sync.Once
+	root     *ca
+)
+
+// trust gives every named cluster an intermediate of one shared root.
+func trust(t *testing.T, clusters ...string) *ca {
+	t.Helper()
+	rootOnce.Do(func() { root = newCA(t, "mesh root", nil) })
+	for _, c := range clusters {
+		installCacerts(t, c, root)
+	}
+	return root
+}
+
+var gatewayGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}
+
+func configMap(t *testing.T, cluster, ns, name string) *corev1.ConfigMap {
+	t.Helper()
+	cm, err := theLab.Cluster(cluster).Kube.CoreV1().ConfigMaps(ns).Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cm
+}
+
+func istioCoreDNSIP(t *testing.T, cluster string) string {
+	t.Helper()
+	svc, err := theLab.Cluster(cluster).Kube.CoreV1().Services("istio-system").Get(t.Context(), "istiocoredns", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc.Spec.ClusterIP
+}
+
+func TestLinkCoreDNSAndKubeDNSThenUnlinkRestoresExactly(t *testing.T) {
+	trust(t, "cluster1", "cluster2")
+	corednsBefore := configMap(t, "cluster1", "kube-system", "coredns")
+	kubednsBefore := configMap(t, "cluster2", "kube-system", "kube-dns")
+
+	out := mesh(t, "link", "--from", "cluster1", "--to", "cluster2")
+	for _, want := range []string{"trust", "dns", "gateway address", lab.IngressHostnameCluster2 + ":15443", "record"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("link output lacks %q:\n%s", want, out)
+		}
+	}
+	ip1 := istioCoreDNSIP(t, "cluster1")
+	corefile := configMap(t, "cluster1", "kube-system", "coredns").Data["Corefile"]
+	if fwd, err := dns.GlobalForwarding(corefile); err != nil || !slices.Equal(fwd, []string{ip1}) {
+		t.Fatalf("cluster1 Corefile forwards global to %v (%v), want %s:\n%s", fwd, err, ip1, corefile)
+	}
+	if !strings.HasPrefix(corefile, lab.CoreDNSCorefile) {
+		t.Fatalf("cluster1 Corefile lost its original text:\n%s", corefile)
+	}
+	before, _ := dns.ParseCorefile(lab.CoreDNSCorefile)
+	after, _ := dns.ParseCorefile(corefile)
+	if len(after) != len(before)+1 || !slices.EqualFunc(before, after[:len(before)], dns.ServerBlock.Equal) {
+		t.Fatalf("cluster1 Corefile changed other blocks:\n%s", corefile)
+	}
+	gw, err := theLab.Cluster("cluster2").Dynamic.Resource(gatewayGVR).Namespace("istio-system").Get(t.Context(), "cross-network-gateway", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("cluster2 cross-network-gateway: %v", err)
+	}
+	if b, _ := json.Marshal(gw.Object["spec"]); !strings.Contains(string(b), `"AUTO_PASSTHROUGH"`) || !strings.Contains(string(b), `"*.global"`) || !strings.Contains(string(b), `15443`) {
+		t.Fatalf("cluster2 Gateway spec = %s", b)
+	}
+	rec := configMap(t, "cluster1", "mesh-system", "mesh-link-cluster2")
+	if rec.Data["peer"] != "cluster2" || rec.Data["gateway"] != lab.IngressHostnameCluster2+":15443" || rec.Data["server"] == "" {
+		t.Fatalf("link record = %v", rec.Data)
+	}
+
+	out = mesh(t, "link", "--from", "cluster2", "--to", "cluster1")
+	ip2 := istioCoreDNSIP(t, "cluster2")
+	stub := map[string][]string{}
+	if err := json.Unmarshal([]byte(configMap(t, "cluster2", "kube-system", "kube-dns").Data["stubDomains"]), &stub); err != nil {
+		t.Fatal(err)
+	}
+	want := maps.Clone(lab.KubeDNSStubDomains)
+	want["global"] = []string{ip2}
+	if !maps.EqualFunc(stub, want, slices.Equal) {
+		t.Fatalf("cluster2 stubDomains = %v, want %v\n%s", stub, want, out)
+	}
+
+	// Running both again changes nothing: not a byte, not a resourceVersion.
+	snap := func() map[string]string {
+		return map[string]string{
+			"coredns":  configMap(t, "cluster1", "kube-system", "coredns").ResourceVersion,
+			"kube-dns": configMap(t, "cluster2", "kube-system", "kube-dns").ResourceVersion,
+			"record1":  configMap(t, "cluster1", "mesh-system", "mesh-link-cluster2").ResourceVersion,
+			"record2":  configMap(t, "cluster2", "mesh-system", "mesh-link-cluster1").ResourceVersion,
+		}
+	}
+	rv := snap()
+	again := mesh(t, "link", "--from", "cluster1", "--to", "cluster2", "--bidirectional")
+	if strings.Contains(again, "changed") {
+		t.Errorf("second link reports changes:\n%s", again)
+	}
+	if got := snap(); !maps.Equal(got, rv) {
+		t.Fatalf("second link wrote objects: %v → %v", rv, got)
+	}
+
+	mesh(t, "unlink", "--from", "cluster1", "--to", "cluster2", "--bidirectional")
+	if got := configMap(t, "cluster1", "kube-system", "coredns"); !maps.Equal(got.Data, corednsBefore.Data) {
+		t.Fatalf("cluster1 coredns not restored:\n%q\nwant\n%q", got.Data, corednsBefore.Data)
+	}
+	if got := configMap(t, "cluster2", "kube-system", "kube-dns"); !maps.Equal(got.Data, kubednsBefore.Data) {
+		t.Fatalf("cluster2 kube-dns not restored:\n%q\nwant\n%q", got.Data, kubednsBefore.Data)
+	}
+	for _, c := range []string{"cluster1", "cluster2"} {
+		_, err := theLab.Cluster(c).Kube.CoreV1().ConfigMaps("mesh-system").Get(t.Context(), "mesh-link-"+map[string]string{"cluster1": "cluster2", "cluster2": "cluster1"}[c], metav1.GetOptions{})
+		if !apierrors.IsNotFound(err) {
+			t.Errorf("%s: link record still there after unlink: %v", c, err)
+		}
+	}
+}
+
+func TestLinkDryRunWritesNothing(t *testing.T) {
+	trust(t, "cluster1", "cluster2")
+	before := configMap(t, "cluster1", "kube-system", "coredns")
+	for _, mode := range []string{"client", "server"} {
+		t.Run(mode, func(t *testing.T) {
+			out := mesh(t, "link", "--from", "cluster1", "--to", "cluster2", "--dry-run="+mode, "-o", "yaml")
+			for _, want := range []string{"kind: ConfigMap", "global:53", "name: mesh-link-cluster2"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("-o yaml lacks %q:\n%s", want, out)
+				}
+			}
+			if got := configMap(t, "cluster1", "kube-system", "coredns"); got.ResourceVersion != before.ResourceVersion {
+				t.Fatalf("--dry-run=%s changed the Corefile:\n%s", mode, got.Data["Corefile"])
+			}
+			if _, err := theLab.Cluster("cluster1").Kube.CoreV1().ConfigMaps("mesh-system").Get(t.Context(), "mesh-link-cluster2", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Fatalf("--dry-run=%s wrote a link record: %v", mode, err)
+			}
+		})
+	}
+}
+
+func TestLinkRefusesDifferentRoots(t *testing.T) {
+	trust(t, "cluster1")
+	other := newCA(t, "another root", nil)
+	installCacerts(t, "cluster3", other)
+	t.Cleanup(func() { trust(t, "cluster3") })
+	before := configMap(t, "cluster1", "kube-system", "coredns")
+	_, stderr := meshFails(t, "link", "--from", "cluster1", "--to", "cluster3")
+	for _, want := range []string{pki.Fingerprint(root.cert), pki.Fingerprint(other.cert), "kubectl mesh certs install", "--skip-trust-check"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("refusal lacks %q:\n%s", want, stderr)
+		}
+	}
+	if got := configMap(t, "cluster1", "kube-system", "coredns"); got.ResourceVersion != before.ResourceVersion {
+		t.Fatal("a refused link changed the Corefile")
+	}
+}
