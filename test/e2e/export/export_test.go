@@ -1,0 +1,594 @@
+// Package export checks `kubectl mesh export` and `unexport` end to end:
+// the real kubectl discovers the freshly built plugin and runs it against a
+// lab of three API servers (an IP gateway, a host-name gateway and a
+// NodePort gateway), with the VIPClaim CRD served in cluster3 only.
+package export
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip"
+	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
+)
+
+var theLab *lab.Lab
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("skipping end-to-end tests in -short mode")
+		os.Exit(0)
+	}
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	binDir, err := os.MkdirTemp("", "kubectl-mesh-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(binDir)
+	if err := lab.BuildProduct(binDir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	l, err := lab.Start(ctx, lab.Options{Clusters: lab.DefaultClusters, Log: os.Stderr})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	l.PathPrepend = binDir
+	theLab = l
+	code := 1
+	if err := installClaimCRD(l.Cluster("cluster3")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else {
+		code = m.Run()
+	}
+	if err := l.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	return code
+}
+
+// installClaimCRD serves VIPClaims in c, as installing mesh-webhook does.
+func installClaimCRD(c *lab.Cluster) error {
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.Unmarshal(vip.CRDYAML(), &crd); err != nil {
+		return err
+	}
+	_, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{CRDs: []*apiextensionsv1.CustomResourceDefinition{&crd}})
+	return err
+}
+
+// mesh runs `kubectl mesh ARGS` through the real kubectl's plugin discovery.
+func mesh(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	stdout, stderr, err = theLab.Kubectl(t.Context(), nil, append([]string{"mesh"}, args...)...)
+	t.Logf("kubectl mesh %s\n%s%s", strings.Join(args, " "), stdout, stderr)
+	return stdout, stderr, err
+}
+
+func mustMesh(t *testing.T, args ...string) (stdout, stderr string) {
+	t.Helper()
+	stdout, stderr, err := mesh(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stdout, stderr
+}
+
+func get(t *testing.T, cluster string, kind string, ns, name string) *unstructured.Unstructured {
+	t.Helper()
+	gvr := builders.ServiceEntryGVR
+	if kind == builders.KindDestinationRule {
+		gvr = builders.DestinationRuleGVR
+	}
+	u, err := theLab.Cluster(cluster).Dynamic.Resource(gvr).Namespace(ns).Get(t.Context(), name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func mustGet(t *testing.T, cluster, kind, ns, name string) *unstructured.Unstructured {
+	t.Helper()
+	u := get(t, cluster, kind, ns, name)
+	if u == nil {
+		t.Fatalf("%s: %s %s/%s not found", cluster, kind, ns, name)
+	}
+	return u
+}
+
+func mustBeGone(t *testing.T, cluster, kind, ns, name string) {
+	t.Helper()
+	if u := get(t, cluster, kind, ns, name); u != nil {
+		t.Errorf("%s: %s %s/%s still exists: %v", cluster, kind, ns, name, u.Object["spec"])
+	}
+}
+
+func spec(u *unstructured.Unstructured) map[string]any {
+	s, _, _ := unstructured.NestedMap(u.Object, "spec")
+	return s
+}
+
+// subsets maps subset name → its labels.
+func subsets(dr *unstructured.Unstructured) map[string]map[string]string {
+	raw, _, _ := unstructured.NestedSlice(dr.Object, "spec", "subsets")
+	out := map[string]map[string]string{}
+	for _, r := range raw {
+		m := r.(map[string]any)
+		labels, _, _ := unstructured.NestedStringMap(m, "labels")
+		out[m["name"].(string)] = labels
+	}
+	return out
+}
+
+// endpoints maps the cluster label → endpoint.
+func endpoints(se *unstructured.Unstructured) map[string]map[string]any {
+	raw, _, _ := unstructured.NestedSlice(se.Object, "spec", "endpoints")
+	out := map[string]map[string]any{}
+	for _, r := range raw {
+		m := r.(map[string]any)
+		c, _, _ := unstructured.NestedString(m, "labels", rules.ClusterLabel)
+		out[c] = m
+	}
+	return out
+}
+
+func vipOf(t *testing.T, se *unstructured.Unstructured) netip.Addr {
+	t.Helper()
+	a := builders.Addresses(se)
+	if len(a) != 1 {
+		t.Fatalf("%s addresses = %v, want one VIP", se.GetName(), a)
+	}
+	addr, err := rules.ParseVIP(a[0], rules.DefaultVIPSpace())
+	if err != nil {
+		t.Fatalf("%s VIP: %v", se.GetName(), err)
+	}
+	return addr
+}
+
+func claimOf(t *testing.T, cluster string, addr netip.Addr) *unstructured.Unstructured {
+	t.Helper()
+	u, err := theLab.Cluster(cluster).Dynamic.Resource(vip.GVR).Get(t.Context(), addr.String(), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func seedSpec(t *testing.T, name string) map[string]any {
+	t.Helper()
+	root, err := lab.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "test", "seeds", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj map[string]any
+	if err := yaml.Unmarshal(raw, &obj); err != nil {
+		t.Fatal(err)
+	}
+	return obj["spec"].(map[string]any)
+}
+
+// normalizeSpec drops what differs by design between an exported entry and
+// the seed (VIP, gateway address) and reads protocols in any case, as Istio
+// does; it works on a JSON round trip so numbers compare equal.
+func normalizeSpec(t *testing.T, s map[string]any) any {
+	t.Helper()
+	var out map[string]any
+	b, _ := yaml.Marshal(s)
+	if err := yaml.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	delete(out, "addresses")
+	for _, ep := range out["endpoints"].([]any) {
+		delete(ep.(map[string]any), "address")
+	}
+	for _, p := range out["ports"].([]any) {
+		p.(map[string]any)["protocol"] = strings.ToUpper(p.(map[string]any)["protocol"].(string))
+	}
+	return out
+}
+
+func TestExportHttpbinLikeTheSeed(t *testing.T) {
+	args := []string{"export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1"}
+	out, _ := mustMesh(t, args...)
+	if !strings.Contains(out, "created") {
+		t.Errorf("first export output lacks 'created':\n%s", out)
+	}
+	se := mustGet(t, "cluster1", builders.KindServiceEntry, "bar", "httpbin-bar")
+	if got, want := normalizeSpec(t, spec(se)), normalizeSpec(t, seedSpec(t, "httpbin-bar.yaml")); !reflect.DeepEqual(got, want) {
+		t.Errorf("exported spec differs from the seed's (apart from VIP and gateway):\n got %v\nwant %v", got, want)
+	}
+	if ep := endpoints(se)["cluster2"]; ep == nil || ep["address"] != lab.IngressHostnameCluster2 {
+		t.Errorf("endpoint of cluster2 = %v, want address %s (cluster2's gateway host name)", ep, lab.IngressHostnameCluster2)
+	}
+	if se.GetLabels()[rules.ManagedByLabel] != rules.ManagedByValue || se.GetAnnotations()[builders.AnnotationSourceClusters] != "cluster2" {
+		t.Errorf("entry metadata = %v / %v, want managed-by kubectl-mesh and source cluster2", se.GetLabels(), se.GetAnnotations())
+	}
+	addr := vipOf(t, se)
+	dr := mustGet(t, "cluster1", builders.KindDestinationRule, "bar", "httpbin-bar-global")
+	if want := map[string]map[string]string{"v1": {"cluster": "cluster2"}}; !reflect.DeepEqual(subsets(dr), want) {
+		t.Errorf(".global subsets = %v, want %v", subsets(dr), want)
+	}
+	local := mustGet(t, "cluster2", builders.KindDestinationRule, "bar", "httpbin-bar-local")
+	if want := map[string]map[string]string{"v1": {"version": "v1"}}; !reflect.DeepEqual(subsets(local), want) {
+		t.Errorf("cluster2 local subsets = %v, want %v", subsets(local), want)
+	}
+
+	// Re-run: nothing changes, the VIP stays.
+	rv := se.GetResourceVersion()
+	out, _ = mustMesh(t, args...)
+	if strings.Contains(out, "created") || strings.Contains(out, "configured") || !strings.Contains(out, "unchanged") {
+		t.Errorf("second export should report only unchanged objects:\n%s", out)
+	}
+	se2 := mustGet(t, "cluster1", builders.KindServiceEntry, "bar", "httpbin-bar")
+	if se2.GetResourceVersion() != rv || vipOf(t, se2) != addr {
+		t.Errorf("re-run changed the entry: resourceVersion %s → %s, VIP %s → %v", rv, se2.GetResourceVersion(), addr, builders.Addresses(se2))
+	}
+
+	mustMesh(t, "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1")
+	mustBeGone(t, "cluster1", builders.KindServiceEntry, "bar", "httpbin-bar")
+	mustBeGone(t, "cluster1", builders.KindDestinationRule, "bar", "httpbin-bar-global")
+	mustBeGone(t, "cluster2", builders.KindDestinationRule, "bar", "httpbin-bar-local")
+}
+
+func nodePort(t *testing.T, cluster string) int64 {
+	t.Helper()
+	svc, err := theLab.Cluster(cluster).Kube.CoreV1().Services("istio-system").Get(t.Context(), "istio-ingressgateway", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.Port == rules.GatewayPort {
+			return int64(p.NodePort)
+		}
+	}
+	t.Fatalf("%s: no port 15443 on the gateway", cluster)
+	return 0
+}
+
+func TestExportHelloworldFromTwoClusters(t *testing.T) {
+	from2 := []string{"export", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster1,cluster3"}
+	mustMesh(t, from2...)
+	dr := mustGet(t, "cluster1", builders.KindDestinationRule, "hello", "helloworld-hello-global")
+	want := map[string]map[string]string{"v2": {"cluster": "cluster2"}, "v3": {"cluster": "cluster2"}}
+	if !reflect.DeepEqual(subsets(dr), want) {
+		t.Errorf("cluster1 .global subsets = %v, want %v (endpoint labels, never pod labels)", subsets(dr), want)
+	}
+	local := mustGet(t, "cluster2", builders.KindDestinationRule, "hello", "helloworld-hello-local")
+	if want := map[string]map[string]string{"v2": {"version": "v2"}, "v3": {"version": "v3"}}; !reflect.DeepEqual(subsets(local), want) {
+		t.Errorf("cluster2 local subsets = %v, want %v", subsets(local), want)
+	}
+	se1 := mustGet(t, "cluster1", builders.KindServiceEntry, "hello", "helloworld-hello")
+	vip1 := vipOf(t, se1)
+
+	// cluster3 serves VIPClaims: the VIP is claimed by the entry.
+	se3 := mustGet(t, "cluster3", builders.KindServiceEntry, "hello", "helloworld-hello")
+	claim := claimOf(t, "cluster3", vipOf(t, se3))
+	if claim == nil {
+		t.Fatalf("cluster3: no VIPClaim for %s", vipOf(t, se3))
+	}
+	if ns, _, _ := unstructured.NestedString(claim.Object, "spec", "serviceEntry", "namespace"); ns != "hello" {
+		t.Errorf("claim %s names namespace %q, want hello", claim.GetName(), ns)
+	}
+
+	// A second source, in NodePort mode, adds an endpoint to cluster1's entry.
+	from3 := []string{"export", "helloworld", "-n", "hello", "--from", "cluster3", "--to", "cluster1"}
+	_, stderr := mustMesh(t, from3...)
+	if !strings.Contains(stderr, "NodePort") {
+		t.Errorf("NodePort export should warn that the webhook must allow the node port; stderr:\n%s", stderr)
+	}
+	se1 = mustGet(t, "cluster1", builders.KindServiceEntry, "hello", "helloworld-hello")
+	eps := endpoints(se1)
+	if len(eps) != 2 || eps["cluster2"]["address"] != lab.IngressHostnameCluster2 {
+		t.Fatalf("cluster1 endpoints = %v, want cluster2's kept and cluster3's added", eps)
+	}
+	np := nodePort(t, "cluster3")
+	if p, _, _ := unstructured.NestedInt64(eps["cluster3"], "ports", "http"); p != np || eps["cluster3"]["address"] != lab.ProfileOf(2).NodeExternal[0] {
+		t.Errorf("cluster3 endpoint = %v, want %s with port %d", eps["cluster3"], lab.ProfileOf(2).NodeExternal[0], np)
+	}
+	if vipOf(t, se1) != vip1 {
+		t.Errorf("adding a source changed the VIP %s → %s", vip1, vipOf(t, se1))
+	}
+	dr = mustGet(t, "cluster1", builders.KindDestinationRule, "hello", "helloworld-hello-global")
+	want["v4"] = map[string]string{"cluster": "cluster3"}
+	if !reflect.DeepEqual(subsets(dr), want) {
+		t.Errorf("cluster1 .global subsets = %v, want %v", subsets(dr), want)
+	}
+
+	// Both again: unchanged.
+	for _, args := range [][]string{from2, from3} {
+		out, _ := mustMesh(t, args...)
+		if strings.Contains(out, "created") || strings.Contains(out, "configured") {
+			t.Errorf("re-run changed something:\n%s", out)
+		}
+	}
+
+	// Unexport cluster3: cluster2's endpoint and subsets stay.
+	mustMesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster3", "--to", "cluster1")
+	se1 = mustGet(t, "cluster1", builders.KindServiceEntry, "hello", "helloworld-hello")
+	if eps := endpoints(se1); len(eps) != 1 || eps["cluster2"] == nil {
+		t.Errorf("after unexport from cluster3, endpoints = %v, want only cluster2's", eps)
+	}
+	delete(want, "v4")
+	if got := subsets(mustGet(t, "cluster1", builders.KindDestinationRule, "hello", "helloworld-hello-global")); !reflect.DeepEqual(got, want) {
+		t.Errorf("after unexport from cluster3, subsets = %v, want %v", got, want)
+	}
+
+	// Unexport cluster2 from both: everything goes, claims too.
+	vip3 := vipOf(t, se3)
+	mustMesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster1,cluster3")
+	for _, c := range []string{"cluster1", "cluster3"} {
+		mustBeGone(t, c, builders.KindServiceEntry, "hello", "helloworld-hello")
+		mustBeGone(t, c, builders.KindDestinationRule, "hello", "helloworld-hello-global")
+	}
+	mustBeGone(t, "cluster2", builders.KindDestinationRule, "hello", "helloworld-hello-local")
+	if c := claimOf(t, "cluster3", vip3); c != nil {
+		t.Errorf("cluster3: VIPClaim %s survived unexport", vip3)
+	}
+}
+
+// TestConcurrentSources exports one Service from two clusters at the same
+// time: optimistic concurrency keeps both endpoints.
+func TestConcurrentSources(t *testing.T) {
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, from := range []string{"cluster2", "cluster3"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, errs[i] = theLab.Kubectl(t.Context(), nil, "mesh", "export", "helloworld", "-n", "hello", "--from", from, "--to", "cluster1")
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	se := mustGet(t, "cluster1", builders.KindServiceEntry, "hello", "helloworld-hello")
+	if eps := endpoints(se); len(eps) != 2 {
+		t.Errorf("after two concurrent exports, endpoints = %v, want cluster2's and cluster3's", eps)
+	}
+	dr := mustGet(t, "cluster1", builders.KindDestinationRule, "hello", "helloworld-hello-global")
+	if got := slices.Sorted(mapsKeys(subsets(dr))); !slices.Equal(got, []string{"v2", "v3", "v4"}) {
+		t.Errorf("after two concurrent exports, subsets = %v, want v2 v3 v4", got)
+	}
+	mustMesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster1")
+	mustMesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster3", "--to", "cluster1")
+	mustBeGone(t, "cluster1", builders.KindServiceEntry, "hello", "helloworld-hello")
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// TestPartialFailure: an unknown context, a target without the namespace
+// and a missing Service each fail on their own; the rest completes, and the
+// failed target holds nothing half-written.
+func TestPartialFailure(t *testing.T) {
+	ctx := t.Context()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-x"}}
+	if _, err := theLab.Cluster("cluster1").Kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	_, stderr, err := mesh(t, "export", "httpbin", "no-such-svc", "-n", "bar", "--from", "cluster2", "--to", "cluster1,cluster9,cluster3", "--target-namespace", "team-x")
+	if err == nil {
+		t.Fatal("export with failing targets exited 0")
+	}
+	for _, want := range []string{
+		`context "cluster9" is not in the kubeconfig`,
+		"cluster3: namespace team-x not found",
+		"--create-namespace",
+		"service bar/no-such-svc not found in cluster cluster2",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q", want)
+		}
+	}
+	mustGet(t, "cluster1", builders.KindServiceEntry, "team-x", "httpbin-bar")
+	mustGet(t, "cluster1", builders.KindDestinationRule, "team-x", "httpbin-bar-global")
+	mustBeGone(t, "cluster3", builders.KindServiceEntry, "team-x", "httpbin-bar")
+	mustBeGone(t, "cluster3", builders.KindDestinationRule, "team-x", "httpbin-bar-global")
+
+	// --create-namespace completes cluster3 on a re-run.
+	mustMesh(t, "export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1,cluster3", "--target-namespace", "team-x", "--create-namespace")
+	mustGet(t, "cluster3", builders.KindServiceEntry, "team-x", "httpbin-bar")
+	mustMesh(t, "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1,cluster3", "--target-namespace", "team-x")
+	mustBeGone(t, "cluster1", builders.KindServiceEntry, "team-x", "httpbin-bar")
+	mustBeGone(t, "cluster3", builders.KindServiceEntry, "team-x", "httpbin-bar")
+}
+
+// TestUserOwnedObjectsUntouched: objects kubectl-mesh did not write are
+// neither changed nor deleted.
+func TestUserOwnedObjectsUntouched(t *testing.T) {
+	ctx := t.Context()
+	userDR := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": builders.APIVersion, "kind": builders.KindDestinationRule,
+		"metadata": map[string]any{"name": "helloworld", "namespace": "hello"},
+		"spec": map[string]any{"host": "helloworld", "subsets": []any{
+			map[string]any{"name": "v2", "labels": map[string]any{"version": "v2"}},
+		}},
+	}}
+	c2 := theLab.Cluster("cluster2").Dynamic.Resource(builders.DestinationRuleGVR).Namespace("hello")
+	created, err := c2.Create(ctx, userDR, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Delete(context.Background(), "helloworld", metav1.DeleteOptions{}) //nolint:errcheck // cleanup
+	userSE := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": builders.APIVersion, "kind": builders.KindServiceEntry,
+		"metadata": map[string]any{"name": "httpbin-bar", "namespace": "bar"},
+		"spec": map[string]any{"hosts": []any{"httpbin.bar.global"}, "location": "MESH_INTERNAL", "resolution": "DNS",
+			"ports": []any{map[string]any{"name": "http", "number": int64(8000), "protocol": "HTTP"}}},
+	}}
+	c3 := theLab.Cluster("cluster3").Dynamic.Resource(builders.ServiceEntryGVR).Namespace("bar")
+	seCreated, err := c3.Create(ctx, userSE, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Delete(context.Background(), "httpbin-bar", metav1.DeleteOptions{}) //nolint:errcheck // cleanup
+
+	_, stderr := mustMesh(t, "export", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster1")
+	if !strings.Contains(stderr, "hello/helloworld") || !strings.Contains(stderr, "v2, v3") || !strings.Contains(stderr, "missing now: v3") {
+		t.Errorf("export should say the user's DestinationRule hello/helloworld must define v2, v3 (missing v3); stderr:\n%s", stderr)
+	}
+	mustBeGone(t, "cluster2", builders.KindDestinationRule, "hello", "helloworld-hello-local")
+	if got := mustGet(t, "cluster2", builders.KindDestinationRule, "hello", "helloworld"); got.GetResourceVersion() != created.GetResourceVersion() {
+		t.Errorf("the user's DestinationRule was changed")
+	}
+
+	_, stderr, err = mesh(t, "export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
+	if err == nil || !strings.Contains(stderr, "not managed by kubectl-mesh") {
+		t.Errorf("export over a user's ServiceEntry: err = %v, stderr:\n%s\nwant a failure saying it is not managed by kubectl-mesh", err, stderr)
+	}
+	mustMesh(t, "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
+	if got := mustGet(t, "cluster3", builders.KindServiceEntry, "bar", "httpbin-bar"); got.GetResourceVersion() != seCreated.GetResourceVersion() {
+		t.Errorf("the user's ServiceEntry was changed by export/unexport")
+	}
+	mustBeGone(t, "cluster3", builders.KindDestinationRule, "bar", "httpbin-bar-global")
+	mustMesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster1")
+}
+
+// TestVIPUniqueWithoutClaims: cluster1 serves no VIPClaims; export avoids
+// the address an existing entry already uses.
+func TestVIPUniqueWithoutClaims(t *testing.T) {
+	ctx := t.Context()
+	taken := rules.DefaultVIPSpace().Candidate(rules.FormatHost("httpbin", "bar", ""))
+	squatter := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": builders.APIVersion, "kind": builders.KindServiceEntry,
+		"metadata": map[string]any{"name": "squatter", "namespace": "foo"},
+		"spec": map[string]any{"hosts": []any{"squatter.example.com"}, "addresses": []any{taken.String()}, "location": "MESH_EXTERNAL", "resolution": "DNS",
+			"ports": []any{map[string]any{"name": "http", "number": int64(80), "protocol": "HTTP"}}},
+	}}
+	c1 := theLab.Cluster("cluster1").Dynamic.Resource(builders.ServiceEntryGVR).Namespace("foo")
+	if _, err := c1.Create(ctx, squatter, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Delete(context.Background(), "squatter", metav1.DeleteOptions{}) //nolint:errcheck // cleanup
+	_, stderr := mustMesh(t, "export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1")
+	if !strings.Contains(stderr, "VIPClaims are not served") {
+		t.Errorf("export into a cluster without VIPClaims should warn; stderr:\n%s", stderr)
+	}
+	se := mustGet(t, "cluster1", builders.KindServiceEntry, "bar", "httpbin-bar")
+	if got := vipOf(t, se); got == taken {
+		t.Errorf("export reused VIP %s of an existing entry", taken)
+	}
+	mustMesh(t, "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1")
+}
+
+func TestViaEgress(t *testing.T) {
+	egress, err := theLab.Cluster("cluster2").Kube.CoreV1().Services("istio-system").Get(t.Context(), "istio-egressgateway", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustMesh(t, "export", "sleep", "-n", "foo", "--from", "cluster1", "--to", "cluster2", "--via-egress")
+	se := mustGet(t, "cluster2", builders.KindServiceEntry, "foo", "sleep-foo")
+	if r := spec(se)["resolution"]; r != rules.ResolutionStatic {
+		t.Errorf("egress variant resolution = %v, want STATIC", r)
+	}
+	raw, _, _ := unstructured.NestedSlice(se.Object, "spec", "endpoints")
+	if len(raw) != 2 {
+		t.Fatalf("egress variant endpoints = %v, want the remote gateway and the local egress gateway", raw)
+	}
+	remote, local := raw[0].(map[string]any), raw[1].(map[string]any)
+	if remote["address"] != lab.IngressIPCluster1 || remote["network"] != rules.ExternalNetwork {
+		t.Errorf("remote endpoint = %v, want %s on network external", remote, lab.IngressIPCluster1)
+	}
+	if local["address"] != egress.Spec.ClusterIP {
+		t.Errorf("local endpoint = %v, want the egress gateway ClusterIP %s", local, egress.Spec.ClusterIP)
+	}
+	mustMesh(t, "unexport", "sleep", "-n", "foo", "--from", "cluster1", "--to", "cluster2")
+	mustBeGone(t, "cluster2", builders.KindServiceEntry, "foo", "sleep-foo")
+
+	// cluster2's gateway is a host name: STATIC resolution cannot use it.
+	_, stderr, err := mesh(t, "export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1", "--via-egress")
+	if err == nil || !strings.Contains(stderr, "--via-egress needs an IP address") {
+		t.Errorf("--via-egress with a host-name gateway: err = %v, want an error saying it needs an IP", err)
+	}
+	mustBeGone(t, "cluster1", builders.KindServiceEntry, "bar", "httpbin-bar")
+	mustBeGone(t, "cluster1", builders.KindDestinationRule, "bar", "httpbin-bar-global")
+}
+
+func TestDryRun(t *testing.T) {
+	out, _ := mustMesh(t, "export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1", "--dry-run=client", "-o", "yaml")
+	var list struct {
+		Items []map[string]any `json:"items"`
+	}
+	if err := yaml.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, it := range list.Items {
+		kinds = append(kinds, it["kind"].(string))
+	}
+	slices.Sort(kinds)
+	if !slices.Equal(kinds, []string{"DestinationRule", "DestinationRule", "ServiceEntry"}) {
+		t.Errorf("-o yaml printed kinds %v, want the entry, its rule and the source's rule", kinds)
+	}
+	out, _ = mustMesh(t, "export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1,cluster3", "--dry-run=server")
+	if !strings.Contains(out, "created (server dry run)") {
+		t.Errorf("server dry run output:\n%s", out)
+	}
+	for _, c := range []string{"cluster1", "cluster3"} {
+		mustBeGone(t, c, builders.KindServiceEntry, "bar", "httpbin-bar")
+		mustBeGone(t, c, builders.KindDestinationRule, "bar", "httpbin-bar-global")
+	}
+	mustBeGone(t, "cluster2", builders.KindDestinationRule, "bar", "httpbin-bar-local")
+	claims, err := theLab.Cluster("cluster3").Dynamic.Resource(vip.GVR).List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(claims.Items) != 0 {
+		t.Errorf("server dry run left %d VIPClaims in cluster3", len(claims.Items))
+	}
+
+	out, _ = mustMesh(t, "export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1", "-o", "name")
+	if !bytes.Contains([]byte(out), []byte("serviceentry.networking.istio.io/httpbin-bar")) {
+		t.Errorf("-o name output:\n%s", out)
+	}
+	mustMesh(t, "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1")
+}
