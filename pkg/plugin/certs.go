@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
 )
 
 const certsLong = `Make and install the certificates that let Istio's control planes in
@@ -42,6 +43,15 @@ func NewCmdCerts(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 		NewCmdCertsVerify(f, streams),
 	)
 	return cmd
+}
+
+// certsKube is the typed client of a context.
+func (f Factory) certsKube(context string) (kubernetes.Interface, error) {
+	c, err := f.Cluster(context)
+	if err != nil {
+		return nil, err
+	}
+	return c.Kube, nil
 }
 
 // defaultCertsDir is where the certs commands keep their files unless

@@ -63,13 +63,15 @@ type CertsInstallOptions struct {
 	targets []clusterTarget
 	bundles map[string]*pki.Bundle
 	factory Factory
+	// kubeFor returns the client of a context; tests replace it with fakes.
+	kubeFor func(context string) (kubernetes.Interface, error)
 	now     func() time.Time
 	genericiooptions.IOStreams
 }
 
 // NewCmdCertsInstall returns `kubectl mesh certs install`.
 func NewCmdCertsInstall(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CertsInstallOptions{IOStreams: streams, factory: f, now: time.Now}
+	o := &CertsInstallOptions{IOStreams: streams, factory: f, kubeFor: f.certsKube, now: time.Now}
 	cmd := &cobra.Command{
 		Use:     "install",
 		Short:   "Create or update Istio's cacerts Secret in one or more clusters",
@@ -208,18 +210,18 @@ func (o *CertsInstallOptions) plan(ctx context.Context, t clusterTarget) (*insta
 	if o.DryRun == dryRunClient {
 		return p, nil
 	}
-	c, err := o.factory.Cluster(t.Context)
+	kube, err := o.kubeFor(t.Context)
 	if err != nil {
 		return nil, err
 	}
-	p.kube = c.Kube
-	if _, err := c.Kube.CoreV1().Namespaces().Get(ctx, rules.IstioSystemNamespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+	p.kube = kube
+	if _, err := kube.CoreV1().Namespaces().Get(ctx, rules.IstioSystemNamespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 		p.nsExists = false
 		return p, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("%s: read namespace %s: %w", t.Name, rules.IstioSystemNamespace, err)
 	}
-	existing, err := c.Kube.CoreV1().Secrets(rules.IstioSystemNamespace).Get(ctx, pki.SecretName, metav1.GetOptions{})
+	existing, err := kube.CoreV1().Secrets(rules.IstioSystemNamespace).Get(ctx, pki.SecretName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return p, nil
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 )
@@ -37,6 +38,7 @@ type CertsVerifyOptions struct {
 	warnWithin time.Duration
 	targets    []clusterTarget
 	factory    Factory
+	kubeFor    func(context string) (kubernetes.Interface, error)
 	now        func() time.Time
 	genericiooptions.IOStreams
 }
@@ -56,7 +58,7 @@ type VerifyResult struct {
 
 // NewCmdCertsVerify returns `kubectl mesh certs verify`.
 func NewCmdCertsVerify(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CertsVerifyOptions{IOStreams: streams, factory: f, now: time.Now}
+	o := &CertsVerifyOptions{IOStreams: streams, factory: f, kubeFor: f.certsKube, now: time.Now}
 	cmd := &cobra.Command{
 		Use:     "verify",
 		Short:   "Check certificate files and clusters' cacerts Secrets: chains, keys, expiry and a shared root",
@@ -123,10 +125,10 @@ func (o *CertsVerifyOptions) Run(ctx context.Context) error {
 	if len(o.targets) > 0 {
 		for _, t := range o.targets {
 			r := &pki.Report{Source: t.Name}
-			c, err := o.factory.Cluster(t.Context)
+			kube, err := o.kubeFor(t.Context)
 			if err == nil {
 				var b *pki.Bundle
-				if b, err = pki.ReadClusterBundle(ctx, c.Kube); err == nil {
+				if b, err = pki.ReadClusterBundle(ctx, kube); err == nil {
 					r = pki.VerifyBundle(t.Name, b, now, o.warnWithin)
 				}
 			}
@@ -220,6 +222,9 @@ func (o *CertsVerifyOptions) print(res *VerifyResult) error {
 		return err
 	}
 	var sb strings.Builder
+	if len(res.Files) > 0 && len(res.Errors) == 0 {
+		fmt.Fprintf(&sb, "%d cluster directories in %s chain to their roots and trust each other's\n", len(res.Files), o.Dir)
+	}
 	if len(res.Clusters) > 0 {
 		switch len(res.SharedRoots) {
 		case 0:

@@ -1,0 +1,325 @@
+package plugin
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+)
+
+func TestParseValidity(t *testing.T) {
+	tests := map[string]struct {
+		in      string
+		want    time.Duration
+		wantErr string
+	}{
+		"years":    {in: "10y", want: 3650 * 24 * time.Hour},
+		"days":     {in: "730d", want: 730 * 24 * time.Hour},
+		"duration": {in: "8760h", want: 8760 * time.Hour},
+		"empty":    {in: "", wantErr: "is not a duration"},
+		"junk":     {in: "ten years", wantErr: "is not a duration"},
+		"bad days": {in: "xd", wantErr: "is not a duration"},
+		"negative": {in: "-5d", wantErr: "must be positive"},
+		"zero":     {in: "0h", wantErr: "must be positive"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := parseValidity("validity", tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "--validity") {
+					t.Fatalf("parseValidity(%q) error %v, want one naming --validity and %q", tc.in, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("parseValidity(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseClusterTargets(t *testing.T) {
+	tests := map[string]struct {
+		contexts, names []string
+		want            []clusterTarget
+		wantErr         string
+	}{
+		"plain":          {contexts: []string{"cluster1", "cluster2"}, want: []clusterTarget{{"cluster1", "cluster1"}, {"cluster2", "cluster2"}}},
+		"pairs":          {contexts: []string{"east=gke_a", "west=gke_b"}, want: []clusterTarget{{"east", "gke_a"}, {"west", "gke_b"}}},
+		"names":          {contexts: []string{"gke_a", "gke_b"}, names: []string{"east", "west"}, want: []clusterTarget{{"east", "gke_a"}, {"west", "gke_b"}}},
+		"count mismatch": {contexts: []string{"a", "b"}, names: []string{"x"}, wantErr: "--cluster-names has 1 entries but --contexts has 2"},
+		"both":           {contexts: []string{"x=a"}, names: []string{"y"}, wantErr: "use one of them"},
+		"duplicate":      {contexts: []string{"a", "x=a", "a"}, wantErr: `cluster "a" appears twice`},
+		"empty context":  {contexts: []string{"x="}, wantErr: "has no context"},
+		"bad name":       {contexts: []string{"Bad_Name=ctx"}, wantErr: `cluster name "Bad_Name" is invalid`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := parseClusterTargets(tc.contexts, tc.names)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("%v / %v: error %v, want %q", tc.contexts, tc.names, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Fatalf("%v / %v = %v, %v; want %v", tc.contexts, tc.names, got, err, tc.want)
+			}
+		})
+	}
+}
+
+func certsStreams() (genericiooptions.IOStreams, *bytes.Buffer, *bytes.Buffer) {
+	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
+	return genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: out, ErrOut: errOut}, out, errOut
+}
+
+// runCerts runs a certs subcommand that needs no cluster.
+func runCerts(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	streams, out, _ := certsStreams()
+	cmd := NewCmdCerts(Factory{}, streams)
+	cmd.SetArgs(args)
+	cmd.SetOut(out)
+	cmd.SetErr(&bytes.Buffer{})
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func mustCerts(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := runCerts(t, args...)
+	if err != nil {
+		t.Fatalf("certs %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func certsOf(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := pki.ParseCertificates(data, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fps []string
+	for _, c := range certs {
+		fps = append(fps, pki.Fingerprint(c))
+	}
+	return fps
+}
+
+func TestCertsFileCommands(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	mustCerts(t, "root", "--dir", dir, "--key-algorithm", "ecdsa")
+	mustCerts(t, "intermediate", "cluster1", "cluster2", "--dir", dir)
+	root := certsOf(t, filepath.Join(dir, pki.RootCertFile))
+	chain := certsOf(t, filepath.Join(dir, "cluster1", pki.CertChainFile))
+	inter := certsOf(t, filepath.Join(dir, "cluster1", pki.CACertFile))
+	if len(chain) != 2 || chain[0] != inter[0] || chain[1] != root[0] {
+		t.Fatalf("cert-chain.pem = %v, want intermediate %v then root %v", chain, inter, root)
+	}
+	tests := map[string]struct {
+		args    []string
+		wantErr string
+	}{
+		"root again":              {[]string{"root", "--dir", dir}, "root-cert.pem already exists; pass --force"},
+		"intermediate again":      {[]string{"intermediate", "cluster1", "--dir", dir}, "ca-cert.pem already exists; pass --force"},
+		"rotate unknown":          {[]string{"rotate", "cluster9", "--dir", dir}, "cluster cluster9 has no intermediate to rotate"},
+		"root cert without key":   {[]string{"intermediate", "c3", "--dir", dir, "--root-cert", filepath.Join(dir, pki.RootCertFile)}, "--root-cert and --root-key go together"},
+		"key as root cert":        {[]string{"intermediate", "c3", "--dir", dir, "--root-cert", filepath.Join(dir, pki.RootKeyFile), "--root-key", filepath.Join(dir, pki.RootKeyFile)}, "PEM block where a CERTIFICATE was expected"},
+		"intermediate as root":    {[]string{"intermediate", "c3", "--dir", dir, "--root-cert", filepath.Join(dir, "cluster1", pki.CACertFile), "--root-key", filepath.Join(dir, pki.RootKeyFile)}, "the key does not match"},
+		"bad cluster name":        {[]string{"intermediate", "Cluster_1", "--dir", dir}, `cluster name "Cluster_1" is invalid`},
+		"bad algorithm":           {[]string{"root", "--dir", t.TempDir(), "--key-algorithm", "dsa"}, `--key-algorithm "dsa" is not supported`},
+		"bad validity":            {[]string{"root", "--dir", t.TempDir(), "--validity", "forever"}, `--validity "forever" is not a duration`},
+		"no root":                 {[]string{"intermediate", "c3", "--dir", t.TempDir()}, "root-cert.pem: not found; make a root with `kubectl mesh certs root`"},
+		"finish without rotation": {[]string{"root", "--finish-rotation", "--dir", dir}, "no root rotation is in progress"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := runCerts(t, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("certs %v: error %v, want one line containing %q", tc.args, err, tc.wantErr)
+			}
+		})
+	}
+	if got := certsOf(t, filepath.Join(dir, "cluster1", pki.CACertFile)); got[0] != inter[0] {
+		t.Fatal("a refused command changed cluster1's intermediate")
+	}
+
+	out := mustCerts(t, "rotate", "cluster1", "--dir", dir)
+	rotated := certsOf(t, filepath.Join(dir, "cluster1", pki.CACertFile))
+	if rotated[0] == inter[0] || !strings.Contains(out, "replaces "+inter[0]) {
+		t.Fatalf("rotate did not replace the intermediate:\n%s", out)
+	}
+	if out := mustCerts(t, "verify", "--dir", dir); !strings.Contains(out, "2 cluster directories") {
+		t.Fatalf("verify --dir:\n%s", out)
+	}
+}
+
+func TestCertsRootRotation(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	mustCerts(t, "root", "--dir", dir, "--key-algorithm", "ecdsa")
+	mustCerts(t, "intermediate", "cluster1", "cluster2", "--dir", dir)
+	old := certsOf(t, filepath.Join(dir, pki.RootCertFile))[0]
+
+	out := mustCerts(t, "root", "--rotate", "--dir", dir, "--key-algorithm", "ecdsa")
+	if !strings.Contains(out, "Root rotation, in this order") {
+		t.Errorf("--rotate does not print the steps:\n%s", out)
+	}
+	newRoot := certsOf(t, filepath.Join(dir, pki.RootCertFile))[0]
+	if newRoot == old || certsOf(t, filepath.Join(dir, pki.PreviousRootCertFile))[0] != old {
+		t.Fatal("--rotate did not keep the old root beside a new one")
+	}
+	if st, err := os.Stat(filepath.Join(dir, pki.PreviousRootKeyFile)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("previous root key: %v, want mode 0600", err)
+	}
+	for _, c := range []string{"cluster1", "cluster2"} {
+		if got := certsOf(t, filepath.Join(dir, c, pki.RootCertFile)); !slices.Equal(got, []string{old, newRoot}) {
+			t.Fatalf("%s root-cert.pem = %v, want the transition bundle [old new]", c, got)
+		}
+	}
+	mustCerts(t, "verify", "--dir", dir) // step 1: old intermediates, both roots trusted
+
+	if _, err := runCerts(t, "root", "--finish-rotation", "--dir", dir); err == nil || !strings.Contains(err.Error(), "still issues from the previous root") {
+		t.Fatalf("finish-rotation with old intermediates: %v", err)
+	}
+	mustCerts(t, "rotate", "cluster1", "--dir", dir)
+	mustCerts(t, "verify", "--dir", dir) // half way: cluster1 new, cluster2 old; both trust both
+	mustCerts(t, "rotate", "cluster2", "--dir", dir)
+	mustCerts(t, "root", "--finish-rotation", "--dir", dir)
+	for _, c := range []string{"cluster1", "cluster2"} {
+		if got := certsOf(t, filepath.Join(dir, c, pki.RootCertFile)); !slices.Equal(got, []string{newRoot}) {
+			t.Fatalf("%s root-cert.pem after finishing = %v, want only the new root", c, got)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, pki.TransitionRootFile)); !os.IsNotExist(err) {
+		t.Fatal("transition bundle left behind")
+	}
+	mustCerts(t, "verify", "--dir", dir)
+}
+
+// installer runs `certs install` against fake clusters.
+func installer(t *testing.T, clusters map[string]kubernetes.Interface, args ...string) (string, string, error) {
+	t.Helper()
+	streams, out, errOut := certsStreams()
+	o := &CertsInstallOptions{IOStreams: streams, now: time.Now, DryRun: dryRunNone, Dir: args[0], Contexts: args[1:2]}
+	o.kubeFor = func(ctx string) (kubernetes.Interface, error) { return clusters[ctx], nil }
+	for _, a := range args[2:] {
+		switch a {
+		case "--force":
+			o.Force = true
+		case "--restart":
+			o.Restart = true
+		}
+	}
+	if err := o.Complete(); err != nil {
+		return "", "", err
+	}
+	if err := o.Validate(); err != nil {
+		return "", "", err
+	}
+	err := o.Run(t.Context())
+	return out.String(), errOut.String(), err
+}
+
+func TestCertsInstallOnFakes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a")
+	other := filepath.Join(t.TempDir(), "b")
+	for _, d := range []string{dir, other} {
+		mustCerts(t, "root", "--dir", d, "--key-algorithm", "ecdsa")
+		mustCerts(t, "intermediate", "c1", "--dir", d)
+	}
+	bare := fake.NewClientset()
+	istiod := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "istiod", Namespace: rules.IstioSystemNamespace}, Status: appsv1.DeploymentStatus{ReadyReplicas: 1}}
+	withIstio := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rules.IstioSystemNamespace}}, istiod)
+
+	out, _, err := installer(t, map[string]kubernetes.Interface{"ctx": bare}, dir, "c1=ctx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bare.CoreV1().Namespaces().Get(t.Context(), rules.IstioSystemNamespace, metav1.GetOptions{}); err != nil {
+		t.Errorf("namespace not created: %v", err)
+	}
+	s, err := bare.CoreV1().Secrets(rules.IstioSystemNamespace).Get(t.Context(), pki.SecretName, metav1.GetOptions{})
+	if err != nil || s.Labels[rules.ManagedByLabel] != rules.ManagedByValue || len(s.Data) != 4 {
+		t.Fatalf("secret %v, %v", s, err)
+	}
+	if !strings.Contains(out, "namespace istio-system created") || !strings.Contains(out, "istiod is not installed") {
+		t.Errorf("output:\n%s", out)
+	}
+
+	if _, _, err := installer(t, map[string]kubernetes.Interface{"ctx": withIstio}, dir, "c1=ctx"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = installer(t, map[string]kubernetes.Interface{"ctx": withIstio}, other, "c1=ctx")
+	oldFP := certsOf(t, filepath.Join(dir, "c1", pki.CACertFile))[0]
+	newFP := certsOf(t, filepath.Join(other, "c1", pki.CACertFile))[0]
+	if err == nil || !strings.Contains(err.Error(), oldFP) || !strings.Contains(err.Error(), newFP) || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("install over a different CA: %v; want a refusal naming %s, %s and --force", err, oldFP, newFP)
+	}
+	out, _, err = installer(t, map[string]kubernetes.Interface{"ctx": withIstio}, other, "c1=ctx", "--force", "--restart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := withIstio.AppsV1().Deployments(rules.IstioSystemNamespace).Get(t.Context(), "istiod", metav1.GetOptions{})
+	if err != nil || d.Spec.Template.Annotations[restartedAtAnnotation] == "" {
+		t.Fatalf("istiod not restarted: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "istiod is running (1/1 replicas ready)") || !strings.Contains(out, "replaced") {
+		t.Errorf("output:\n%s", out)
+	}
+}
+
+func TestRestartPatchAndGateways(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	b, err := restartPatch(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Spec struct {
+			Template struct {
+				Metadata struct {
+					Annotations map[string]string `json:"annotations"`
+				} `json:"metadata"`
+			} `json:"template"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil || p.Spec.Template.Metadata.Annotations[restartedAtAnnotation] != "2026-01-02T03:04:05Z" {
+		t.Fatalf("restart patch %s: %v", b, err)
+	}
+	tests := map[string]struct {
+		labels map[string]string
+		want   bool
+	}{
+		"istio label":   {map[string]string{"istio": "ingressgateway"}, true},
+		"app label":     {map[string]string{"app": "istio-egressgateway"}, true},
+		"istiod":        {map[string]string{"app": "istiod", "istio": "pilot"}, false},
+		"other gateway": {map[string]string{"app": "my-gateway"}, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := isGateway(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Labels: tc.labels}}); got != tc.want {
+				t.Fatalf("isGateway(%v) = %v", tc.labels, got)
+			}
+		})
+	}
+}
