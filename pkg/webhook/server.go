@@ -1,0 +1,270 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook/config"
+)
+
+// Names of the objects mesh-webhook runs as and manages; deploy/webhook
+// creates them with these names.
+const (
+	DefaultNamespace  = "mesh-system"
+	Name              = "mesh-webhook"
+	LeaderElectionID  = "mesh-webhook-repair"
+	ServingSecretName = "mesh-webhook-tls"
+)
+
+// TLS modes: files serves the certificate mounted in --cert-dir (cert-manager
+// or any other issuer, reloaded when the files change); self-managed makes
+// and rotates its own CA and serving certificate and patches caBundle.
+const (
+	TLSFiles       = "files"
+	TLSSelfManaged = "self-managed"
+)
+
+// Options are the flags of the mesh-webhook command.
+type Options struct {
+	Policy *config.Options
+
+	Kubeconfig      string
+	Namespace       string
+	Host            string
+	Port            int
+	CertDir         string
+	TLSMode         string
+	ServiceName     string
+	CertValidity    time.Duration
+	MetricsAddr     string
+	ProbeAddr       string
+	LeaderElect     bool
+	RepairInterval  time.Duration
+	RepairGrace     time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        int
+	KubeAPIQPS      float32
+	KubeAPIBurst    int
+}
+
+// NewOptions returns the defaults of a Deployment in mesh-system.
+func NewOptions() *Options {
+	return &Options{
+		Policy:          config.NewOptions(),
+		Namespace:       DefaultNamespace,
+		Port:            9443,
+		CertDir:         "/tmp/mesh-webhook/serving-certs",
+		TLSMode:         TLSFiles,
+		ServiceName:     Name,
+		CertValidity:    365 * 24 * time.Hour,
+		MetricsAddr:     ":8080",
+		ProbeAddr:       ":8081",
+		LeaderElect:     true,
+		RepairInterval:  30 * time.Second,
+		RepairGrace:     60 * time.Second,
+		ShutdownTimeout: 15 * time.Second,
+		// Every admission costs one to three claim calls; a burst of
+		// creates must not queue behind the client's rate limiter past the
+		// webhook timeout.
+		KubeAPIQPS:   500,
+		KubeAPIBurst: 1000,
+	}
+}
+
+// AddFlags registers every flag on fs.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	o.Policy.AddFlags(fs)
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig to reach the API server (default: in-cluster, then $KUBECONFIG)")
+	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "namespace mesh-webhook runs in (leader election lease, self-managed TLS secret)")
+	fs.StringVar(&o.Host, "bind-host", o.Host, "address the webhook server listens on (default all)")
+	fs.IntVar(&o.Port, "port", o.Port, "port of the webhook server")
+	fs.StringVar(&o.CertDir, "cert-dir", o.CertDir, "directory holding tls.crt and tls.key; reloaded when the files change")
+	fs.StringVar(&o.TLSMode, "tls-mode", o.TLSMode, "files: serve the certificate in --cert-dir (e.g. from cert-manager); self-managed: create and rotate a CA and serving certificate and patch caBundle")
+	fs.StringVar(&o.ServiceName, "service-name", o.ServiceName, "Service in front of the webhook, named in the self-managed serving certificate")
+	fs.DurationVar(&o.CertValidity, "cert-validity", o.CertValidity, "self-managed: validity of the serving certificate (rotated after two thirds)")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "address of the Prometheus metrics endpoint (0 disables it)")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "address of /healthz and /readyz")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "elect one replica to run the VIP claim repair loop")
+	fs.DurationVar(&o.RepairInterval, "repair-interval", o.RepairInterval, "how often the leader reconciles VIP claims with ServiceEntries")
+	fs.DurationVar(&o.RepairGrace, "repair-grace", o.RepairGrace, "how long a claim must be seen orphaned before it is deleted")
+	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "how long in-flight admissions may take to finish on SIGTERM")
+	fs.IntVar(&o.LogLevel, "v", o.LogLevel, "log verbosity")
+	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "queries per second to the API server")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "burst of queries to the API server")
+}
+
+// Complete reads the mounted policy ConfigMap.
+func (o *Options) Complete() error { return o.Policy.Complete() }
+
+// Validate checks the flags; errors name the flag.
+func (o *Options) Validate() error {
+	var errs []error
+	if _, err := o.Policy.Config(); err != nil {
+		errs = append(errs, err)
+	}
+	if o.Port < 1 || o.Port > 65535 {
+		errs = append(errs, fmt.Errorf("--port %d is not a port number in 1-65535", o.Port))
+	}
+	switch o.TLSMode {
+	case TLSFiles, TLSSelfManaged:
+	default:
+		errs = append(errs, fmt.Errorf("--tls-mode %q is not supported; use %s or %s", o.TLSMode, TLSFiles, TLSSelfManaged))
+	}
+	if o.CertDir == "" {
+		errs = append(errs, errors.New("--cert-dir is empty; give the directory of tls.crt and tls.key"))
+	}
+	if o.Namespace == "" {
+		errs = append(errs, errors.New("--namespace is empty; use the namespace mesh-webhook runs in, e.g. "+DefaultNamespace))
+	}
+	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst <= 0 {
+		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst must be positive"))
+	}
+	if o.RepairInterval <= 0 || o.RepairGrace < 0 || o.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("--repair-interval and --shutdown-timeout must be positive and --repair-grace not negative"))
+	}
+	if o.TLSMode == TLSSelfManaged && o.CertValidity < time.Hour {
+		errs = append(errs, fmt.Errorf("--cert-validity %s is too short; use at least 1h", o.CertValidity))
+	}
+	return errors.Join(errs...)
+}
+
+func (o *Options) restConfig() (*rest.Config, error) {
+	if o.Kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	}
+	if cfg, err := rest.InClusterConfig(); err == nil {
+		return cfg, nil
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no API server to talk to: not in a cluster and no usable kubeconfig (%w); set --kubeconfig", err)
+	}
+	return cfg, nil
+}
+
+// Run serves the webhooks until ctx ends, then shuts down gracefully.
+func Run(ctx context.Context, o *Options, log logr.Logger) error {
+	cfg, err := o.Policy.Config()
+	if err != nil {
+		return err
+	}
+	restCfg, err := o.restConfig()
+	if err != nil {
+		return err
+	}
+	restCfg.QPS, restCfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
+	restCfg.UserAgent = Name
+	ctrl.SetLogger(log)
+	dyn, err := dynamic.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+
+	var selfTLS *SelfManagedTLS
+	if o.TLSMode == TLSSelfManaged {
+		selfTLS = &SelfManagedTLS{
+			Kube: kube, Namespace: o.Namespace, SecretName: ServingSecretName, ServiceName: o.ServiceName,
+			CertDir: o.CertDir, Validity: o.CertValidity, WebhookConfigName: Name, Log: log.WithName("tls"),
+		}
+		// The server needs its files before it starts.
+		if err := selfTLS.Ensure(ctx); err != nil {
+			return err
+		}
+	} else if _, err := os.Stat(o.CertDir); err != nil {
+		return fmt.Errorf("--cert-dir: %w; mount the serving certificate there or use --tls-mode %s", err, TLSSelfManaged)
+	}
+
+	shutdown := o.ShutdownTimeout
+	mgr, err := ctrl.NewManager(restCfg, manager.Options{
+		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:        o.ProbeAddr,
+		LeaderElection:                o.LeaderElect,
+		LeaderElectionID:              LeaderElectionID,
+		LeaderElectionNamespace:       o.Namespace,
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       &shutdown,
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Host: o.Host, Port: o.Port, CertDir: o.CertDir,
+		}),
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+
+	cache := vip.NewCache(dyn)
+	claims := vip.NewClaims(dyn, cfg.Space, vip.WithManagedBy(vip.ManagedByWebhook), vip.WithCache(cache))
+	if err := mgr.Add(cache); err != nil {
+		return err
+	}
+	metrics := NewMetrics(ctrlmetrics.Registry)
+	h := &Handlers{Config: cfg, Claims: VIPClaims{Claims: claims}, Metrics: metrics, Log: log.WithName("admission")}
+	srv := mgr.GetWebhookServer()
+	srv.Register(MutatePath, &admission.Webhook{Handler: h.Mutator()})
+	srv.Register(ValidatePath, &admission.Webhook{Handler: h.Validator()})
+	if selfTLS != nil {
+		if err := mgr.Add(selfTLS); err != nil {
+			return err
+		}
+	}
+	if err := addRepair(mgr, dyn, claims, o, log.WithName("repair")); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("webhook", srv.StartedChecker()); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("vipclaims", func(*http.Request) error {
+		if !cache.HasSynced() {
+			return errors.New("VIPClaim cache not synced yet")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	log.Info("starting", "mode", cfg.Mode, "suffix", cfg.Suffix, "vipSpace", cfg.Space.String(), "gatewayPorts", cfg.AllowedGatewayPorts, "tls", o.TLSMode)
+	return mgr.Start(ctx)
+}
+
+// VIPClaims adapts pkg/vip's Claims to the handlers' Claims.
+type VIPClaims struct{ Claims *vip.Claims }
+
+// Allocate implements Claims.
+func (v VIPClaims) Allocate(ctx context.Context, o Owner, dryRun bool) (netip.Addr, error) {
+	return v.Claims.Allocate(ctx, vip.Owner(o), dryRun)
+}
+
+// Claim implements Claims.
+func (v VIPClaims) Claim(ctx context.Context, addr netip.Addr, o Owner, dryRun bool) error {
+	err := v.Claims.Claim(ctx, addr, vip.Owner(o), dryRun)
+	if te, ok := errors.AsType[*vip.TakenError](err); ok {
+		return &TakenError{Addr: te.Addr, Holder: te.Holder.String(), Err: te}
+	}
+	return err
+}
