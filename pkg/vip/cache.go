@@ -21,6 +21,7 @@ import (
 // label scan. It keeps a few dozen bytes per claim, not the objects.
 type Cache struct {
 	informer cache.SharedIndexInformer
+	handler  cache.ResourceEventHandlerRegistration
 
 	mu      sync.RWMutex
 	byAddr  map[netip.Addr]Owner
@@ -36,7 +37,7 @@ func NewCache(client dynamic.Interface) *Cache {
 	// Store a compact entry instead of the whole object: at 100k claims the
 	// unstructured maps alone would cost hundreds of MiB.
 	_ = c.informer.SetTransform(compact)
-	_, _ = c.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	c.handler, _ = c.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.apply(obj, false) },
 		UpdateFunc: func(_, obj any) { c.apply(obj, false) },
 		DeleteFunc: func(obj any) { c.apply(obj, true) },
@@ -56,14 +57,15 @@ func (c *Cache) NeedLeaderElection() bool { return false }
 
 // WaitForSync blocks until the initial list is in the cache.
 func (c *Cache) WaitForSync(ctx context.Context) error {
-	if !cache.WaitForCacheSync(ctx.Done(), c.informer.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), c.HasSynced) {
 		return fmt.Errorf("VIPClaim cache did not sync: %w", context.Cause(ctx))
 	}
 	return nil
 }
 
-// HasSynced reports whether the initial list is in the cache.
-func (c *Cache) HasSynced() bool { return c.informer.HasSynced() }
+// HasSynced reports whether the initial list is in the cache: delivered to
+// its handler, not merely received by the informer.
+func (c *Cache) HasSynced() bool { return c.handler != nil && c.handler.HasSynced() }
 
 // Len is the number of claims known.
 func (c *Cache) Len() int {
