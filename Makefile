@@ -55,7 +55,7 @@ $(GOLANGCI): hack/lint/go.mod hack/lint/go.sum
 	cd hack/lint && $(GO) build -o $@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 .PHONY: test-deps
-test-deps: tools build ## Install/build what the tests need (lab programs, openssl).
+test-deps: tools build krew-tools ## Install/build what the tests need (lab programs, openssl).
 	@hack/ensure-packages.sh openssl
 
 ##@ Test
@@ -73,7 +73,34 @@ lint: $(GOLANGCI) ## gofmt, go vet, golangci-lint and go mod tidy checks.
 	@out=$$(gofmt -l cmd pkg test hack); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GOLANGCI) run ./...
-	@hack/check-tidy.sh . hack/tools hack/lint
+	@hack/check-tidy.sh . hack/tools hack/lint hack/release/krew
+
+##@ Release
+
+RELEASE_BASE_URL ?= https://github.com/kubectl-mesh/kubectl-mesh/releases/download/$(VERSION)
+IMAGE            ?= ghcr.io/kubectl-mesh/mesh-webhook
+KREW_TOOLS       := $(BIN)/krew $(BIN)/validate-krew-manifest
+
+$(BIN)/krew: hack/release/krew/go.mod hack/release/krew/go.sum
+	cd hack/release/krew && $(GO) build -o $@ sigs.k8s.io/krew/cmd/krew
+
+$(BIN)/validate-krew-manifest: hack/release/krew/go.mod hack/release/krew/go.sum
+	cd hack/release/krew && $(GO) build -o $@ sigs.k8s.io/krew/cmd/validate-krew-manifest
+
+.PHONY: krew-tools
+krew-tools: $(KREW_TOOLS) ## Build Krew and its manifest validator into bin/ (pinned in hack/release/krew/go.mod).
+
+.PHONY: release
+release: ## Cross-compile, archive, checksum and render the Krew manifest into dist/ (VERSION=vX.Y.Z, RELEASE_BASE_URL=…).
+	$(GO) run ./hack/release build -version '$(VERSION)' -commit '$(COMMIT)' -base-url '$(RELEASE_BASE_URL)' -dist dist
+
+.PHONY: krew-validate
+krew-validate: krew-tools $(BIN)/kubectl ## Check dist/ with Krew's validator, install each linux archive with Krew, run it through kubectl.
+	$(GO) run ./hack/release validate -dist dist
+
+.PHONY: deploy-manifests
+deploy-manifests: $(BIN)/kubectl ## Render deploy/webhook overlays with the image of VERSION into dist/deploy/ (IMAGE=repository).
+	$(GO) run ./hack/release deploy -version '$(VERSION)' -image '$(IMAGE)' -dist dist
 
 ##@ Lab
 

@@ -54,6 +54,7 @@ func newCmdMesh(getter *genericclioptions.ConfigFlags, streams genericiooptions.
 		NewCmdCerts(f, streams),
 		NewCmdExport(f, streams), NewCmdUnexport(f, streams),
 	)
+	RegisterCompletions(cmd, f)
 	_ = f // used by the cluster commands
 	return cmd
 }
