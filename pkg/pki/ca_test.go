@@ -2,8 +2,12 @@ package pki
 
 import (
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
@@ -323,6 +327,60 @@ func TestLoadCAErrors(t *testing.T) {
 				t.Fatalf("error %q, want one line starting with %s and containing %q", err, file, tc.wantErr)
 			}
 		})
+	}
+}
+
+// signedBy makes a certificate with Go's x509 directly, for shapes the
+// package itself refuses to issue (a leaf used as a CA, an intermediate
+// outliving its root).
+func signedBy(t *testing.T, issuer *CA, isCA bool, notAfter time.Time) *CA {
+	t.Helper()
+	key, keyPEM, err := newKey(KeySpec{Algorithm: KeyECDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "made by hand"},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: notAfter,
+		IsCA: isCA, BasicConstraintsValid: true, MaxPathLenZero: isCA,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer.Cert, key.Public(), issuer.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := newCA(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), key, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+func TestHandMadeBadShapes(t *testing.T) {
+	root := roots(t)[KeyECDSA]
+	outliving := signedBy(t, root, true, root.Cert.NotAfter.Add(24*time.Hour))
+	r := VerifyBundle("c", NewBundle(outliving, root.Cert, root.CertPEM), time.Now(), 0)
+	if !slices.ContainsFunc(r.Errors, func(e string) bool {
+		return strings.HasPrefix(e, "ca-cert.pem: ") && strings.Contains(e, "outlives its root")
+	}) {
+		t.Errorf("an intermediate outliving its root passes: %v", r.Errors)
+	}
+
+	leaf := signedBy(t, root, false, time.Now().Add(time.Hour))
+	dir := t.TempDir()
+	cp, kp := filepath.Join(dir, "leaf.pem"), filepath.Join(dir, "leaf-key.pem")
+	if err := os.WriteFile(cp, leaf.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kp, leaf.KeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCA(cp, kp, time.Now()); err == nil || !strings.HasPrefix(err.Error(), cp+": ") || !strings.Contains(err.Error(), "is not a CA certificate") {
+		t.Errorf("LoadCA of a leaf: %v, want a refusal naming %s", err, cp)
+	}
+	r = VerifyBundle("c", &Bundle{CACert: leaf.CertPEM, CAKey: leaf.KeyPEM, RootCert: root.CertPEM, CertChain: Concat(leaf.CertPEM, root.CertPEM)}, time.Now(), 0)
+	if !slices.ContainsFunc(r.Errors, func(e string) bool { return strings.Contains(e, "is not a CA certificate") }) {
+		t.Errorf("a leaf as ca-cert.pem passes: %v", r.Errors)
 	}
 }
 

@@ -272,6 +272,43 @@ func TestCertsLifecycle(t *testing.T) {
 				t.Errorf("-o yaml does not print the Secret:\n%s", yml)
 			}
 		}},
+		{"root rotation: verify understands the transition bundle", func(t *testing.T) {
+			oldRoot := fingerprint(t, filepath.Join(dir, pki.RootCertFile))
+			mustMesh(t, "certs", "root", "--rotate", "--dir", dir, "--key-algorithm", "ecdsa")
+			newRoot := fingerprint(t, filepath.Join(dir, pki.RootCertFile))
+			mustMesh(t, "certs", "install", "--dir", dir, "--contexts", "cluster1,cluster2", "--force")
+			out := mustMesh(t, "certs", "verify", "--contexts", "cluster1,cluster2")
+			if !strings.Contains(out, "trust 2 roots (root rotation in progress): "+oldRoot+", "+newRoot) {
+				t.Errorf("step 1 of a root rotation: verify does not show both roots:\n%s", out)
+			}
+			// Half way: cluster1 issues from the new root, cluster2 still
+			// from the old; both trust both, so the mesh still works.
+			mustMesh(t, "certs", "rotate", "cluster1", "--dir", dir)
+			mustMesh(t, "certs", "install", "--dir", dir, "--context", "cluster1", "--force")
+			js := mustMesh(t, "certs", "verify", "--contexts", "cluster1,cluster2", "-o", "json")
+			var res struct {
+				OK       bool `json:"ok"`
+				Clusters []struct {
+					IssuingRoot string `json:"issuingRoot"`
+				} `json:"clusters"`
+			}
+			if err := json.Unmarshal([]byte(js), &res); err != nil {
+				t.Fatal(err)
+			}
+			if !res.OK || res.Clusters[0].IssuingRoot != newRoot || res.Clusters[1].IssuingRoot != oldRoot {
+				t.Errorf("half way through a root rotation, verify -o json:\n%s", js)
+			}
+			list := mustMesh(t, "certs", "install", "--dir", dir, "--contexts", "cluster1,cluster2", "--dry-run=client", "-o", "json")
+			var l struct {
+				Kind  string `json:"kind"`
+				Items []struct {
+					Kind string `json:"kind"`
+				} `json:"items"`
+			}
+			if err := json.Unmarshal([]byte(list), &l); err != nil || l.Kind != "List" || len(l.Items) != 2 || l.Items[1].Kind != "Secret" {
+				t.Errorf("-o json for two clusters is not a List of two Secrets: %v\n%s", err, list)
+			}
+		}},
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, s.run) {
