@@ -192,8 +192,14 @@ func TestDryRunAndRelease(t *testing.T) {
 	if _, found, err := c.Holder(ctx, a); err != nil || found {
 		t.Fatalf("after ReleaseAll, %s still claimed (%v)", a, err)
 	}
-	if ok, err := c.Installed(ctx); err != nil || !ok {
-		t.Errorf("Installed = %v, %v; want true", ok, err)
+}
+
+func TestInstalled(t *testing.T) {
+	if installedBefore.ok || installedBefore.err != nil {
+		t.Errorf("before the CRD was applied, Installed = %v, %v; want false, nil", installedBefore.ok, installedBefore.err)
+	}
+	if ok, err := vip.NewClaims(dyn, rules.DefaultVIPSpace()).Installed(context.Background()); !ok || err != nil {
+		t.Errorf("with the CRD established, Installed = %v, %v; want true", ok, err)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip/viptest"
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
@@ -29,6 +30,12 @@ var (
 	cfg  *rest.Config
 	dyn  dynamic.Interface
 	kube kubernetes.Interface
+	// installedBefore is what Claims.Installed said before the CRD was
+	// applied.
+	installedBefore struct {
+		ok  bool
+		err error
+	}
 )
 
 func TestMain(m *testing.M) {
@@ -64,6 +71,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	installedBefore.ok, installedBefore.err = vip.NewClaims(dyn, rules.DefaultVIPSpace()).Installed(ctx)
 	if err := viptest.InstallCRD(ctx, dyn); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
