@@ -58,7 +58,7 @@ func TestLinkCoreDNSAndKubeDNSThenUnlinkRestoresExactly(t *testing.T) {
 	corednsBefore := configMap(t, "cluster1", "kube-system", "coredns")
 	kubednsBefore := configMap(t, "cluster2", "kube-system", "kube-dns")
 
-	out := mesh(t, "link", "--from", "cluster1", "--to", "cluster2")
+	out := kubectlMesh(t, "link", "--from", "cluster1", "--to", "cluster2")
 	for _, want := range []string{"trust", "dns", "gateway address", lab.IngressHostnameCluster2 + ":15443", "record"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("link output lacks %q:\n%s", want, out)
@@ -89,7 +89,7 @@ func TestLinkCoreDNSAndKubeDNSThenUnlinkRestoresExactly(t *testing.T) {
 		t.Fatalf("link record = %v", rec.Data)
 	}
 
-	out = mesh(t, "link", "--from", "cluster2", "--to", "cluster1")
+	out = kubectlMesh(t, "link", "--from", "cluster2", "--to", "cluster1")
 	ip2 := istioCoreDNSIP(t, "cluster2")
 	stub := map[string][]string{}
 	if err := json.Unmarshal([]byte(configMap(t, "cluster2", "kube-system", "kube-dns").Data["stubDomains"]), &stub); err != nil {
@@ -111,7 +111,7 @@ func TestLinkCoreDNSAndKubeDNSThenUnlinkRestoresExactly(t *testing.T) {
 		}
 	}
 	rv := snap()
-	again := mesh(t, "link", "--from", "cluster1", "--to", "cluster2", "--bidirectional")
+	again := kubectlMesh(t, "link", "--from", "cluster1", "--to", "cluster2", "--bidirectional")
 	if strings.Contains(again, "changed") {
 		t.Errorf("second link reports changes:\n%s", again)
 	}
@@ -119,7 +119,7 @@ func TestLinkCoreDNSAndKubeDNSThenUnlinkRestoresExactly(t *testing.T) {
 		t.Fatalf("second link wrote objects: %v → %v", rv, got)
 	}
 
-	mesh(t, "unlink", "--from", "cluster1", "--to", "cluster2", "--bidirectional")
+	kubectlMesh(t, "unlink", "--from", "cluster1", "--to", "cluster2", "--bidirectional")
 	if got := configMap(t, "cluster1", "kube-system", "coredns"); !maps.Equal(got.Data, corednsBefore.Data) {
 		t.Fatalf("cluster1 coredns not restored:\n%q\nwant\n%q", got.Data, corednsBefore.Data)
 	}
@@ -139,7 +139,7 @@ func TestLinkDryRunWritesNothing(t *testing.T) {
 	before := configMap(t, "cluster1", "kube-system", "coredns")
 	for _, mode := range []string{"client", "server"} {
 		t.Run(mode, func(t *testing.T) {
-			out := mesh(t, "link", "--from", "cluster1", "--to", "cluster2", "--dry-run="+mode, "-o", "yaml")
+			out := kubectlMesh(t, "link", "--from", "cluster1", "--to", "cluster2", "--dry-run="+mode, "-o", "yaml")
 			for _, want := range []string{"kind: ConfigMap", "global:53", "name: mesh-link-cluster2"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("-o yaml lacks %q:\n%s", want, out)

@@ -66,8 +66,8 @@ func run(m *testing.M) int {
 	return code
 }
 
-// mesh runs `kubectl mesh args…` and fails the test on error.
-func mesh(t *testing.T, args ...string) string {
+// kubectlMesh runs `kubectl mesh args…` and fails the test on error.
+func kubectlMesh(t *testing.T, args ...string) string {
 	t.Helper()
 	out, stderr, err := theLab.Kubectl(t.Context(), nil, append([]string{"mesh"}, args...)...)
 	if err != nil {

@@ -1,0 +1,278 @@
+package link
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
+	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
+)
+
+var (
+	seGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}
+	drGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
+)
+
+// exportedEntry is a ServiceEntry with the fields `kubectl mesh export`
+// writes, for host NAME.NS.global served by source through its gateway.
+func exportedEntry(ns, name, host, vip, source, gwHost string, gwPort int64) *unstructured.Unstructured {
+	svcNS, svcName := strings.Split(host, ".")[1], strings.Split(host, ".")[0]
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "networking.istio.io/v1",
+		"kind":       "ServiceEntry",
+		"metadata": map[string]any{
+			"name": name, "namespace": ns,
+			"labels": map[string]any{"app.kubernetes.io/managed-by": "kubectl-mesh"},
+			"annotations": map[string]any{
+				"mesh.kubectl-mesh.io/source-clusters": source,
+				"mesh.kubectl-mesh.io/exported-from":   svcNS + "/" + svcName,
+			},
+		},
+		"spec": map[string]any{
+			"hosts":      []any{host},
+			"location":   "MESH_INTERNAL",
+			"resolution": "DNS",
+			"ports":      []any{map[string]any{"name": "http1", "number": int64(8000), "protocol": "http"}},
+			"endpoints": []any{map[string]any{
+				"address": gwHost,
+				"labels":  map[string]any{"cluster": source},
+				"ports":   map[string]any{"http1": gwPort},
+			}},
+		},
+	}}
+	if vip != "" {
+		u.Object["spec"].(map[string]any)["addresses"] = []any{vip}
+	}
+	return u
+}
+
+func globalRule(ns, name, host string, subsets map[string]map[string]string) *unstructured.Unstructured {
+	var ss []any
+	for _, n := range slices.Sorted(mapsKeys(subsets)) {
+		labels := map[string]any{}
+		for k, v := range subsets[n] {
+			labels[k] = v
+		}
+		ss = append(ss, map[string]any{"name": n, "labels": labels})
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "networking.istio.io/v1",
+		"kind":       "DestinationRule",
+		"metadata":   map[string]any{"name": name, "namespace": ns, "labels": map[string]any{"app.kubernetes.io/managed-by": "kubectl-mesh"}},
+		"spec": map[string]any{
+			"host":          host,
+			"trafficPolicy": map[string]any{"tls": map[string]any{"mode": "ISTIO_MUTUAL"}},
+			"subsets":       ss,
+		},
+	}}
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// create makes obj in cluster and deletes it when the test ends.
+func create(t *testing.T, cluster string, gvr schema.GroupVersionResource, obj *unstructured.Unstructured) {
+	t.Helper()
+	ri := theLab.Cluster(cluster).Dynamic.Resource(gvr).Namespace(obj.GetNamespace())
+	if _, err := ri.Create(t.Context(), obj, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create %s %s/%s: %v", gvr.Resource, obj.GetNamespace(), obj.GetName(), err)
+	}
+	t.Cleanup(func() {
+		_ = ri.Delete(context.Background(), obj.GetName(), metav1.DeleteOptions{})
+	})
+}
+
+type statusReport struct {
+	Clusters []struct {
+		Context    string   `json:"context"`
+		RootsMatch bool     `json:"rootsMatch"`
+		GlobalDNS  bool     `json:"globalDNS"`
+		Gateway    string   `json:"gateway"`
+		Webhook    string   `json:"webhook"`
+		Exported   []string `json:"exported"`
+	} `json:"clusters"`
+	Links []struct {
+		From, To  string
+		Reachable bool `json:"reachable"`
+	} `json:"links"`
+	Problems []mesh.Problem `json:"problems"`
+}
+
+func decodeStatus(t *testing.T, out string) statusReport {
+	t.Helper()
+	var r statusReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("status -o json: %v\n%s", err, out)
+	}
+	return r
+}
+
+// linkedExported links cluster1 → cluster2 and exports httpbin.bar of
+// cluster2 into cluster1 the way export does.
+func linkedExported(t *testing.T) {
+	t.Helper()
+	trust(t, "cluster1", "cluster2", "cluster3")
+	kubectlMesh(t, "link", "--from", "cluster1", "--to", "cluster2")
+	t.Cleanup(func() {
+		_, _, _ = theLab.Kubectl(context.Background(), nil, "mesh", "unlink", "--from", "cluster1", "--to", "cluster2")
+	})
+	create(t, "cluster1", seGVR, exportedEntry("foo", "httpbin-bar", "httpbin.bar.global", "240.0.0.2", "cluster2", lab.IngressHostnameCluster2, 15443))
+	create(t, "cluster1", drGVR, globalRule("foo", "httpbin-bar-global", "httpbin.bar.global", map[string]map[string]string{"v1": {"cluster": "cluster2"}}))
+}
+
+func TestStatusCleanMeshHasNoProblems(t *testing.T) {
+	linkedExported(t)
+	out := kubectlMesh(t, "status", "-o", "json")
+	r := decodeStatus(t, out)
+	if len(r.Problems) != 0 {
+		t.Fatalf("clean mesh reports problems:\n%s", out)
+	}
+	if len(r.Clusters) != 3 {
+		t.Fatalf("default contexts: want all three clusters, got %s", out)
+	}
+	c1 := r.Clusters[0]
+	if c1.Context != "cluster1" || !c1.RootsMatch || !c1.GlobalDNS || c1.Gateway != lab.IngressIPCluster1+":15443" || c1.Webhook != "not installed" || !slices.Equal(c1.Exported, []string{"httpbin.bar.global"}) {
+		t.Fatalf("cluster1 row = %+v", c1)
+	}
+	if len(r.Links) != 1 || r.Links[0].From != "cluster1" || r.Links[0].To != "cluster2" || !r.Links[0].Reachable {
+		t.Fatalf("links = %+v", r.Links)
+	}
+	table := kubectlMesh(t, "status", "--contexts", "cluster1,cluster2")
+	for _, want := range []string{"CLUSTER", "ROOTS MATCH", "cluster1 -> cluster2", "No problems found."} {
+		if !strings.Contains(table, want) {
+			t.Errorf("status table lacks %q:\n%s", want, table)
+		}
+	}
+}
+
+func TestStatusReportsEachProblem(t *testing.T) {
+	linkedExported(t)
+	tests := map[string]struct {
+		inject     func(t *testing.T)
+		kind       string
+		wantObject string
+		wantText   string
+	}{
+		"duplicate VIP": {
+			inject: func(t *testing.T) {
+				se := exportedEntry("hello", "copycat", "copycat.hello.global", "240.0.0.2", "cluster2", lab.IngressHostnameCluster2, 15443)
+				se.SetLabels(nil) // someone's own entry, not exported
+				create(t, "cluster1", seGVR, se)
+			},
+			kind: mesh.ProblemDuplicateVIP, wantObject: "hello/copycat", wantText: "240.0.0.2",
+		},
+		"VIP outside class E rules": {
+			inject: func(t *testing.T) {
+				se := exportedEntry("hello", "auto-range", "helloworld.hello.global", "240.240.0.7", "cluster2", lab.IngressHostnameCluster2, 15443)
+				create(t, "cluster1", seGVR, se)
+			},
+			kind: mesh.ProblemInvalidVIP, wantObject: "hello/auto-range", wantText: "240.240.0.7",
+		},
+		"stale entry": {
+			inject: func(t *testing.T) {
+				create(t, "cluster1", seGVR, exportedEntry("foo", "gone-bar", "gone.bar.global", "240.0.0.9", "cluster2", lab.IngressHostnameCluster2, 15443))
+			},
+			kind: mesh.ProblemStaleEntry, wantObject: "foo/gone-bar", wantText: "bar/gone",
+		},
+		"endpoint not at the source gateway": {
+			inject: func(t *testing.T) {
+				create(t, "cluster1", seGVR, exportedEntry("hello", "helloworld-hello", "helloworld.hello.global", "240.0.0.11", "cluster2", "203.0.113.99", 15443))
+			},
+			kind: mesh.ProblemGatewayMismatch, wantObject: "hello/helloworld-hello", wantText: "203.0.113.99",
+		},
+		"subset selects pod labels": {
+			inject: func(t *testing.T) {
+				create(t, "cluster1", drGVR, globalRule("foo", "httpbin-by-version", "httpbin.bar.global", map[string]map[string]string{"v2": {"version": "v2"}}))
+			},
+			kind: mesh.ProblemSubsetLabels, wantObject: "foo/httpbin-by-version", wantText: "version: v2",
+		},
+		"peer not in the kubeconfig": {
+			inject: func(t *testing.T) {
+				injectRecord(t, "cluster9")
+			},
+			kind: mesh.ProblemPeerUnreachable, wantObject: "mesh-link-cluster9", wantText: "not in the kubeconfig",
+		},
+		"peer does not answer": {
+			inject: func(t *testing.T) {
+				addDeadContext(t, "cluster-down")
+				injectRecord(t, "cluster-down")
+			},
+			kind: mesh.ProblemPeerUnreachable, wantObject: "mesh-link-cluster-down", wantText: "cluster-down",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			tc.inject(t)
+			out, stderr := meshFails(t, "status", "--contexts", "cluster1,cluster2", "-o", "json", "--peer-timeout", "2s")
+			r := decodeStatus(t, out)
+			var found bool
+			for _, p := range r.Problems {
+				if p.Kind == tc.kind && strings.Contains(p.Object, tc.wantObject) && strings.Contains(p.Message, tc.wantText) && p.Fix != "" {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("status does not report %s on %s mentioning %q:\n%s\n%s", tc.kind, tc.wantObject, tc.wantText, out, stderr)
+			}
+			if len(r.Problems) != 1 {
+				t.Errorf("want exactly the injected problem, got %d:\n%s", len(r.Problems), out)
+			}
+		})
+	}
+}
+
+// injectRecord writes a link record in cluster1 for peer.
+func injectRecord(t *testing.T, peer string) {
+	t.Helper()
+	cm, err := (mesh.Record{Peer: peer, Server: "https://127.0.0.1:1", Gateway: "192.0.2.99:15443"}).ConfigMap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cms := theLab.Cluster("cluster1").Kube.CoreV1().ConfigMaps(mesh.Namespace)
+	if _, err := cms.Create(t.Context(), cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cms.Delete(context.Background(), cm.Name, metav1.DeleteOptions{}) })
+}
+
+// addDeadContext adds a context whose API server does not answer to the
+// lab's kubeconfig, until the test ends.
+func addDeadContext(t *testing.T, name string) {
+	t.Helper()
+	orig, err := os.ReadFile(theLab.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.Load(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Clusters[name] = &clientcmdapi.Cluster{Server: "https://127.0.0.1:1", InsecureSkipTLSVerify: true}
+	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: "nobody"}
+	cfg.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name}
+	if err := clientcmd.WriteToFile(*cfg, theLab.Kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.WriteFile(theLab.Kubeconfig, orig, 0o600); err != nil {
+			t.Error(err)
+		}
+	})
+}
