@@ -2,11 +2,14 @@ package vip
 
 import (
 	"context"
+	"maps"
 	"net/netip"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
@@ -93,3 +96,62 @@ func TestCacheFollowsTheWatch(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestCacheApply(t *testing.T) {
+	a1, a2 := netip.MustParseAddr("240.0.0.1"), netip.MustParseAddr("240.0.0.2")
+	tests := map[string]struct {
+		events    []any // objects, added unless wrapped in deleted{}
+		wantAddrs map[netip.Addr]string
+	}{
+		"add": {
+			events:    []any{claimObj("240.0.0.1", foo)},
+			wantAddrs: map[netip.Addr]string{a1: foo.String()},
+		},
+		"delete": {
+			events:    []any{claimObj("240.0.0.1", foo), deleted{claimObj("240.0.0.1", foo)}},
+			wantAddrs: map[netip.Addr]string{},
+		},
+		"delete seen late as DeletedFinalStateUnknown": {
+			events:    []any{claimObj("240.0.0.1", foo), deleted{cache.DeletedFinalStateUnknown{Key: "240.0.0.1", Obj: claimObj("240.0.0.1", foo)}}},
+			wantAddrs: map[netip.Addr]string{},
+		},
+		"a stale delete of a previous holder keeps the new one": {
+			events:    []any{claimObj("240.0.0.1", foo), claimObj("240.0.0.1", bar), deleted{claimObj("240.0.0.1", foo)}},
+			wantAddrs: map[netip.Addr]string{a1: bar.String()},
+		},
+		"a malformed claim is ignored": {
+			events:    []any{&unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"name": "x"}}}, claimObj("240.0.0.2", bar)},
+			wantAddrs: map[netip.Addr]string{a2: bar.String()},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := NewCache(newFake())
+			for _, e := range tc.events {
+				if d, ok := e.(deleted); ok {
+					c.apply(d.obj, true)
+					continue
+				}
+				obj, _ := compact(e)
+				c.apply(obj, false)
+			}
+			got := map[netip.Addr]string{}
+			for a := range c.byAddr {
+				h, _ := c.Holder(a)
+				got[a] = h.String()
+			}
+			if !maps.Equal(got, tc.wantAddrs) {
+				t.Errorf("holders = %v, want %v", got, tc.wantAddrs)
+			}
+			owners := 0
+			for _, as := range c.byOwner {
+				owners += len(as)
+			}
+			if owners != len(tc.wantAddrs) {
+				t.Errorf("owner index holds %d addresses, want %d", owners, len(tc.wantAddrs))
+			}
+		})
+	}
+}
+
+type deleted struct{ obj any }
