@@ -175,7 +175,6 @@ func (c *Claims) held(ctx context.Context, o Owner) (netip.Addr, bool, error) {
 type Held struct {
 	Addr netip.Addr
 	Host string
-	obj  *unstructured.Unstructured
 }
 
 // list returns the claims of o, in address order.
@@ -190,7 +189,7 @@ func (c *Claims) list(ctx context.Context, o Owner) ([]Held, error) {
 		if err != nil || !h.Same(o) { // a hash collision or a hand-made label
 			continue
 		}
-		out = append(out, Held{Addr: a, Host: h.Host, obj: &l.Items[i]})
+		out = append(out, Held{Addr: a, Host: h.Host})
 	}
 	sortHeld(out)
 	return out, nil
