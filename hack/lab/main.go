@@ -41,6 +41,10 @@ type clusterState struct {
 	Server string `json:"server"`
 	Dir    string `json:"dir"`
 	PIDs   []int  `json:"pids"`
+	// WebhookPIDs are the mesh-webhook processes serving the cluster's
+	// admission webhooks; WebhookURL is where its configurations call.
+	WebhookPIDs []int  `json:"webhookPids,omitempty"`
+	WebhookURL  string `json:"webhookURL,omitempty"`
 }
 
 func main() {
@@ -122,16 +126,46 @@ func up(dir string, names []string, out io.Writer) error {
 		}
 		s.Clusters = append(s.Clusters, clusterState{Name: c.Name, Server: c.Config.Host, Dir: c.Dir, PIDs: pids})
 	}
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
+	if err := startWebhooks(ctx, l, s, out); err != nil {
+		// Record what runs so that `down` can stop it.
+		_ = writeState(dir, s)
 		return err
 	}
-	if err := os.WriteFile(statePath(dir), b, 0o600); err != nil {
+	if err := writeState(dir, s); err != nil {
 		return err
 	}
 	_, _ = fmt.Fprintf(out, "lab: up; use it with\n  export KUBECONFIG=%s\n", l.Kubeconfig)
 	// Return without stopping: the processes run in their own process
 	// groups and stay up until `lab down`.
+	return nil
+}
+
+func writeState(dir string, s *state) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(statePath(dir), b, 0o600)
+}
+
+// startWebhooks starts one detached mesh-webhook (bin/mesh-webhook, built by
+// `make build`) per cluster and registers it, so that every kubectl apply
+// of a .global ServiceEntry on the lab goes through the real webhook.
+func startWebhooks(ctx context.Context, l *lab.Lab, s *state, out io.Writer) error {
+	if _, err := lab.Binary("mesh-webhook"); err != nil {
+		_, _ = fmt.Fprintln(out, "lab: no bin/mesh-webhook; clusters run without the admission webhook (run make build)")
+		return nil
+	}
+	for i, c := range l.Clusters {
+		w, err := c.InstallWebhook(ctx, lab.WebhookOptions{Detach: true, Log: out})
+		if err != nil {
+			return err
+		}
+		for _, p := range w.Replicas {
+			s.Clusters[i].WebhookPIDs = append(s.Clusters[i].WebhookPIDs, p.PID)
+		}
+		s.Clusters[i].WebhookURL = w.URL
+	}
 	return nil
 }
 
@@ -189,7 +223,7 @@ func alive(pid int) bool {
 
 func healthy(s *state) bool {
 	for _, c := range s.Clusters {
-		for _, pid := range c.PIDs {
+		for _, pid := range slices.Concat(c.PIDs, c.WebhookPIDs) {
 			if !alive(pid) {
 				return false
 			}
@@ -236,7 +270,13 @@ func down(dir string, out io.Writer) error {
 	}
 	var errs []error
 	for _, c := range s.Clusters {
-		// API servers first, then etcd: each gets SIGTERM, then SIGKILL.
+		// The webhook first (it talks to the API server), then API servers,
+		// then etcd: each gets SIGTERM, then SIGKILL.
+		for _, pid := range c.WebhookPIDs {
+			if err := stop(pid); err != nil {
+				errs = append(errs, fmt.Errorf("%s: mesh-webhook pid %d: %w", c.Name, pid, err))
+			}
+		}
 		for _, pid := range slices.Backward(c.PIDs) {
 			if err := stop(pid); err != nil {
 				errs = append(errs, fmt.Errorf("%s: pid %d: %w", c.Name, pid, err))
@@ -290,10 +330,13 @@ func status(dir string, out io.Writer) error {
 	}
 	for _, c := range s.Clusters {
 		st := "running"
-		for _, pid := range c.PIDs {
+		for _, pid := range slices.Concat(c.PIDs, c.WebhookPIDs) {
 			if !alive(pid) {
 				st = fmt.Sprintf("pid %d gone", pid)
 			}
+		}
+		if c.WebhookURL != "" {
+			st += ", mesh-webhook at " + c.WebhookURL
 		}
 		_, _ = fmt.Fprintf(out, "%-10s %-28s %s\n", c.Name, c.Server, st)
 	}
