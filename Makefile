@@ -68,6 +68,18 @@ test: test-deps ## Run unit and end-to-end tests (starts real API servers).
 test-unit: ## Run unit tests only (no lab).
 	$(GO) test $(TEST_FLAGS) -short ./...
 
+FUZZTIME ?= 30s
+
+.PHONY: fuzz
+fuzz: ## Fuzz both mesh-webhook admission handlers, FUZZTIME each (default 30s).
+	$(GO) test -run '^$$' -fuzz '^FuzzValidateAdmissionReview$$' -fuzztime $(FUZZTIME) ./pkg/validate
+	$(GO) test -run '^$$' -fuzz '^FuzzMutateAdmissionReview$$' -fuzztime $(FUZZTIME) ./pkg/mutate
+
+.PHONY: bench-webhook
+bench-webhook: tools ## Create latency with vs without mesh-webhook on a lab API server; handler admissions/s per core.
+	$(GO) run ./hack/bench-webhook -n 2000 -c 16
+	$(GO) test -run '^$$' -bench Admission -cpu 1 ./pkg/webhook
+
 .PHONY: lint
 lint: $(GOLANGCI) ## gofmt, go vet, golangci-lint and go mod tidy checks.
 	@out=$$(gofmt -l cmd pkg test hack); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -27,11 +27,12 @@ type Claims struct {
 
 	mu      sync.Mutex
 	holders map[netip.Addr]webhook.Owner
+	held    map[string]netip.Addr // by namespace/name and host
 }
 
 // NewClaims returns empty claims over space.
 func NewClaims(space rules.VIPSpace) *Claims {
-	return &Claims{Space: space, holders: map[netip.Addr]webhook.Owner{}}
+	return &Claims{Space: space, holders: map[netip.Addr]webhook.Owner{}, held: map[string]netip.Addr{}}
 }
 
 func same(a, b webhook.Owner) bool { return a.Namespace == b.Namespace && a.Name == b.Name }
@@ -40,10 +41,8 @@ func same(a, b webhook.Owner) bool { return a.Namespace == b.Namespace && a.Name
 func (c *Claims) Allocate(_ context.Context, o webhook.Owner, dryRun bool) (netip.Addr, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for a, h := range c.holders {
-		if same(h, o) && h.Host == o.Host {
-			return a, nil
-		}
+	if a, ok := c.held[o.String()+" "+o.Host]; ok {
+		return a, nil
 	}
 	for a := range c.Space.Candidates(o.Host) {
 		if _, taken := c.holders[a]; taken {
@@ -51,6 +50,7 @@ func (c *Claims) Allocate(_ context.Context, o webhook.Owner, dryRun bool) (neti
 		}
 		if !dryRun {
 			c.holders[a] = o
+			c.held[o.String()+" "+o.Host] = a
 		}
 		return a, nil
 	}
@@ -69,6 +69,7 @@ func (c *Claims) Claim(_ context.Context, addr netip.Addr, o webhook.Owner, dryR
 	}
 	if !dryRun {
 		c.holders[addr] = o
+		c.held[o.String()+" "+o.Host] = addr
 	}
 	return nil
 }

@@ -1,0 +1,77 @@
+package webhook_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook/config"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook/webhooktest"
+)
+
+// benchAdmissions posts one review per iteration (built by body) to h over
+// the full HTTP handler (decode, policy, claims, encode) and reports
+// admissions per second; run with -cpu 1 for the per-core figure:
+//
+//	go test -run '^$' -bench Admission -cpu 1 ./pkg/webhook
+func benchAdmissions(b *testing.B, h http.Handler, body func(i int) []byte) {
+	bodies := make([][]byte, b.N)
+	for i := range bodies {
+		bodies[i] = body(i)
+	}
+	rec := httptest.NewRecorder()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(bodies[i]))
+		req.Header.Set("Content-Type", "application/json")
+		rec.Body.Reset()
+		h.ServeHTTP(rec, req)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "admissions/s")
+}
+
+func named(obj string, i int) []byte {
+	o := strings.Replace(obj, `"name":"httpbin-min"`, fmt.Sprintf(`"name":"se-%d"`, i), 1)
+	o = strings.Replace(o, `"name":"httpbin-bar"`, fmt.Sprintf(`"name":"se-%d"`, i), 1)
+	o = strings.Replace(o, `httpbin.bar.global`, fmt.Sprintf(`s%d.bar.global`, i), 1)
+	return webhooktest.Review(admissionv1.Create, "foo", fmt.Sprintf("se-%d", i), []byte(o), false)
+}
+
+// BenchmarkMutateAdmission: an entry without addresses, defaulted and given
+// a fresh VIP each time.
+func BenchmarkMutateAdmission(b *testing.B) {
+	m, _, _ := webhooktest.Handlers(config.ModeDeny)
+	benchAdmissions(b, m, func(i int) []byte { return named(minimal, i) })
+}
+
+// BenchmarkValidateAdmission: a complete entry whose VIP gets claimed.
+func BenchmarkValidateAdmission(b *testing.B) {
+	_, v, _ := webhooktest.Handlers(config.ModeDeny)
+	benchAdmissions(b, v, func(i int) []byte {
+		o := strings.Replace(seed, `240.0.0.2`, fmt.Sprintf("241.%d.%d.%d", i>>16&255, i>>8&255, i&255), 1)
+		return named(o, i)
+	})
+}
+
+// BenchmarkDeniedAdmission: an entry with several violations, denied with
+// every cause.
+func BenchmarkDeniedAdmission(b *testing.B) {
+	_, v, _ := webhooktest.Handlers(config.ModeDeny)
+	bad := strings.Replace(external, `"resolution":"DNS"`, `"resolution":"NONE"`, 1)
+	benchAdmissions(b, v, func(i int) []byte { return named(bad, i) })
+}
+
+// BenchmarkSkippedAdmission: a non-.global entry (normally kept away by
+// matchConditions).
+func BenchmarkSkippedAdmission(b *testing.B) {
+	_, v, _ := webhooktest.Handlers(config.ModeDeny)
+	benchAdmissions(b, v, func(i int) []byte { return named(local, i) })
+}
