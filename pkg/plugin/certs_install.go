@@ -87,7 +87,7 @@ func NewCmdCertsInstall(f Factory, streams genericiooptions.IOStreams) *cobra.Co
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVar(&o.Dir, "dir", defaultCertsDir, "Directory holding <cluster>/ with the files from `certs intermediate`.")
+	cmd.Flags().StringVar(&o.Dir, "dir", defaultCertsDir, "Directory holding <cluster>/ with the files from \"certs intermediate\".")
 	cmd.Flags().StringVar(&o.Cluster, "cluster", "", "Cluster whose files to install into --context (default: the context's name).")
 	cmd.Flags().StringSliceVar(&o.Contexts, "contexts", nil, "Install into these contexts: CTX or NAME=CTX, comma-separated.")
 	cmd.Flags().StringSliceVar(&o.ClusterNames, "cluster-names", nil, "Cluster names for --contexts, in the same order.")

@@ -164,6 +164,15 @@ func TestCertsFileCommands(t *testing.T) {
 		t.Fatal("a refused command changed cluster1's intermediate")
 	}
 
+	// A new root over the old one leaves intermediates that no longer match.
+	stale := filepath.Join(t.TempDir(), "stale")
+	mustCerts(t, "root", "--dir", stale, "--key-algorithm", "ecdsa")
+	mustCerts(t, "intermediate", "cluster1", "--dir", stale)
+	mustCerts(t, "root", "--dir", stale, "--key-algorithm", "ecdsa", "--force")
+	if out, err := runCerts(t, "verify", "--dir", stale); err == nil || !strings.Contains(out, "does not hold the root of") {
+		t.Fatalf("verify --dir with an intermediate from a replaced root: %v\n%s", err, out)
+	}
+
 	out := mustCerts(t, "rotate", "cluster1", "--dir", dir)
 	rotated := certsOf(t, filepath.Join(dir, "cluster1", pki.CACertFile))
 	if rotated[0] == inter[0] || !strings.Contains(out, "replaces "+inter[0]) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -77,7 +78,7 @@ func NewCmdCertsVerify(f Factory, streams genericiooptions.IOStreams) *cobra.Com
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVar(&o.Dir, "dir", defaultCertsDir, "Directory made by `certs root` and `certs intermediate` to check.")
+	cmd.Flags().StringVar(&o.Dir, "dir", defaultCertsDir, "Directory made by \"certs root\" and \"certs intermediate\" to check.")
 	cmd.Flags().StringSliceVar(&o.Contexts, "contexts", nil, "Check the cacerts Secret of these contexts: CTX or NAME=CTX, comma-separated.")
 	cmd.Flags().StringSliceVar(&o.ClusterNames, "cluster-names", nil, "Cluster names for --contexts, in the same order.")
 	cmd.Flags().StringVar(&o.WarnWithin, "warn-within", "30d", "Warn about certificates that expire within this time.")
@@ -163,9 +164,13 @@ func (o *CertsVerifyOptions) Run(ctx context.Context) error {
 func (o *CertsVerifyOptions) verifyDir(now time.Time) ([]*pki.Report, []string) {
 	var errs []string
 	rootPath := filepath.Join(o.Dir, pki.RootCertFile)
+	var rootFP string
 	if _, err := os.Stat(rootPath); err == nil {
-		if _, err := pki.LoadCA(rootPath, filepath.Join(o.Dir, pki.RootKeyFile), now); err != nil {
+		root, err := pki.LoadCA(rootPath, filepath.Join(o.Dir, pki.RootKeyFile), now)
+		if err != nil {
 			errs = append(errs, err.Error())
+		} else {
+			rootFP = pki.Fingerprint(root.Cert)
 		}
 	}
 	clusters, err := clusterDirs(o.Dir)
@@ -183,7 +188,13 @@ func (o *CertsVerifyOptions) verifyDir(now time.Time) ([]*pki.Report, []string) 
 			reports = append(reports, &pki.Report{Source: dir, Errors: []string{err.Error()}})
 			continue
 		}
-		reports = append(reports, pki.VerifyBundle(dir, b, now, o.warnWithin))
+		r := pki.VerifyBundle(dir, b, now, o.warnWithin)
+		// Intermediates made from another root (e.g. before a --force
+		// re-run of `certs root`) would not trust new ones made here.
+		if rootFP != "" && !slices.ContainsFunc(r.Roots, func(c pki.CertInfo) bool { return c.Fingerprint == rootFP }) {
+			r.Errors = append(r.Errors, fmt.Sprintf("%s does not hold the root of %s (%s); re-create it with `kubectl mesh certs intermediate %s --force`", pki.RootCertFile, rootPath, pki.Short(rootFP), c))
+		}
+		reports = append(reports, r)
 	}
 	return reports, errs
 }
