@@ -58,6 +58,36 @@ step "export: a re-run changes nothing and keeps the VIPs"
 run kubectl mesh export helloworld -n hello --from cluster2 --to cluster1
 
 # --- webhook: every .global ServiceEntry checked and completed ---
+step "mesh-webhook: a seed entry is admitted unchanged and its VIP claimed (cluster3)"
+run kubectl --context cluster3 apply -f test/seeds/httpbin-bar.yaml
+run kubectl --context cluster3 get vipclaims 240.0.0.2
+
+step "mesh-webhook: an entry with only hosts, ports and an endpoint gets the rest filled in"
+run kubectl --context cluster3 apply -f - <<'YAML'
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: helloworld-hello, namespace: hello}
+spec:
+  hosts: [helloworld.hello.global]
+  ports: [{name: http, number: 5000, protocol: HTTP}]
+  endpoints: [{address: 203.0.113.7, labels: {cluster: cluster2}}]
+YAML
+run kubectl --context cluster3 get serviceentry -n hello helloworld-hello \
+  -o jsonpath='location={.spec.location} resolution={.spec.resolution} addresses={.spec.addresses} endpointPorts={.spec.endpoints[0].ports}{"\n"}'
+
+step "mesh-webhook: an entry reusing a claimed VIP is denied, naming the field and the holder"
+denied=$(kubectl --context cluster3 apply -f - 2>&1 <<'YAML'
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: httpbin-copy, namespace: foo}
+spec:
+  hosts: [httpbin.bar.global]
+  addresses: [240.0.0.2]
+  ports: [{name: http1, number: 8000, protocol: HTTP}]
+  endpoints: [{address: 203.0.113.7, labels: {cluster: cluster2}}]
+YAML
+) && { echo "unexpectedly admitted"; exit 1; }
+echo "$denied"
 
 # --- status: one report for the whole mesh ---
 

@@ -222,7 +222,7 @@ func Run(ctx context.Context, o *Options, log logr.Logger) error {
 		return err
 	}
 	metrics := NewMetrics(ctrlmetrics.Registry)
-	h := &Handlers{Config: cfg, Claims: VIPClaims{Claims: claims}, Metrics: metrics, Log: log.WithName("admission")}
+	h := &Handlers{Config: cfg, Claims: VIPClaims{Claims: claims, Cache: cache}, Metrics: metrics, Log: log.WithName("admission")}
 	srv := mgr.GetWebhookServer()
 	srv.Register(MutatePath, &admission.Webhook{Handler: h.Mutator()})
 	srv.Register(ValidatePath, &admission.Webhook{Handler: h.Validator()})
@@ -253,7 +253,14 @@ func Run(ctx context.Context, o *Options, log logr.Logger) error {
 }
 
 // VIPClaims adapts pkg/vip's Claims to the handlers' Claims.
-type VIPClaims struct{ Claims *vip.Claims }
+type VIPClaims struct {
+	Claims *vip.Claims
+	// Cache, when set, answers Claim for an address the cache already shows
+	// held by the same entry (the usual case: the mutating call just
+	// allocated it) without a round trip. A miss or another holder goes to
+	// the API server, which stays the authority.
+	Cache *vip.Cache
+}
 
 // Allocate implements Claims.
 func (v VIPClaims) Allocate(ctx context.Context, o Owner, dryRun bool) (netip.Addr, error) {
@@ -262,6 +269,11 @@ func (v VIPClaims) Allocate(ctx context.Context, o Owner, dryRun bool) (netip.Ad
 
 // Claim implements Claims.
 func (v VIPClaims) Claim(ctx context.Context, addr netip.Addr, o Owner, dryRun bool) error {
+	if v.Cache != nil {
+		if h, ok := v.Cache.Holder(addr); ok && h.Same(vip.Owner(o)) {
+			return nil
+		}
+	}
 	err := v.Claims.Claim(ctx, addr, vip.Owner(o), dryRun)
 	if te, ok := errors.AsType[*vip.TakenError](err); ok {
 		return &TakenError{Addr: te.Addr, Holder: te.Holder.String(), Err: te}
