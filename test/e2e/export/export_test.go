@@ -1,7 +1,9 @@
 // Package export checks `kubectl mesh export` and `unexport` end to end:
 // the real kubectl discovers the freshly built plugin and runs it against a
 // lab of three API servers (an IP gateway, a host-name gateway and a
-// NodePort gateway), with the VIPClaim CRD served in cluster3 only.
+// NodePort gateway). mesh-webhook runs for cluster1, so every object export
+// writes there passes its admission (and VIPs are claimed through its
+// VIPClaims); cluster3 has no webhook and no VIPClaims.
 package export
 
 import (
@@ -20,11 +22,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
@@ -65,10 +65,13 @@ func run(m *testing.M) int {
 	l.PathPrepend = binDir
 	theLab = l
 	code := 1
-	if err := installClaimCRD(l.Cluster("cluster3")); err != nil {
+	if wh, err := installWebhook(ctx, l, binDir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	} else {
 		code = m.Run()
+		if err := wh.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
 	}
 	if err := l.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -76,14 +79,28 @@ func run(m *testing.M) int {
 	return code
 }
 
-// installClaimCRD serves VIPClaims in c, as installing mesh-webhook does.
-func installClaimCRD(c *lab.Cluster) error {
-	var crd apiextensionsv1.CustomResourceDefinition
-	if err := yaml.Unmarshal(vip.CRDYAML(), &crd); err != nil {
-		return err
+// installWebhook runs mesh-webhook for cluster1, allowing cluster3's
+// gateway node port as the README says a NodePort source needs. The
+// ValidatingAdmissionPolicy shipped beside the webhook is left out: it
+// hard-codes port 15443 and would deny the NodePort source's endpoint that
+// the webhook allows.
+func installWebhook(ctx context.Context, l *lab.Lab, binDir string) (*lab.Webhook, error) {
+	svc, err := l.Cluster("cluster3").Kube.CoreV1().Services("istio-system").Get(ctx, "istio-ingressgateway", metav1.GetOptions{})
+	if err != nil {
+		return nil, err
 	}
-	_, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{CRDs: []*apiextensionsv1.CustomResourceDefinition{&crd}})
-	return err
+	var np int32
+	for _, p := range svc.Spec.Ports {
+		if p.Port == rules.GatewayPort {
+			np = p.NodePort
+		}
+	}
+	return l.Cluster("cluster1").InstallWebhook(ctx, lab.WebhookOptions{
+		BinDir:   binDir,
+		Args:     []string{fmt.Sprintf("--allowed-gateway-ports=%d,%d", rules.GatewayPort, np)},
+		NoPolicy: true,
+		Log:      os.Stderr,
+	})
 }
 
 // mesh runs `kubectl mesh ARGS` through the real kubectl's plugin discovery.
@@ -299,11 +316,11 @@ func TestExportHelloworldFromTwoClusters(t *testing.T) {
 	se1 := mustGet(t, "cluster1", builders.KindServiceEntry, "hello", "helloworld-hello")
 	vip1 := vipOf(t, se1)
 
-	// cluster3 serves VIPClaims: the VIP is claimed by the entry.
+	// cluster1 serves VIPClaims: the VIP is claimed by the entry.
 	se3 := mustGet(t, "cluster3", builders.KindServiceEntry, "hello", "helloworld-hello")
-	claim := claimOf(t, "cluster3", vipOf(t, se3))
+	claim := claimOf(t, "cluster1", vip1)
 	if claim == nil {
-		t.Fatalf("cluster3: no VIPClaim for %s", vipOf(t, se3))
+		t.Fatalf("cluster1: no VIPClaim for %s", vip1)
 	}
 	if ns, _, _ := unstructured.NestedString(claim.Object, "spec", "serviceEntry", "namespace"); ns != "hello" {
 		t.Errorf("claim %s names namespace %q, want hello", claim.GetName(), ns)
@@ -353,15 +370,15 @@ func TestExportHelloworldFromTwoClusters(t *testing.T) {
 	}
 
 	// Unexport cluster2 from both: everything goes, claims too.
-	vip3 := vipOf(t, se3)
+	_ = vipOf(t, se3)
 	mustMesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster1,cluster3")
 	for _, c := range []string{"cluster1", "cluster3"} {
 		mustBeGone(t, c, builders.KindServiceEntry, "hello", "helloworld-hello")
 		mustBeGone(t, c, builders.KindDestinationRule, "hello", "helloworld-hello-global")
 	}
 	mustBeGone(t, "cluster2", builders.KindDestinationRule, "hello", "helloworld-hello-local")
-	if c := claimOf(t, "cluster3", vip3); c != nil {
-		t.Errorf("cluster3: VIPClaim %s survived unexport", vip3)
+	if c := claimOf(t, "cluster1", vip1); c != nil {
+		t.Errorf("cluster1: VIPClaim %s survived unexport", vip1)
 	}
 }
 
@@ -493,7 +510,7 @@ func TestUserOwnedObjectsUntouched(t *testing.T) {
 	mustMesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster1")
 }
 
-// TestVIPUniqueWithoutClaims: cluster1 serves no VIPClaims; export avoids
+// TestVIPUniqueWithoutClaims: cluster3 serves no VIPClaims; export avoids
 // the address an existing entry already uses.
 func TestVIPUniqueWithoutClaims(t *testing.T) {
 	ctx := t.Context()
@@ -504,20 +521,20 @@ func TestVIPUniqueWithoutClaims(t *testing.T) {
 		"spec": map[string]any{"hosts": []any{"squatter.example.com"}, "addresses": []any{taken.String()}, "location": "MESH_EXTERNAL", "resolution": "DNS",
 			"ports": []any{map[string]any{"name": "http", "number": int64(80), "protocol": "HTTP"}}},
 	}}
-	c1 := theLab.Cluster("cluster1").Dynamic.Resource(builders.ServiceEntryGVR).Namespace("foo")
-	if _, err := c1.Create(ctx, squatter, metav1.CreateOptions{}); err != nil {
+	c3 := theLab.Cluster("cluster3").Dynamic.Resource(builders.ServiceEntryGVR).Namespace("foo")
+	if _, err := c3.Create(ctx, squatter, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	defer c1.Delete(context.Background(), "squatter", metav1.DeleteOptions{}) //nolint:errcheck // cleanup
-	_, stderr := mustMesh(t, "export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1")
-	if !strings.Contains(stderr, "VIPClaims are not served") {
+	defer c3.Delete(context.Background(), "squatter", metav1.DeleteOptions{}) //nolint:errcheck // cleanup
+	_, stderr := mustMesh(t, "export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
+	if !strings.Contains(stderr, "cluster3: VIPClaims are not served") {
 		t.Errorf("export into a cluster without VIPClaims should warn; stderr:\n%s", stderr)
 	}
-	se := mustGet(t, "cluster1", builders.KindServiceEntry, "bar", "httpbin-bar")
+	se := mustGet(t, "cluster3", builders.KindServiceEntry, "bar", "httpbin-bar")
 	if got := vipOf(t, se); got == taken {
 		t.Errorf("export reused VIP %s of an existing entry", taken)
 	}
-	mustMesh(t, "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1")
+	mustMesh(t, "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
 }
 
 func TestViaEgress(t *testing.T) {
@@ -578,12 +595,12 @@ func TestDryRun(t *testing.T) {
 		mustBeGone(t, c, builders.KindDestinationRule, "bar", "httpbin-bar-global")
 	}
 	mustBeGone(t, "cluster2", builders.KindDestinationRule, "bar", "httpbin-bar-local")
-	claims, err := theLab.Cluster("cluster3").Dynamic.Resource(vip.GVR).List(t.Context(), metav1.ListOptions{})
+	claims, err := theLab.Cluster("cluster1").Dynamic.Resource(vip.GVR).List(t.Context(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(claims.Items) != 0 {
-		t.Errorf("server dry run left %d VIPClaims in cluster3", len(claims.Items))
+		t.Errorf("server dry run left %d VIPClaims in cluster1", len(claims.Items))
 	}
 
 	out, _ = mustMesh(t, "export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1", "-o", "name")
