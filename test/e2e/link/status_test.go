@@ -155,6 +155,7 @@ func TestStatusCleanMeshHasNoProblems(t *testing.T) {
 		t.Fatalf("links = %+v", r.Links)
 	}
 	table := kubectlMesh(t, "status", "--contexts", "cluster1,cluster2")
+	t.Log(table)
 	for _, want := range []string{"CLUSTER", "ROOTS MATCH", "cluster1 -> cluster2", "No problems found."} {
 		if !strings.Contains(table, want) {
 			t.Errorf("status table lacks %q:\n%s", want, table)
