@@ -43,6 +43,14 @@ run kubectl mesh certs install --dir "$certs_dir" --contexts cluster1,cluster2,c
 run kubectl mesh certs verify --contexts cluster1,cluster2,cluster3
 
 # --- link: DNS, trust and gateways between clusters ---
+step "link: cluster1 calls cluster2 (CoreDNS) and cluster2 calls cluster1 (kube-dns)"
+run kubectl mesh link --from cluster1 --to cluster2 --bidirectional
+run kubectl --context cluster1 get configmap coredns -n kube-system -o jsonpath='{.data.Corefile}'
+run kubectl --context cluster2 get configmap kube-dns -n kube-system -o jsonpath='{.data.stubDomains}{"\n"}'
+run kubectl --context cluster2 get gateway cross-network-gateway -n istio-system -o jsonpath='{.spec.servers[0].port.number} {.spec.servers[0].tls.mode} {.spec.servers[0].hosts}{"\n"}'
+step "link: a re-run changes nothing; cluster1 also calls cluster3 (NodePort gateway)"
+run kubectl mesh link --from cluster1 --to cluster2 --bidirectional
+run kubectl mesh link --from cluster1 --to cluster3
 
 # --- export: remote services as .global ServiceEntries ---
 
@@ -90,6 +98,19 @@ YAML
 echo "$denied"
 
 # --- status: one report for the whole mesh ---
+step "status: the whole mesh in one screen (exit code 1 when there is a problem)"
+run kubectl mesh status || echo "(kubectl mesh status exited with $?)"
+step "status: a .global subset selecting pod labels (a mistake of published guides) is caught"
+run kubectl --context cluster1 apply -f - <<'YAML'
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin-by-version, namespace: bar}
+spec:
+  host: httpbin.bar.global
+  subsets: [{name: v2, labels: {version: v2}}]
+YAML
+run kubectl mesh status --contexts cluster1 || echo "(kubectl mesh status exited with $?)"
+run kubectl --context cluster1 delete destinationrule httpbin-by-version -n bar
 
 echo
 echo "${bold}Summary${reset}"
