@@ -85,7 +85,7 @@ lint: $(GOLANGCI) ## gofmt, go vet, golangci-lint and go mod tidy checks.
 	@out=$$(gofmt -l cmd pkg test hack); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GOLANGCI) run ./...
-	@hack/check-tidy.sh . hack/tools hack/lint hack/release/krew
+	@hack/check-tidy.sh . hack/tools hack/lint hack/release/krew hack/image
 
 ##@ Release
 
@@ -109,6 +109,15 @@ release: ## Cross-compile, archive, checksum and render the Krew manifest into d
 .PHONY: krew-validate
 krew-validate: krew-tools $(BIN)/kubectl ## Check dist/ with Krew's validator, install each linux archive with Krew, run it through kubectl.
 	$(GO) run ./hack/release validate -dist dist
+
+IMAGE_ARCH ?= amd64
+IMAGE_TAR  ?= $(CURDIR)/dist/mesh-webhook-image.tar
+
+.PHONY: image
+image: ## Build the mesh-webhook OCI image (oci-archive IMAGE_TAR) without Docker; tag IMAGE:VERSION, IMAGE_ARCH.
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o '$(IMAGE_TAR).bin/mesh-webhook' ./cmd/mesh-webhook
+	cd hack/image && $(GO) run . -binary '$(IMAGE_TAR).bin/mesh-webhook' -arch $(IMAGE_ARCH) -image '$(IMAGE):$(VERSION)' -version '$(VERSION)' -out '$(IMAGE_TAR)'
+	rm -rf '$(IMAGE_TAR).bin'
 
 .PHONY: deploy-manifests
 deploy-manifests: $(BIN)/kubectl ## Render deploy/webhook overlays with the image of VERSION into dist/deploy/ (IMAGE=repository).
