@@ -12,8 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -50,6 +52,10 @@ type SelfManagedTLS struct {
 	CertDir           string
 	Validity          time.Duration
 	WebhookConfigName string
+	// ExtraSANs are further DNS names or IP addresses the serving
+	// certificate is valid for, for webhook configurations that call a URL
+	// instead of the Service.
+	ExtraSANs []string
 	// Interval between checks; default a tenth of Validity, at most an hour.
 	Interval time.Duration
 	Log      logr.Logger
@@ -151,7 +157,22 @@ func (s *SelfManagedTLS) due(data map[string][]byte) bool {
 	if cert.CheckSignatureFrom(ca) != nil {
 		return true
 	}
+	if dns, ips := s.sans(); !sameSANs(cert, dns, ips) {
+		return true // the flags name other hosts than the certificate does
+	}
 	return pastTwoThirds(cert, s.now()) || pastTwoThirds(ca, s.now())
+}
+
+func sameSANs(c *x509.Certificate, dns []string, ips []net.IP) bool {
+	if !slices.Equal(c.DNSNames, dns) || len(c.IPAddresses) != len(ips) {
+		return false
+	}
+	for i := range ips {
+		if !c.IPAddresses[i].Equal(ips[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func pastTwoThirds(c *x509.Certificate, now time.Time) bool {
@@ -186,7 +207,8 @@ func (s *SelfManagedTLS) renew(data map[string][]byte) error {
 		}
 		data[SecretCACert], data[SecretCAKey] = caPEM, keyPEM
 	}
-	certPEM, keyPEM, err := newServing(now, s.Validity, s.dnsNames(), ca, caKey)
+	dns, ips := s.sans()
+	certPEM, keyPEM, err := newServing(now, s.Validity, dns, ips, ca, caKey)
 	if err != nil {
 		return err
 	}
@@ -194,9 +216,20 @@ func (s *SelfManagedTLS) renew(data map[string][]byte) error {
 	return nil
 }
 
-func (s *SelfManagedTLS) dnsNames() []string {
+// sans are the Service's names (the first is the certificate's subject)
+// and ExtraSANs, split into DNS names and IP addresses.
+func (s *SelfManagedTLS) sans() ([]string, []net.IP) {
 	svc, ns := s.ServiceName, s.Namespace
-	return []string{svc, svc + "." + ns, svc + "." + ns + ".svc", svc + "." + ns + ".svc.cluster.local"}
+	dns := []string{svc + "." + ns + ".svc", svc, svc + "." + ns, svc + "." + ns + ".svc.cluster.local"}
+	var ips []net.IP
+	for _, san := range s.ExtraSANs {
+		if ip := net.ParseIP(san); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dns = append(dns, san)
+		}
+	}
+	return dns, ips
 }
 
 func parseKey(pemBytes []byte) (*ecdsa.PrivateKey, error) {
@@ -250,7 +283,7 @@ func newCA(now time.Time, validity time.Duration) (*x509.Certificate, *ecdsa.Pri
 	return cert, key, c, k, err
 }
 
-func newServing(now time.Time, validity time.Duration, dnsNames []string, ca *x509.Certificate, caKey *ecdsa.PrivateKey) ([]byte, []byte, error) {
+func newServing(now time.Time, validity time.Duration, dnsNames []string, ips []net.IP, ca *x509.Certificate, caKey *ecdsa.PrivateKey) ([]byte, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
@@ -265,8 +298,9 @@ func newServing(now time.Time, validity time.Duration, dnsNames []string, ca *x5
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: sn,
-		Subject:      pkix.Name{CommonName: dnsNames[len(dnsNames)-2]},
+		Subject:      pkix.Name{CommonName: dnsNames[0]},
 		DNSNames:     dnsNames,
+		IPAddresses:  ips,
 		NotBefore:    now.Add(-time.Minute),
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,

@@ -56,6 +56,8 @@ type Options struct {
 	TLSMode         string
 	ServiceName     string
 	CertValidity    time.Duration
+	TLSExtraSANs    []string
+	TLSInterval     time.Duration
 	MetricsAddr     string
 	ProbeAddr       string
 	LeaderElect     bool
@@ -102,6 +104,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.TLSMode, "tls-mode", o.TLSMode, "files: serve the certificate in --cert-dir (e.g. from cert-manager); self-managed: create and rotate a CA and serving certificate and patch caBundle")
 	fs.StringVar(&o.ServiceName, "service-name", o.ServiceName, "Service in front of the webhook, named in the self-managed serving certificate")
 	fs.DurationVar(&o.CertValidity, "cert-validity", o.CertValidity, "self-managed: validity of the serving certificate (rotated after two thirds)")
+	fs.StringSliceVar(&o.TLSExtraSANs, "tls-san", o.TLSExtraSANs, "self-managed: further DNS names or IPs of the serving certificate, for webhook configurations that call a URL")
+	fs.DurationVar(&o.TLSInterval, "tls-check-interval", o.TLSInterval, "self-managed: how often to check the certificate and caBundle (default a tenth of --cert-validity, at most 1h)")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "address of the Prometheus metrics endpoint (0 disables it)")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "address of /healthz and /readyz")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "elect one replica to run the VIP claim repair loop")
@@ -190,6 +194,7 @@ func Run(ctx context.Context, o *Options, log logr.Logger) error {
 		selfTLS = &SelfManagedTLS{
 			Kube: kube, Namespace: o.Namespace, SecretName: ServingSecretName, ServiceName: o.ServiceName,
 			CertDir: o.CertDir, Validity: o.CertValidity, WebhookConfigName: Name, Log: log.WithName("tls"),
+			ExtraSANs: o.TLSExtraSANs, Interval: o.TLSInterval,
 		}
 		// The server needs its files before it starts.
 		if err := selfTLS.Ensure(ctx); err != nil {

@@ -58,6 +58,11 @@ type WebhookOptions struct {
 	Detach bool
 	// NoPolicy leaves the ValidatingAdmissionPolicy out.
 	NoPolicy bool
+	// SelfManagedTLS runs mesh-webhook with --tls-mode=self-managed: it
+	// makes its own CA and serving certificate (for 127.0.0.1) and patches
+	// caBundle into the configurations, which the lab registers without
+	// one; the lab makes no certificates.
+	SelfManagedTLS bool
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 }
@@ -247,11 +252,15 @@ func (c *Cluster) InstallWebhook(ctx context.Context, opts WebhookOptions) (_ *W
 	if err := c.waitServed(ctx, vipClaimGVR); err != nil {
 		return nil, err
 	}
-	if err := w.makeCA(); err != nil {
-		return nil, err
-	}
-	if _, err := w.IssueServingCert(); err != nil {
-		return nil, err
+	if opts.SelfManagedTLS {
+		opts.Args = append(slices.Clone(opts.Args), "--tls-mode=self-managed", "--tls-san=127.0.0.1", "--tls-check-interval=1s")
+	} else {
+		if err := w.makeCA(); err != nil {
+			return nil, err
+		}
+		if _, err := w.IssueServingCert(); err != nil {
+			return nil, err
+		}
 	}
 	kubeconfig := filepath.Join(w.Dir, "kubeconfig")
 	if err := writeClusterKubeconfig(c, kubeconfig); err != nil {
@@ -294,8 +303,50 @@ func (c *Cluster) InstallWebhook(ctx context.Context, opts WebhookOptions) (_ *W
 	if err := c.apply(ctx, cfgs); err != nil {
 		return nil, err
 	}
+	if opts.SelfManagedTLS {
+		if w.CAPEM, err = c.waitCABundle(ctx); err != nil {
+			return nil, err
+		}
+	}
 	_, _ = fmt.Fprintf(logw, "lab: %s: mesh-webhook ×%d at %s\n", c.Name, len(w.Replicas), w.URL)
 	return w, nil
+}
+
+// waitCABundle waits until mesh-webhook has patched caBundle into every
+// webhook of both configurations, and returns it.
+func (c *Cluster) waitCABundle(ctx context.Context) ([]byte, error) {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var bundle []byte
+		complete := true
+		for _, gvr := range []schema.GroupVersionResource{mutatingGVR, validatingGVR} {
+			o, err := c.Dynamic.Resource(gvr).Get(ctx, "mesh-webhook", metav1.GetOptions{})
+			if err != nil {
+				return nil, err
+			}
+			hooks, _, _ := unstructured.NestedSlice(o.Object, "webhooks")
+			for _, h := range hooks {
+				b64, _, _ := unstructured.NestedString(h.(map[string]any), "clientConfig", "caBundle")
+				b, err := base64.StdEncoding.DecodeString(b64)
+				if err != nil || len(b) == 0 {
+					complete = false
+					continue
+				}
+				bundle = b
+			}
+		}
+		if complete && bundle != nil {
+			return bundle, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("lab: %s: mesh-webhook did not patch caBundle within 60s", c.Name)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // waitServed waits until the API server serves gvr (a new CRD is

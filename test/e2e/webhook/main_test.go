@@ -22,6 +22,8 @@ import (
 
 var (
 	theLab *lab.Lab
+	// binDir holds the mesh-webhook binary built for this run.
+	binDir string
 	// deny: cluster1, three replicas behind the round-robin proxy, deny mode.
 	deny *lab.Webhook
 	// warn: cluster2, one replica in warn mode, installed after brownfield
@@ -50,7 +52,8 @@ func run(m *testing.M) int {
 	ctrllog.SetLogger(logr.Discard())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	binDir, err := os.MkdirTemp("", "kubectl-mesh-e2e-bin-")
+	var err error
+	binDir, err = os.MkdirTemp("", "kubectl-mesh-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
