@@ -1,0 +1,76 @@
+package plugin
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLinkValidate(t *testing.T) {
+	tests := map[string]struct {
+		o    LinkOptions
+		want string // substring of the error; "" for none
+	}{
+		"ok":                    {o: LinkOptions{From: "a", To: "b", DryRun: "none"}},
+		"missing to":            {o: LinkOptions{From: "a"}, want: "--from and --to"},
+		"same cluster":          {o: LinkOptions{From: "a", To: "a"}, want: "two different clusters"},
+		"bad dns configmap":     {o: LinkOptions{From: "a", To: "b", DNSConfigMap: "coredns-custom"}, want: "NAMESPACE/NAME"},
+		"dns cm bidirectional":  {o: LinkOptions{From: "a", To: "b", DNSConfigMap: "kube-system/x", Bidirectional: true}, want: "--bidirectional"},
+		"network needs mp":      {o: LinkOptions{From: "a", To: "b", Network: "n"}, want: "--multi-primary"},
+		"short token":           {o: LinkOptions{From: "a", To: "b", MultiPrimary: true, TokenExpiry: time.Minute}, want: "--token-expiry"},
+		"bad dry run":           {o: LinkOptions{From: "a", To: "b", DryRun: "maybe"}, want: "--dry-run"},
+		"bad output":            {o: LinkOptions{From: "a", To: "b", Output: "wide"}, want: "--output"},
+		"bad gateway address":   {o: LinkOptions{From: "a", To: "b", GatewayAddress: "gw:notaport"}, want: "gw:notaport"},
+		"multi-primary network": {o: LinkOptions{From: "a", To: "b", MultiPrimary: true, Network: "n", TokenExpiry: 24 * time.Hour}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := tc.o.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Validate(%+v) = %v", tc.o, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate(%+v) = %v, want an error with %q", tc.o, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestUnlinkAndStatusValidate(t *testing.T) {
+	if err := (&UnlinkOptions{From: "a", To: "a"}).Validate(); err == nil {
+		t.Fatal("unlink of a cluster from itself must fail")
+	}
+	if err := (&UnlinkOptions{From: "a", To: "b", DryRun: "client"}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&StatusOptions{Output: "yaml", Timeout: time.Second}).Validate(); err == nil || !strings.Contains(err.Error(), "-o json") {
+		t.Fatalf("status -o yaml: %v", err)
+	}
+	if err := (&StatusOptions{Contexts: []string{"a", ""}, Timeout: time.Second}).Validate(); err == nil {
+		t.Fatal("an empty context name must fail")
+	}
+}
+
+func TestContains(t *testing.T) {
+	have := map[string]any{"a": "1", "b": map[string]any{"c": []any{"x", "y"}, "d": int64(2)}}
+	tests := map[string]struct {
+		want any
+		ok   bool
+	}{
+		"subset":        {map[string]any{"b": map[string]any{"d": int64(2)}}, true},
+		"list equal":    {map[string]any{"b": map[string]any{"c": []any{"x", "y"}}}, true},
+		"list differs":  {map[string]any{"b": map[string]any{"c": []any{"x"}}}, false},
+		"value differs": {map[string]any{"a": "2"}, false},
+		"missing key":   {map[string]any{"z": "1"}, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := contains(have, tc.want); got != tc.ok {
+				t.Fatalf("contains(%v, %v) = %v", have, tc.want, got)
+			}
+		})
+	}
+}
