@@ -131,8 +131,9 @@ func (h *Handlers) mutate(ctx context.Context, req admission.Request) admission.
 		return *resp
 	}
 	var alloc mutate.AllocateFunc
-	if h.Claims != nil {
-		o := owner(req, obj, h.Config.Suffix)
+	// An entry created with generateName has no name yet, and a claim
+	// must name its holder: the validating handler denies it instead.
+	if o := owner(req, obj, h.Config.Suffix); h.Claims != nil && o.Name != "" {
 		dry := isDryRun(req)
 		alloc = func(ctx context.Context, host string) (netip.Addr, error) {
 			o.Host = host
@@ -204,6 +205,10 @@ func (h *Handlers) validate(ctx context.Context, req admission.Request) admissio
 		return *resp
 	}
 	errs, warnings := validate.ValidateServiceEntry(obj, h.Config, nil)
+	if owner(req, obj, h.Config.Suffix).Name == "" {
+		errs = append(errs, field.Required(field.NewPath("metadata", "name"),
+			"a ."+h.Config.Suffix+" ServiceEntry needs a name when it is created (not generateName): its VIP claim names the entry that holds it"))
+	}
 	warn := h.Config.Mode == config.ModeWarn
 	// Claims are only taken for an object that will be admitted, so a denied
 	// request leaves nothing behind for the repair loop.

@@ -295,3 +295,18 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestGenerateNameDenied(t *testing.T) {
+	s := newServer(config.ModeDeny)
+	gen := strings.Replace(minimal, `"name":"httpbin-min"`, `"generateName":"httpbin-"`, 1)
+	if resp := post(t, s.mutate, review(admissionv1.Create, gen), "application/json"); !resp.Allowed || strings.Contains(string(resp.Patch), "/spec/addresses") {
+		t.Fatalf("mutate of a generateName entry: allowed=%v patch=%s; want defaults without a VIP", resp.Allowed, resp.Patch)
+	}
+	resp := post(t, s.validate, review(admissionv1.Create, gen), "application/json")
+	if resp.Allowed || !strings.Contains(resp.Result.Message, "metadata.name") {
+		t.Fatalf("validate of a generateName entry: allowed=%v result=%v; want a denial naming metadata.name", resp.Allowed, resp.Result)
+	}
+	if s.claims.Len() != 0 {
+		t.Fatal("a claim was made for an entry without a name")
+	}
+}
