@@ -57,13 +57,23 @@ run kubectl mesh link --from cluster1 --to cluster3
 step "export: sleep (cluster1) calls httpbin.bar.global in cluster2"
 run kubectl mesh export httpbin -n bar --from cluster2 --to cluster1
 run kubectl --context cluster1 get serviceentry httpbin-bar -n bar -o yaml
-step "export: helloworld v2, v3 from cluster2 and v4 from cluster3 (NodePort gateway)"
+step "export: helloworld v2, v3 from cluster2; subsets select the endpoint's cluster label"
 run kubectl mesh export helloworld -n hello --from cluster2 --to cluster1
-run kubectl mesh export helloworld -n hello --from cluster3 --to cluster1
 run kubectl --context cluster1 get destinationrule helloworld-hello-global -n hello -o jsonpath='{range .spec.subsets[*]}{.name} -> cluster={.labels.cluster}{"\n"}{end}'
 run kubectl --context cluster2 get destinationrule helloworld-hello-local -n hello -o jsonpath='{range .spec.subsets[*]}{.name} -> version={.labels.version}{"\n"}{end}'
+
 step "export: a re-run changes nothing and keeps the VIPs"
 run kubectl mesh export helloworld -n hello --from cluster2 --to cluster1
+
+step "export: helloworld v4 from cluster3 (NodePort gateway): the endpoint is a node address and node port"
+run kubectl mesh export helloworld -n hello --from cluster3 --to cluster1 --dry-run=client -o jsonpath='{range .items[0].spec.endpoints[*]}{.address}:{.ports.http} cluster={.labels.cluster}{"\n"}{end}'
+echo "${dim}\$ kubectl mesh export helloworld -n hello --from cluster3 --to cluster1${reset}"
+echo "(this lab's mesh-webhook allows only gateway port 15443: cluster1 refuses the updated entry, and export puts the rule back as it was)"
+if refused=$(kubectl mesh export helloworld -n hello --from cluster3 --to cluster1 2>&1); then
+  echo "unexpectedly admitted"; exit 1
+fi
+echo "$refused"
+run kubectl --context cluster1 get serviceentry helloworld-hello -n hello -o jsonpath='endpoints of cluster1 entry: {range .spec.endpoints[*]}{.labels.cluster} {end}{"\n"}'
 
 # --- webhook: every .global ServiceEntry checked and completed ---
 step "mesh-webhook: a seed entry is admitted unchanged and its VIP claimed (cluster3)"

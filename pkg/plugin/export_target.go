@@ -203,14 +203,25 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 		vipAddr = addr.String()
 	}
 	seRow.VIP = vipAddr
-	var createdDR *unstructured.Unstructured
+	// priorDR is the rule before this run wrote it (nil: this run created
+	// it); lastDR is what this run last wrote. Undo puts back the former.
+	var priorDR, lastDR *unstructured.Unstructured
+	wroteDR := false
 	undo := func(cause error) ([]meshRow, []string, bool) {
 		var errs []error
-		if createdDR != nil && !t.w.dryRun {
-			if err := t.w.remove(ctx, builders.DestinationRuleGVR, createdDR); err != nil {
+		switch {
+		case lastDR == nil || t.w.dryRun:
+		case priorDR == nil:
+			if err := t.w.remove(ctx, builders.DestinationRuleGVR, lastDR); err != nil {
 				errs = append(errs, fmt.Errorf("undo: delete DestinationRule %s/%s: %w", ns, drName, err))
 			} else {
 				drRow.Action = actionDeleted + " (undone)"
+			}
+		case drRow.Action == actionConfigured:
+			if _, _, err := t.w.put(ctx, builders.DestinationRuleGVR, lastDR, applyable(priorDR)); err != nil {
+				errs = append(errs, fmt.Errorf("undo: restore DestinationRule %s/%s: %w", ns, drName, err))
+			} else {
+				drRow.Action = "restored (undone)"
 			}
 		}
 		if claimed {
@@ -250,8 +261,11 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 			}
 			return undo(fmt.Errorf("DestinationRule %s/%s: %w", ns, drName, err))
 		}
-		if action == actionCreated {
-			createdDR = gotDR
+		if !wroteDR {
+			priorDR, wroteDR = dr, true
+		}
+		if action != actionUnchanged {
+			lastDR = gotDR
 		}
 		drRow.Action = mergeAction(drRow.Action, action)
 		drRow.Object = gotDR
