@@ -57,6 +57,7 @@ type result struct {
 	CachedLen   int             `json:"cachedLen"`
 	RSSKiB      int             `json:"rssKiB"`
 	PeakRSSKiB  int             `json:"peakRssKiB"`
+	HeapKiB     uint64          `json:"heapKiB"`
 }
 
 func main() {
@@ -118,11 +119,11 @@ func parent(o options) error {
 		results = append(results, r)
 	}
 	fmt.Printf("\nVIP allocation with %d existing claims (sequential, one new ServiceEntry per allocation; latency includes the API round trip)\n", created)
-	fmt.Printf("%-6s %6s %9s %9s %9s %9s %9s %9s %8s\n", "mode", "allocs", "p50", "p90", "p99", "max", "rss", "peak-rss", "sync")
+	fmt.Printf("%-6s %6s %9s %9s %9s %9s %9s %9s %9s %8s\n", "mode", "allocs", "p50", "p90", "p99", "max", "rss", "peak-rss", "live-heap", "sync")
 	for _, r := range results {
-		fmt.Printf("%-6s %6d %9s %9s %9s %9s %7dMi %7dMi %7.1fs\n", r.Mode, len(r.Latencies),
+		fmt.Printf("%-6s %6d %9s %9s %9s %9s %7dMi %7dMi %7dMi %7.1fs\n", r.Mode, len(r.Latencies),
 			pct(r.Latencies, 50), pct(r.Latencies, 90), pct(r.Latencies, 99), pct(r.Latencies, 100),
-			r.RSSKiB/1024, r.PeakRSSKiB/1024, r.SyncSeconds)
+			r.RSSKiB/1024, r.PeakRSSKiB/1024, r.HeapKiB/1024, r.SyncSeconds)
 	}
 	p, c := results[0], results[1]
 	fmt.Printf("\nratio plain/cache: p50 %.1fx, p99 %.1fx, rss %.2fx (cache holds %d claims)\n",
@@ -245,6 +246,9 @@ func child(o options) error {
 		r.Latencies = append(r.Latencies, d)
 	}
 	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	r.HeapKiB = ms.HeapAlloc / 1024
 	r.RSSKiB, r.PeakRSSKiB = rss()
 	return json.NewEncoder(os.Stdout).Encode(r)
 }

@@ -25,12 +25,12 @@ type Cache struct {
 
 	mu      sync.RWMutex
 	byAddr  map[netip.Addr]Owner
-	byOwner map[string]map[netip.Addr]struct{} // "namespace/name" → addresses
+	byOwner map[string][]netip.Addr // "namespace/name" → addresses; almost always one
 }
 
 // NewCache returns a cache of the claims behind client; Start runs it.
 func NewCache(client dynamic.Interface) *Cache {
-	c := &Cache{byAddr: map[netip.Addr]Owner{}, byOwner: map[string]map[netip.Addr]struct{}{}}
+	c := &Cache{byAddr: map[netip.Addr]Owner{}, byOwner: map[string][]netip.Addr{}}
 	// No periodic resync: the watch keeps the view current and a resync
 	// would only replay it.
 	c.informer = dynamicinformer.NewFilteredDynamicInformer(client, GVR, "", 0, cache.Indexers{}, nil).Informer()
@@ -93,7 +93,7 @@ func (c *Cache) HeldBy(o Owner) []Held {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	var out []Held
-	for a := range c.byOwner[o.String()] {
+	for _, a := range c.byOwner[o.String()] {
 		out = append(out, Held{Addr: a, Host: c.byAddr[a].Host})
 	}
 	sortHeld(out)
@@ -130,10 +130,9 @@ func (c *Cache) set(addr netip.Addr, o Owner) {
 	}
 	c.byAddr[addr] = o
 	k := o.String()
-	if c.byOwner[k] == nil {
-		c.byOwner[k] = map[netip.Addr]struct{}{}
+	if !slices.Contains(c.byOwner[k], addr) {
+		c.byOwner[k] = append(c.byOwner[k], addr)
 	}
-	c.byOwner[k][addr] = struct{}{}
 }
 
 func (c *Cache) unset(addr netip.Addr) {
@@ -143,10 +142,12 @@ func (c *Cache) unset(addr netip.Addr) {
 	}
 	delete(c.byAddr, addr)
 	k := old.String()
-	delete(c.byOwner[k], addr)
-	if len(c.byOwner[k]) == 0 {
+	rest := slices.DeleteFunc(c.byOwner[k], func(a netip.Addr) bool { return a == addr })
+	if len(rest) == 0 {
 		delete(c.byOwner, k)
+		return
 	}
+	c.byOwner[k] = rest
 }
 
 func (c *Cache) apply(obj any, deleted bool) {
