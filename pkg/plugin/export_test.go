@@ -210,3 +210,42 @@ func TestFailures(t *testing.T) {
 		t.Errorf("failures() = %v", err)
 	}
 }
+
+func TestPrintRows(t *testing.T) {
+	se, err := builders.ServiceEntry(builders.Export{
+		Name: "helloworld", Namespace: "hello",
+		Ports:   []builders.Port{{Name: "http", Number: 5000, Protocol: "HTTP"}},
+		Sources: []builders.Source{{Cluster: "cluster3", GatewayHost: "198.51.100.31", GatewayPort: 31443}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []meshRow{
+		{Cluster: "cluster1", Kind: builders.KindServiceEntry, Namespace: "hello", Name: "helloworld-hello", Action: actionCreated, VIP: "240.0.0.4", Gateway: "198.51.100.31:31443", Object: se},
+		{Cluster: "cluster9", Action: actionFailed, Err: errors.New(`context "cluster9" is not in the kubeconfig`)},
+	}
+	tests := map[string]struct {
+		output string
+		want   []string
+	}{
+		"table":    {want: []string{"CLUSTER", "MESSAGE", "serviceentry/helloworld-hello", "created (dry run)", "240.0.0.4", `context "cluster9"`}},
+		"name":     {output: "name", want: []string{"serviceentry.networking.istio.io/helloworld-hello"}},
+		"jsonpath": {output: "jsonpath={.items[0].spec.endpoints[0].ports.http}", want: []string{"31443"}},
+		"yaml":     {output: "yaml", want: []string{"kind: List", "kind: ServiceEntry", "helloworld.hello.global"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			pf := genericclioptions.NewPrintFlags("exported")
+			pf.OutputFormat = &tc.output
+			var out strings.Builder
+			if err := printRows(&out, pf, rows, " (dry run)"); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("-o %q output lacks %q:\n%s", tc.output, w, out.String())
+				}
+			}
+		})
+	}
+}
