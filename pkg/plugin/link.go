@@ -253,11 +253,14 @@ func rootFingerprints(ctx context.Context, c *Cluster) ([]string, error) {
 	return fps, nil
 }
 
+// errNoIstioCoreDNS: the cluster has no istiocoredns Service.
+var errNoIstioCoreDNS = errors.New("service istio-system/istiocoredns not found")
+
 // istioCoreDNS is the ClusterIP of istiocoredns.
 func istioCoreDNS(ctx context.Context, c *Cluster) (string, error) {
 	svc, err := c.Kube.CoreV1().Services(rules.IstioSystemNamespace).Get(ctx, "istiocoredns", metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return "", fmt.Errorf("%s: Service istio-system/istiocoredns not found; the .global model needs it (Istio ≤ 1.7 installs it with --set addonComponents.istiocoredns.enabled=true; Istio 1.8+ removed it — use its DNS proxying and the multi-primary model: kubectl mesh link --multi-primary)", c.Context)
+		return "", fmt.Errorf("%s: %w; the .global model needs it (Istio ≤ 1.7 installs it with --set addonComponents.istiocoredns.enabled=true; Istio 1.8+ removed it — use its DNS proxying and the multi-primary model: kubectl mesh link --multi-primary)", c.Context, errNoIstioCoreDNS)
 	}
 	if err != nil {
 		return "", fmt.Errorf("%s: read Service istio-system/istiocoredns: %w", c.Context, err)
@@ -271,6 +274,10 @@ func istioCoreDNS(ctx context.Context, c *Cluster) (string, error) {
 // dns forwards the global zone of --from to its istiocoredns.
 func (r *linkRun) dns(ctx context.Context) error {
 	ip, err := istioCoreDNS(ctx, r.from)
+	if errors.Is(err, errNoIstioCoreDNS) && r.o.MultiPrimary {
+		r.log.line(r.from.Context, stepSkipped, "dns", "no istiocoredns: multi-primary meshes resolve *.svc.cluster.local through Istio's DNS proxy, not a global zone")
+		return nil
+	}
 	if err != nil {
 		return err
 	}
