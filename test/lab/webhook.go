@@ -425,6 +425,11 @@ func (w *Webhook) start(ctx context.Context, bin, kubeconfig string, i int, opts
 	p.Cmd = exec.Command(bin, args...)
 	p.Cmd.Stdout, p.Cmd.Stderr = logf, logf
 	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if !opts.Detach {
+		// A test that dies (a panic, a -timeout) must not leave webhooks
+		// behind.
+		p.Cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
+	}
 	if err := p.Cmd.Start(); err != nil {
 		return nil, fmt.Errorf("lab: start mesh-webhook: %w", err)
 	}
