@@ -609,3 +609,18 @@ func TestDryRun(t *testing.T) {
 	}
 	mustMesh(t, "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1")
 }
+
+// TestSelectorAndAll: -l picks Services by label; unexport --all removes
+// every entry exported from the namespace.
+func TestSelectorAndAll(t *testing.T) {
+	mustMesh(t, "export", "-l", "service=httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
+	mustGet(t, "cluster3", builders.KindServiceEntry, "bar", "httpbin-bar")
+	_, stderr, err := mesh(t, "export", "-l", "service=nothing", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
+	if err == nil || !strings.Contains(stderr, "no Service matches -l service=nothing") {
+		t.Errorf("export -l matching nothing: err = %v, stderr:\n%s", err, stderr)
+	}
+	mustMesh(t, "unexport", "--all", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
+	mustBeGone(t, "cluster3", builders.KindServiceEntry, "bar", "httpbin-bar")
+	mustBeGone(t, "cluster3", builders.KindDestinationRule, "bar", "httpbin-bar-global")
+	mustBeGone(t, "cluster2", builders.KindDestinationRule, "bar", "httpbin-bar-local")
+}
