@@ -221,8 +221,12 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 		}
 	}
 	for _, r := range results {
+		seen := map[string]bool{}
 		for _, w := range r.warnings {
-			o.warn("%s: %s", r.cluster, w)
+			if !seen[w] {
+				seen[w] = true
+				o.warn("%s: %s", r.cluster, w)
+			}
 		}
 	}
 	if err := printRows(o.Out, o.PrintFlags, rows, o.dryRunSuffix()); err != nil {

@@ -39,6 +39,7 @@ type exportTarget struct {
 	kube    kubernetes.Interface
 	w       writer
 	entries map[string]*unstructured.Unstructured // by namespace/name
+	byHost  map[string][]string                   // host → namespace/name of entries
 	rules   map[string]*unstructured.Unstructured
 	vips    *vipAllocator
 	egress  string
@@ -76,6 +77,13 @@ func (o *ExportOptions) exportTo(ctx context.Context, target string, src *source
 	// checked against.
 	if t.entries, err = listByName(ctx, dyn, builders.ServiceEntryGVR, ""); err != nil {
 		return fail(fmt.Errorf("list ServiceEntries: %w; are Istio's CRDs installed?", err))
+	}
+	t.byHost = map[string][]string{}
+	for _, key := range sortedKeys(t.entries) {
+		hosts, _, _ := unstructured.NestedStringSlice(t.entries[key].Object, "spec", "hosts")
+		for _, h := range hosts {
+			t.byHost[h] = append(t.byHost[h], key)
+		}
 	}
 	if t.rules, err = listByName(ctx, dyn, builders.DestinationRuleGVR, o.TargetNamespace); err != nil {
 		return fail(fmt.Errorf("list DestinationRules in namespace %s: %w", o.TargetNamespace, err))
@@ -190,6 +198,13 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 		}
 	}
 	host := rules.FormatHost(svc.Name, t.o.namespace, "")
+	for _, key := range t.byHost[host] {
+		if key != ns+"/"+seName {
+			// Istio merges entries of one host unpredictably, and each has
+			// its own VIP.
+			warnings = append(warnings, fmt.Sprintf("ServiceEntry %s also defines host %s; keep only one entry per host (delete it, or unexport the other)", key, host))
+		}
+	}
 	owner := vip.Owner{Namespace: ns, Name: seName, Host: host}
 	if se != nil {
 		owner.UID = string(se.GetUID())
@@ -250,7 +265,7 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 		if err != nil {
 			return undo(err)
 		}
-		warnings = drWarnings
+		warnings = append(warnings, drWarnings...)
 		gotDR, action, err := t.w.put(ctx, builders.DestinationRuleGVR, dr, wantDR)
 		if err != nil {
 			if retryable(err) && attempt < maxAttempts {

@@ -206,13 +206,18 @@ func claimOf(t *testing.T, cluster string, addr netip.Addr) *unstructured.Unstru
 	return u
 }
 
-func seedSpec(t *testing.T, name string) map[string]any {
+func repoRoot(t *testing.T) string {
 	t.Helper()
 	root, err := lab.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(filepath.Join(root, "test", "seeds", name))
+	return root
+}
+
+func seedSpec(t *testing.T, name string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "test", "seeds", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,9 +531,20 @@ func TestVIPUniqueWithoutClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c3.Delete(context.Background(), "squatter", metav1.DeleteOptions{}) //nolint:errcheck // cleanup
+	// The seed's entry for the same host, in namespace foo.
+	if _, _, err := theLab.Kubectl(ctx, nil, "--context", "cluster3", "apply", "-f", filepath.Join(repoRoot(t), "test", "seeds", "httpbin-bar.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	defer theLab.Kubectl(context.Background(), nil, "--context", "cluster3", "delete", "serviceentry", "-n", "foo", "httpbin-bar") //nolint:errcheck // cleanup
 	_, stderr := mustMesh(t, "export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
 	if !strings.Contains(stderr, "cluster3: VIPClaims are not served") {
 		t.Errorf("export into a cluster without VIPClaims should warn; stderr:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "ServiceEntry foo/httpbin-bar also defines host httpbin.bar.global") {
+		t.Errorf("export should warn about the seed's entry of the same host; stderr:\n%s", stderr)
+	}
+	if got := vipOf(t, mustGet(t, "cluster3", builders.KindServiceEntry, "bar", "httpbin-bar")); got.String() == "240.0.0.2" {
+		t.Errorf("export reused the seed entry's VIP 240.0.0.2")
 	}
 	se := mustGet(t, "cluster3", builders.KindServiceEntry, "bar", "httpbin-bar")
 	if got := vipOf(t, se); got == taken {
