@@ -32,7 +32,8 @@ version label, unless you own one for that host.
 Exporting the same Service from a second cluster adds that cluster's endpoint;
 running export again changes nothing and keeps every VIP. When a target fails,
 the others still complete and nothing half-written is left in the failed one:
-objects this run created there are deleted again (undo); a re-run converges.`
+what this run wrote there is undone (a rule it created is deleted, a rule it
+changed is put back, a VIP claim it made is released); a re-run converges.`
 
 const exportExample = `  # Make httpbin in namespace bar of cluster2 callable from cluster1
   kubectl mesh export httpbin -n bar --from cluster2 --to cluster1
