@@ -52,7 +52,8 @@ const (
 	// Service.
 	AnnotationExportedFrom = "mesh.kubectl-mesh.io/exported-from"
 	// AnnotationExportedTo lists, on the source cluster's DestinationRule,
-	// the clusters the Service is exported to; it is deleted with the last.
+	// where the Service is exported to, as <cluster>/<target namespace>;
+	// the rule is deleted with the last.
 	AnnotationExportedTo = "mesh.kubectl-mesh.io/exported-to"
 )
 

@@ -203,7 +203,7 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 			results[i] = r
 			for svc, ok := range r.succeeded {
 				if ok {
-					exported[svc] = append(exported[svc], target)
+					exported[svc] = append(exported[svc], target+"/"+o.TargetNamespace)
 				}
 			}
 		}()

@@ -154,7 +154,7 @@ func (o *UnexportOptions) Run(ctx context.Context) error {
 			defer mu.Unlock()
 			rows = append(rows, r...)
 			for _, svc := range gone {
-				removed[svc] = append(removed[svc], target)
+				removed[svc] = append(removed[svc], target+"/"+o.TargetNamespace)
 			}
 		}()
 	}

@@ -273,6 +273,9 @@ func TestExportHttpbinLikeTheSeed(t *testing.T) {
 	if want := map[string]map[string]string{"v1": {"version": "v1"}}; !reflect.DeepEqual(subsets(local), want) {
 		t.Errorf("cluster2 local subsets = %v, want %v", subsets(local), want)
 	}
+	if got := local.GetAnnotations()[builders.AnnotationExportedTo]; got != "cluster1/bar" {
+		t.Errorf("cluster2 local rule exported-to = %q, want cluster1/bar", got)
+	}
 
 	// Re-run: nothing changes, the VIP stays.
 	rv := se.GetResourceVersion()
