@@ -80,6 +80,10 @@ bench-webhook: tools ## Create latency with vs without mesh-webhook on a lab API
 	$(GO) run ./hack/bench-webhook -n 2000 -c 16
 	$(GO) test -run '^$$' -bench Admission -cpu 1 ./pkg/webhook
 
+.PHONY: bench-export
+bench-export: tools ## Export 100 Services to 3 lab clusters vs one kubectl apply per object: ratio and API requests per service.
+	$(GO) run ./hack/bench-export -services 100
+
 .PHONY: lint
 lint: $(GOLANGCI) ## gofmt, go vet, golangci-lint and go mod tidy checks.
 	@out=$$(gofmt -l cmd pkg test hack); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
