@@ -114,6 +114,10 @@ release: ## Cross-compile, archive, checksum and render the Krew manifest into d
 krew-validate: krew-tools $(BIN)/kubectl ## Check dist/ with Krew's validator, install each linux archive with Krew, run it through kubectl.
 	$(GO) run ./hack/release validate -dist dist
 
+.PHONY: release-figures
+release-figures: $(BIN)/kubectl ## Print dist/'s archive and binary sizes and the kubectl mesh --help cold-start time.
+	$(GO) run ./hack/release figures -dist dist
+
 IMAGE_ARCH ?= amd64
 IMAGE_TAR  ?= $(CURDIR)/dist/mesh-webhook-image.tar
 

@@ -3,13 +3,15 @@
 //	release build    -version v0.1.0 [-base-url URL] [-dist dist]
 //	release validate [-dist dist]
 //	release deploy   -version v0.1.0 [-dist dist]
+//	release figures  [-dist dist] [-runs 11]
 //
 // build cross-compiles kubectl-mesh for every platform, packs one archive per
 // platform with LICENSE, README.md and the completion helper, writes
 // checksums.txt and renders the Krew manifest krew/mesh.yaml into dist/ with
 // the archives' real sha256. validate checks dist/ with Krew's own manifest
 // validator and installs each linux archive with Krew itself. deploy renders
-// the webhook's kustomize overlays with the image of a version.
+// the webhook's kustomize overlays with the image of a version. figures
+// prints archive and binary sizes and the plugin's cold-start time.
 package main
 
 import (
@@ -35,7 +37,7 @@ func main() {
 	}
 }
 
-const usage = "usage: release build|validate|deploy [flags]; run `release <command> -h` for the flags"
+const usage = "usage: release build|validate|deploy|figures [flags]; run `release <command> -h` for the flags"
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
@@ -83,6 +85,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		v.Out = out
 		return v.ValidateDist(ctx, *dist)
+	case "figures":
+		var kubectl string
+		var runs int
+		fs.StringVar(&kubectl, "kubectl", filepath.Join(root, "bin", "kubectl"), "kubectl binary for the plugin-discovery timing")
+		fs.IntVar(&runs, "runs", 11, "runs per timing; the median is printed")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return Figures(ctx, *dist, kubectl, runs, out)
 	case "deploy":
 		var version, image, kubectl string
 		fs.StringVar(&version, "version", "", "release version whose image the manifests reference (required)")
