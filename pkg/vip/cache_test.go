@@ -71,6 +71,19 @@ func TestAllocateWithCache(t *testing.T) {
 	}
 }
 
+func TestAllocateBeforeTheCacheSynced(t *testing.T) {
+	space := mustSpace(t, "240.0.0.0/28")
+	second := space.Next(space.Candidate(foo.Host))
+	f := newFake(claimObj(second.String(), foo))
+	got, err := NewClaims(f, space, WithCache(NewCache(f))).Allocate(context.Background(), foo, false)
+	if err != nil || got != second {
+		t.Fatalf("Allocate with a cache not yet synced = %v, %v; want the claim foo holds, %v", got, err, second)
+	}
+	if n := writes(f); n != 0 {
+		t.Errorf("Allocate made %d writes, want none: %v", n, f.Actions())
+	}
+}
+
 func TestCacheFollowsTheWatch(t *testing.T) {
 	f := newFake(claimObj("240.0.0.1", foo))
 	cache := NewCache(f)

@@ -51,7 +51,8 @@ func WithMaxProbes(n int) Option { return func(c *Claims) { c.maxProbes = n } }
 // known to be taken, so an allocation costs one or two API calls however many
 // claims exist. The API server stays the authority: a create that races with
 // another replica still fails with AlreadyExists and probing continues. The
-// cache must be started (Cache.Start) by the caller.
+// cache must be started (Cache.Start) by the caller; until it has synced,
+// Allocate looks up the owner's claims by label as without it.
 func WithCache(cache *Cache) Option { return func(c *Claims) { c.cache = cache } }
 
 // NewClaims returns Claims for the cluster behind client, allocating from
@@ -141,10 +142,11 @@ func (c *Claims) Allocate(ctx context.Context, o Owner, dryRun bool) (netip.Addr
 		ErrExhausted, c.space, o, attempts)
 }
 
-// held finds a claim o already holds for o.Host. Through the cache when
-// there is one (verified on the API server), otherwise by label.
+// held finds a claim o already holds for o.Host. Through the cache once it
+// has synced (verified on the API server), otherwise by label: before the
+// sync an empty cache would make an entry's existing claim look missing.
 func (c *Claims) held(ctx context.Context, o Owner) (netip.Addr, bool, error) {
-	if c.cache != nil {
+	if c.cache != nil && c.cache.HasSynced() {
 		for _, h := range c.cache.HeldBy(o) {
 			if !strings.EqualFold(h.Host, o.Host) || !c.space.Contains(h.Addr) {
 				continue
