@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -13,47 +14,79 @@ import (
 
 // writeLocalRules writes the source cluster's version DestinationRule of
 // every Service that now has an entry in some target, so that a subset name
-// arriving in the SNI reaches the Pods of that version.
+// arriving in the SNI reaches the Pods of that version. The Services are
+// written in parallel, like the targets.
 func (o *ExportOptions) writeLocalRules(ctx context.Context, src *source, exported map[string][]string) []meshRow {
 	w := writer{dyn: src.Dynamic, dryRun: o.DryRun == DryRunServer}
-	var rows []meshRow
-	for _, svc := range src.Services {
-		targets := exported[svc.Name]
-		if svc.Err != nil || len(targets) == 0 || len(svc.Versions) == 0 {
-			continue
-		}
-		name := builders.LocalDestinationRuleName(svc.Name, o.namespace)
-		row := meshRow{Cluster: src.Context, Kind: builders.KindDestinationRule, Namespace: o.namespace, Name: name, Gateway: src.Gateway.String()}
-		local := builders.Local{Name: svc.Name, Namespace: o.namespace, VersionLabel: o.VersionLabel, Versions: svc.Versions}
-		if owned := userRule(src.Rules, svc.Name, o.namespace); owned != nil {
-			o.warn("%s", userRuleNote(src.Context, owned, local))
-			continue
-		}
-		existing := src.Rules[o.namespace+"/"+name]
-		if o.DryRun == DryRunClient {
-			local.ExportedTo = append(builders.SplitList(annotation(existing, builders.AnnotationExportedTo)), targets...)
-			row.Action, row.Object = actionPlanned, builders.LocalDestinationRule(local)
-			rows = append(rows, row)
-			continue
-		}
-		for attempt := 1; ; attempt++ {
-			local.ExportedTo = append(builders.SplitList(annotation(existing, builders.AnnotationExportedTo)), targets...)
-			got, action, err := w.put(ctx, builders.DestinationRuleGVR, existing, builders.LocalDestinationRule(local))
-			if err != nil && retryable(err) && attempt < maxAttempts {
-				if existing, err = w.get(ctx, builders.DestinationRuleGVR, o.namespace, name); err == nil {
-					continue
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		rows  []meshRow
+		notes []string
+		jobs  = make(chan exportService)
+	)
+	for range serviceWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for svc := range jobs {
+				row, note := o.localRule(ctx, w, src, svc, exported[svc.Name])
+				mu.Lock()
+				if row != nil {
+					rows = append(rows, *row)
 				}
+				if note != "" {
+					notes = append(notes, note)
+				}
+				mu.Unlock()
 			}
-			if err != nil {
-				row.Action, row.Err = actionFailed, err
-			} else {
-				row.Action, row.Object = action, got
-			}
-			break
-		}
-		rows = append(rows, row)
+		}()
 	}
+	for _, svc := range src.Services {
+		if svc.Err == nil && len(exported[svc.Name]) > 0 && len(svc.Versions) > 0 {
+			jobs <- svc
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	slices.Sort(notes)
+	for _, n := range notes {
+		o.warn("%s", n)
+	}
+	sortRows(rows)
 	return rows
+}
+
+// localRule writes one Service's version rule in the source; a rule the
+// user owns for that host is left alone and described in the note.
+func (o *ExportOptions) localRule(ctx context.Context, w writer, src *source, svc exportService, targets []string) (*meshRow, string) {
+	name := builders.LocalDestinationRuleName(svc.Name, o.namespace)
+	row := meshRow{Cluster: src.Context, Kind: builders.KindDestinationRule, Namespace: o.namespace, Name: name, Gateway: src.Gateway.String()}
+	local := builders.Local{Name: svc.Name, Namespace: o.namespace, VersionLabel: o.VersionLabel, Versions: svc.Versions}
+	if owned := userRule(src.Rules, svc.Name, o.namespace); owned != nil {
+		return nil, userRuleNote(src.Context, owned, local)
+	}
+	existing := src.Rules[o.namespace+"/"+name]
+	if o.DryRun == DryRunClient {
+		local.ExportedTo = append(builders.SplitList(annotation(existing, builders.AnnotationExportedTo)), targets...)
+		row.Action, row.Object = actionPlanned, builders.LocalDestinationRule(local)
+		return &row, ""
+	}
+	for attempt := 1; ; attempt++ {
+		local.ExportedTo = append(builders.SplitList(annotation(existing, builders.AnnotationExportedTo)), targets...)
+		got, action, err := w.put(ctx, builders.DestinationRuleGVR, existing, builders.LocalDestinationRule(local))
+		if err != nil && retryable(err) && attempt < maxAttempts {
+			if existing, err = w.get(ctx, builders.DestinationRuleGVR, o.namespace, name); err == nil {
+				continue
+			}
+		}
+		if err != nil {
+			row.Action, row.Err = actionFailed, err
+		} else {
+			row.Action, row.Object = action, got
+		}
+		return &row, ""
+	}
 }
 
 // userRule finds a DestinationRule kubectl-mesh did not write that applies

@@ -21,7 +21,7 @@ import (
 
 // serviceWorkers is how many Services of one target cluster are written at
 // once; target clusters themselves run in parallel.
-const serviceWorkers = 8
+const serviceWorkers = 16
 
 // targetResult is the outcome of one target cluster.
 type targetResult struct {
