@@ -9,8 +9,9 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Plugin is a Krew plugin manifest (krew.googlecontainertools.github.com/v1alpha2),
-// with the fields in the order Krew documents them.
+// Plugin is a Krew plugin manifest (krew.googlecontainertools.github.com/v1alpha2).
+// The rendered file has its keys sorted (sigs.k8s.io/yaml goes through JSON);
+// Krew does not care about their order.
 type Plugin struct {
 	APIVersion string         `json:"apiVersion"`
 	Kind       string         `json:"kind"`
