@@ -50,8 +50,8 @@ func newCmdMesh(getter *genericclioptions.ConfigFlags, streams genericiooptions.
 	f := NewFactory(getter)
 	cmd.AddCommand(
 		NewCmdVersion(streams),
-		NewCmdLink(f, streams), NewCmdUnlink(f, streams), NewCmdStatus(f, streams),
 		NewCmdCerts(f, streams),
+		NewCmdLink(f, streams), NewCmdUnlink(f, streams), NewCmdStatus(f, streams),
 		NewCmdExport(f, streams), NewCmdUnexport(f, streams),
 	)
 	RegisterCompletions(cmd, f)

@@ -13,13 +13,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
+
+// quietOnce silences controller-runtime's logger for envtest, which otherwise
+// prints a stack trace complaining that no logger was set.
+var quietOnce sync.Once
 
 // Options configure a lab.
 type Options struct {
@@ -43,8 +49,8 @@ type Lab struct {
 	Clusters   []*Cluster
 	Dir        string
 	Kubeconfig string // path of a kubeconfig with one context per cluster
-	// PathPrepend is put before BinDir on PATH for programs run against the
-	// lab, e.g. a directory holding freshly built product binaries.
+	// PathPrepend replaces BinDir on PATH for programs run against the lab,
+	// e.g. a directory holding freshly built product binaries.
 	PathPrepend string
 
 	ownsDir bool
@@ -71,6 +77,7 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 	if len(opts.Clusters) == 0 {
 		opts.Clusters = DefaultClusters
 	}
+	quietOnce.Do(func() { ctrllog.SetLogger(logr.Discard()) })
 	logw := opts.Log
 	if logw == nil {
 		logw = io.Discard
@@ -248,11 +255,19 @@ func (l *Lab) Env() ([]string, error) {
 		}
 		env = append(env, kv)
 	}
-	path := binDir + string(os.PathListSeparator) + os.Getenv("PATH")
+	// With PathPrepend the product binaries come from there alone: a second
+	// kubectl-mesh in BinDir would overshadow-warn in kubectl's plugin
+	// discovery. kubectl itself is always run by its absolute path.
+	dirs := []string{binDir}
 	if l.PathPrepend != "" {
-		path = l.PathPrepend + string(os.PathListSeparator) + path
+		dirs = []string{l.PathPrepend}
 	}
-	return append(env, "KUBECONFIG="+l.Kubeconfig, "PATH="+path), nil
+	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+		if d != binDir && d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	return append(env, "KUBECONFIG="+l.Kubeconfig, "PATH="+strings.Join(dirs, string(os.PathListSeparator))), nil
 }
 
 // Kubectl runs the lab's real kubectl with the lab's kubeconfig. stdin may be
