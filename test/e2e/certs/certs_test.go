@@ -6,13 +6,10 @@ package certs
 import (
 	"context"
 	"encoding/json"
-	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,39 +22,10 @@ import (
 var theLab *lab.Lab
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		fmt.Println("skipping end-to-end tests in -short mode")
-		os.Exit(0)
-	}
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	binDir, err := os.MkdirTemp("", "kubectl-mesh-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(binDir)
-	if err := lab.BuildProduct(binDir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	l, err := lab.Start(ctx, lab.Options{Clusters: []string{"cluster1", "cluster2"}, Log: os.Stderr})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	l.PathPrepend = binDir
-	theLab = l
-	code := m.Run()
-	if err := l.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	return code
+	os.Exit(lab.RunTests(m, lab.Options{Clusters: []string{"cluster1", "cluster2"}}, func(_ context.Context, l *lab.Lab, _ string) (func(), error) {
+		theLab = l
+		return nil, nil
+	}))
 }
 
 // mesh runs `kubectl mesh ARGS…` through kubectl's plugin discovery.

@@ -9,7 +9,6 @@ package export
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"net/netip"
 	"os"
@@ -19,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -36,47 +34,18 @@ import (
 var theLab *lab.Lab
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		fmt.Println("skipping end-to-end tests in -short mode")
-		os.Exit(0)
-	}
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	binDir, err := os.MkdirTemp("", "kubectl-mesh-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(binDir)
-	if err := lab.BuildProduct(binDir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	l, err := lab.Start(ctx, lab.Options{Clusters: lab.DefaultClusters, Log: os.Stderr})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	l.PathPrepend = binDir
-	theLab = l
-	code := 1
-	if wh, err := installWebhook(ctx, l, binDir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	} else {
-		code = m.Run()
-		if err := wh.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
+	os.Exit(lab.RunTests(m, lab.Options{Clusters: lab.DefaultClusters}, func(ctx context.Context, l *lab.Lab, binDir string) (func(), error) {
+		theLab = l
+		wh, err := installWebhook(ctx, l, binDir)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if err := l.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	return code
+		return func() {
+			if err := wh.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+			}
+		}, nil
+	}))
 }
 
 // installWebhook runs mesh-webhook for cluster1, allowing cluster3's

@@ -13,8 +13,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"flag"
-	"fmt"
 	"math/big"
 	"os"
 	"os/exec"
@@ -31,39 +29,10 @@ import (
 var theLab *lab.Lab
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		fmt.Println("skipping end-to-end tests in -short mode")
-		os.Exit(0)
-	}
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	binDir, err := os.MkdirTemp("", "kubectl-mesh-e2e-link-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(binDir)
-	if err := lab.BuildProduct(binDir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	l, err := lab.Start(ctx, lab.Options{Clusters: lab.DefaultClusters, Log: os.Stderr})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	l.PathPrepend = binDir
-	theLab = l
-	code := m.Run()
-	if err := l.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	return code
+	os.Exit(lab.RunTests(m, lab.Options{Clusters: lab.DefaultClusters}, func(_ context.Context, l *lab.Lab, _ string) (func(), error) {
+		theLab = l
+		return nil, nil
+	}))
 }
 
 // kubectlMesh runs `kubectl mesh args…` and fails the test on error.

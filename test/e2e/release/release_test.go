@@ -8,15 +8,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
@@ -24,55 +21,20 @@ import (
 var theLab *lab.Lab
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		fmt.Println("skipping end-to-end tests in -short mode")
-		os.Exit(0)
-	}
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	binDir, err := os.MkdirTemp("", "kubectl-mesh-e2e-release-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(binDir)
-	if err := lab.BuildProduct(binDir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	// The completion helper as shipped in every archive, next to the
-	// plugin, as after an install.
-	root, err := lab.RepoRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	script, err := os.ReadFile(filepath.Join(root, "kubectl_complete-mesh"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := os.WriteFile(filepath.Join(binDir, "kubectl_complete-mesh"), script, 0o755); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	l, err := lab.Start(ctx, lab.Options{Clusters: []string{"cluster1", "cluster2"}, Log: os.Stderr})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	l.PathPrepend = binDir
-	theLab = l
-	code := m.Run()
-	if err := l.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	return code
+	os.Exit(lab.RunTests(m, lab.Options{Clusters: []string{"cluster1", "cluster2"}}, func(_ context.Context, l *lab.Lab, binDir string) (func(), error) {
+		theLab = l
+		// The completion helper as shipped in every archive, next to the
+		// plugin, as after an install.
+		root, err := lab.RepoRoot()
+		if err != nil {
+			return nil, err
+		}
+		script, err := os.ReadFile(filepath.Join(root, "kubectl_complete-mesh"))
+		if err != nil {
+			return nil, err
+		}
+		return nil, os.WriteFile(filepath.Join(binDir, "kubectl_complete-mesh"), script, 0o755)
+	}))
 }
 
 // complete asks the real kubectl for completions of `kubectl mesh …`;
