@@ -134,22 +134,11 @@ func NewCmdExport(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 // Complete reads the namespace and parses --gateway-address.
 func (o *ExportOptions) Complete(args []string) error {
 	o.Services = args
-	ns, _, err := o.factory.Getter.ToRawKubeConfigLoader().Namespace()
+	ns, err := completeSource(o.factory, &o.From, &o.FromClusterName, &o.TargetNamespace)
 	if err != nil {
 		return err
 	}
 	o.namespace = ns
-	if o.From == "" {
-		if o.From, err = o.factory.CurrentContext(); err != nil {
-			return fmt.Errorf("--from: %w", err)
-		}
-	}
-	if o.FromClusterName == "" {
-		o.FromClusterName = o.From
-	}
-	if o.TargetNamespace == "" {
-		o.TargetNamespace = o.namespace
-	}
 	if o.GatewayAddress != "" {
 		a, err := gateway.ParseOverride(o.GatewayAddress)
 		if err != nil {

@@ -95,22 +95,11 @@ func NewCmdUnexport(f Factory, streams genericiooptions.IOStreams) *cobra.Comman
 // Complete reads the namespace and defaults.
 func (o *UnexportOptions) Complete(args []string) error {
 	o.Services = args
-	ns, _, err := o.factory.Getter.ToRawKubeConfigLoader().Namespace()
+	ns, err := completeSource(o.factory, &o.From, &o.FromClusterName, &o.TargetNamespace)
 	if err != nil {
 		return err
 	}
 	o.namespace = ns
-	if o.From == "" {
-		if o.From, err = o.factory.CurrentContext(); err != nil {
-			return fmt.Errorf("--from: %w", err)
-		}
-	}
-	if o.FromClusterName == "" {
-		o.FromClusterName = o.From
-	}
-	if o.TargetNamespace == "" {
-		o.TargetNamespace = o.namespace
-	}
 	return nil
 }
 
@@ -428,4 +417,26 @@ func applyable(u *unstructured.Unstructured) *unstructured.Unstructured {
 	out.SetLabels(u.GetLabels())
 	out.SetAnnotations(u.GetAnnotations())
 	return out
+}
+
+// completeSource defaults the flags export and unexport share: --from is the
+// current context, --from-cluster-name the --from context, and
+// --target-namespace the namespace (-n). It returns that namespace.
+func completeSource(f Factory, from, fromClusterName, targetNamespace *string) (string, error) {
+	ns, _, err := f.Getter.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return "", err
+	}
+	if *from == "" {
+		if *from, err = f.CurrentContext(); err != nil {
+			return "", fmt.Errorf("--from: %w", err)
+		}
+	}
+	if *fromClusterName == "" {
+		*fromClusterName = *from
+	}
+	if *targetNamespace == "" {
+		*targetNamespace = ns
+	}
+	return ns, nil
 }
