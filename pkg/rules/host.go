@@ -25,7 +25,7 @@ func (h Host) String() string {
 
 // LocalHost is the in-cluster name the remote gateway rewrites the host to.
 func (h Host) LocalHost() string {
-	return h.Name + "." + h.Namespace + ".svc.cluster.local"
+	return LocalHostIn(h.Name, h.Namespace, "")
 }
 
 // FormatHost returns `<name>.<namespace>.<suffix>`; an empty suffix means

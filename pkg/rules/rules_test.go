@@ -337,3 +337,57 @@ func TestProtocolFor(t *testing.T) {
 		t.Error("IsProtocol/Protocols disagree with Istio's list")
 	}
 }
+
+func TestSNI(t *testing.T) {
+	tests := map[string]struct {
+		sni  SNI
+		want string
+	}{
+		"no subset":    {SNI{Port: 8000, Host: "httpbin.bar.svc.cluster.local"}, "outbound_.8000_._.httpbin.bar.svc.cluster.local"},
+		"subset":       {SNI{Port: 5000, Subset: "v2", Host: "helloworld.hello.svc.cluster.local"}, "outbound_.5000_.v2_.helloworld.hello.svc.cluster.local"},
+		"other domain": {SNI{Port: 9080, Subset: "v1", Host: "reviews.shop.svc.corp.internal"}, "outbound_.9080_.v1_.reviews.shop.svc.corp.internal"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := tc.sni.String(); got != tc.want {
+				t.Fatalf("%+v.String() = %q, want %q", tc.sni, got, tc.want)
+			}
+			back, err := ParseSNI(tc.want)
+			if err != nil || back != tc.sni {
+				t.Fatalf("ParseSNI(%q) = %+v, %v; want %+v", tc.want, back, err, tc.sni)
+			}
+		})
+	}
+	if got := RemoteSNI(5000, "v2", "helloworld", "hello", ""); got != "outbound_.5000_.v2_.helloworld.hello.svc.cluster.local" {
+		t.Fatalf("RemoteSNI with the default domain = %q", got)
+	}
+	for _, bad := range []string{"", "httpbin.bar.svc.cluster.local", "outbound_.x_._.a.b.svc.cluster.local", "outbound_.0_._.a.b.svc.cluster.local", "outbound_.80_.a.b", "outbound_.80_._.Not_A_Host"} {
+		if _, err := ParseSNI(bad); err == nil || !strings.Contains(err.Error(), "outbound_.<port>_.") {
+			t.Errorf("ParseSNI(%q) = %v, want an error that shows the form", bad, err)
+		}
+	}
+}
+
+func TestServiceOfAndGatewayHosts(t *testing.T) {
+	if n, ns, d, ok := ServiceOf("httpbin.bar.svc.cluster.local"); !ok || n != "httpbin" || ns != "bar" || d != "cluster.local" {
+		t.Fatalf("ServiceOf = %q %q %q %v", n, ns, d, ok)
+	}
+	for _, bad := range []string{"httpbin.bar.global", "httpbin.bar.svc", "a.b.c.d"} {
+		if _, _, _, ok := ServiceOf(bad); ok {
+			t.Errorf("ServiceOf(%q) ok", bad)
+		}
+	}
+	host := "httpbin.bar.svc.cluster.local"
+	tests := map[string]bool{
+		"*": true, "*.local": true, "*/*.local": true, "bar/*.local": true, "foo/*.local": false,
+		"./*.local": false, "*.global": false, "httpbin.bar.svc.cluster.local": true, "*.cluster.local": true,
+	}
+	for pattern, want := range tests {
+		if got := MatchesGatewayHost(pattern, "istio-system", host, "bar"); got != want {
+			t.Errorf("MatchesGatewayHost(%q, %q) = %v, want %v", pattern, host, got, want)
+		}
+	}
+	if !MatchesGatewayHost("./*.local", "bar", host, "bar") {
+		t.Error(`"./*.local" of a Gateway in bar does not match a service of bar`)
+	}
+}
