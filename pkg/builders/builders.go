@@ -11,6 +11,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -51,6 +52,11 @@ const (
 	// AnnotationExportedFrom is "<namespace>/<service>" of the exported
 	// Service.
 	AnnotationExportedFrom = "mesh.kubectl-mesh.io/exported-from"
+	// AnnotationSourceClusterDomain is the DNS domain of the source
+	// clusters when it is not cluster.local: every source of one host
+	// shares it, since the remote SNI of the `.global` DestinationRule
+	// names it.
+	AnnotationSourceClusterDomain = "mesh.kubectl-mesh.io/source-cluster-domain"
 	// AnnotationExportedTo lists, on the source cluster's DestinationRule,
 	// where the Service is exported to, as <cluster>/<target namespace>;
 	// the rule is deleted with the last.
@@ -135,6 +141,9 @@ type Export struct {
 	// VIP is the entry's address; empty leaves addresses out (for a
 	// client-side dry run, or for mesh-webhook to fill in).
 	VIP string
+	// ClusterDomain is the DNS domain of the source clusters; "" means
+	// rules.DefaultClusterDomain.
+	ClusterDomain string
 	// EgressAddress, when set, selects the egress-gateway variant: the
 	// local egress gateway's ClusterIP becomes an endpoint and the remote
 	// gateways are put on the external network.
@@ -201,7 +210,26 @@ func (e Export) Validate() error {
 			return fmt.Errorf("VIP %q is not an IP address", e.VIP)
 		}
 	}
+	if e.ClusterDomain != "" {
+		if err := rules.ValidateClusterDomain(e.ClusterDomain); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+func (e Export) clusterDomain() string {
+	if e.ClusterDomain == "" {
+		return rules.DefaultClusterDomain
+	}
+	return e.ClusterDomain
+}
+
+// SNI is the server name a caller sends for port and subset ("" for the
+// whole service) of e: the source cluster's own name of the Service, which
+// the source gateway's AUTO_PASSTHROUGH server routes (DESIGN §1.9).
+func (e Export) SNI(port int32, subset string) string {
+	return rules.RemoteSNI(uint32(port), subset, e.Name, e.Namespace, e.clusterDomain()) //nolint:gosec // a port number
 }
 
 func meta(kind, name, namespace string, annotations map[string]string) *unstructured.Unstructured {
@@ -242,11 +270,15 @@ func ServiceEntry(e Export) (*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := meta(KindServiceEntry, ServiceEntryName(e.Name, e.Namespace), e.targetNamespace(), map[string]string{
+	annotations := map[string]string{
 		AnnotationExportedFrom:   e.Namespace + "/" + e.Name,
 		AnnotationSourceClusters: strings.Join(clusters, ","),
 		AnnotationSourceVersions: string(versionsJSON),
-	})
+	}
+	if e.clusterDomain() != rules.DefaultClusterDomain {
+		annotations[AnnotationSourceClusterDomain] = e.clusterDomain()
+	}
+	u := meta(KindServiceEntry, ServiceEntryName(e.Name, e.Namespace), e.targetNamespace(), annotations)
 	ports := make([]any, 0, len(e.Ports))
 	for _, p := range e.Ports {
 		ports = append(ports, map[string]any{"name": p.Name, "number": int64(p.Number), "protocol": p.Protocol})
@@ -293,11 +325,21 @@ func ServiceEntry(e Export) (*unstructured.Unstructured, error) {
 }
 
 // GlobalDestinationRule builds the calling cluster's DestinationRule for the
-// `.global` host: ISTIO_MUTUAL and one subset per remote version. Subsets
-// select the endpoint's cluster label, never pod labels: the subset name
-// travels in the SNI and the source cluster's own rule maps it to pods. A
-// version every source runs selects all endpoints; a version only some of
-// several sources run selects the first of them, with a warning.
+// `.global` host: ISTIO_MUTUAL with the remote SNI per port, and one subset
+// per remote version with its own remote SNI per port.
+//
+// The SNI is what makes the request land: the source gateway's
+// AUTO_PASSTHROUGH server only has filter chains for the SNIs of its own
+// cluster's services (outbound_.<port>_.<subset>_.<name>.<ns>.svc.<domain>),
+// and pilot's default SNI would name the `.global` host, which no service
+// of the source cluster has. Port-level settings replace the rule's
+// top-level tls for their port (they do not inherit), so each carries the
+// mode as well.
+//
+// Subsets select the endpoint's cluster label, never pod labels: the subset
+// name travels in the SNI and the source cluster's own rule maps it to
+// pods. A version every source runs selects all endpoints; a version only
+// some of several sources run selects the first of them, with a warning.
 func GlobalDestinationRule(e Export) (*unstructured.Unstructured, []string, error) {
 	if err := e.Validate(); err != nil {
 		return nil, nil, err
@@ -317,7 +359,7 @@ func GlobalDestinationRule(e Export) (*unstructured.Unstructured, []string, erro
 	var warnings []string
 	subsets := make([]any, 0, len(names))
 	for _, v := range names {
-		subset := map[string]any{"name": v}
+		subset := map[string]any{"name": v, "trafficPolicy": map[string]any{"portLevelSettings": e.portTLS(v)}}
 		switch hs := holders[v]; {
 		case len(hs) == 1:
 			subset["labels"] = map[string]any{rules.ClusterLabel: hs[0]}
@@ -333,8 +375,11 @@ func GlobalDestinationRule(e Export) (*unstructured.Unstructured, []string, erro
 		AnnotationExportedFrom: e.Namespace + "/" + e.Name,
 	})
 	spec := map[string]any{
-		"host":          e.Host().String(),
-		"trafficPolicy": map[string]any{"tls": map[string]any{"mode": TLSModeIstioMutual}},
+		"host": e.Host().String(),
+		"trafficPolicy": map[string]any{
+			"tls":               map[string]any{"mode": TLSModeIstioMutual},
+			"portLevelSettings": e.portTLS(""),
+		},
 	}
 	if len(subsets) > 0 {
 		spec["subsets"] = subsets
@@ -343,18 +388,57 @@ func GlobalDestinationRule(e Export) (*unstructured.Unstructured, []string, erro
 	return u, warnings, nil
 }
 
+// portTLS is one port-level setting per port of e: ISTIO_MUTUAL with the
+// remote SNI of subset.
+func (e Export) portTLS(subset string) []any {
+	out := make([]any, 0, len(e.Ports))
+	for _, p := range e.Ports {
+		out = append(out, map[string]any{
+			"port": map[string]any{"number": int64(p.Number)},
+			"tls":  map[string]any{"mode": TLSModeIstioMutual, "sni": e.SNI(p.Number, subset)},
+		})
+	}
+	return out
+}
+
+// RequiredSNIs lists, for a DestinationRule of e's `.global` host that
+// kubectl-mesh does not own, what it must carry for requests to land: per
+// port, and per subset and port, ISTIO_MUTUAL with the SNI given.
+func RequiredSNIs(e Export) []string {
+	versions := map[string]bool{}
+	for _, s := range e.Sources {
+		for _, v := range s.Versions {
+			versions[v] = v != ""
+		}
+	}
+	var out []string
+	for _, p := range e.Ports {
+		out = append(out, fmt.Sprintf("port %d: tls.sni %s", p.Number, e.SNI(p.Number, "")))
+	}
+	for _, v := range slices.Sorted(maps.Keys(versions)) {
+		if !versions[v] {
+			continue
+		}
+		for _, p := range e.Ports {
+			out = append(out, fmt.Sprintf("subset %s port %d: tls.sni %s", v, p.Number, e.SNI(p.Number, v)))
+		}
+	}
+	return out
+}
+
 // Local is the source cluster's DestinationRule input: the Service, its
 // versions there and the clusters it is exported to.
 type Local struct {
 	Name, Namespace string
+	ClusterDomain   string // "" means rules.DefaultClusterDomain
 	VersionLabel    string // "" means DefaultVersionLabel
 	Versions        []string
 	ExportedTo      []string
 }
 
-// LocalHost is the in-cluster host the source gateway rewrites `.global` to.
+// LocalHost is the in-cluster host the remote SNI names.
 func (l Local) LocalHost() string {
-	return rules.Host{Name: l.Name, Namespace: l.Namespace}.LocalHost()
+	return rules.LocalHostIn(l.Name, l.Namespace, l.ClusterDomain)
 }
 
 // LocalDestinationRule builds the source cluster's DestinationRule for

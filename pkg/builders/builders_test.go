@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -366,5 +367,99 @@ func TestSeedHttpbinBar(t *testing.T) {
 	}
 	if se.GetName() != seed["metadata"].(map[string]any)["name"] {
 		t.Errorf("name = %s, seed's is %v", se.GetName(), seed["metadata"])
+	}
+}
+
+// TestGlobalRuleSendsRemoteSNI checks the SNI of every port, and of every
+// subset and port, of the `.global` rule: it must name the source cluster's
+// own host (the only names its gateway's AUTO_PASSTHROUGH server routes),
+// never the `.global` host.
+func TestGlobalRuleSendsRemoteSNI(t *testing.T) {
+	twoPorts := helloworld()
+	twoPorts.Ports = append(twoPorts.Ports, Port{Name: "grpc", Number: 9000, Protocol: "GRPC"})
+	corp := httpbin()
+	corp.ClusterDomain = "corp.internal"
+	tests := map[string]struct {
+		export Export
+		want   map[string]string // "<subset>/<port>" → SNI
+	}{
+		"one port, one subset": {httpbin(), map[string]string{
+			"/8000":   "outbound_.8000_._.httpbin.bar.svc.cluster.local",
+			"v1/8000": "outbound_.8000_.v1_.httpbin.bar.svc.cluster.local",
+		}},
+		"two ports, three subsets": {twoPorts, map[string]string{
+			"/5000": "outbound_.5000_._.helloworld.hello.svc.cluster.local", "/9000": "outbound_.9000_._.helloworld.hello.svc.cluster.local",
+			"v2/5000": "outbound_.5000_.v2_.helloworld.hello.svc.cluster.local", "v2/9000": "outbound_.9000_.v2_.helloworld.hello.svc.cluster.local",
+			"v3/5000": "outbound_.5000_.v3_.helloworld.hello.svc.cluster.local", "v3/9000": "outbound_.9000_.v3_.helloworld.hello.svc.cluster.local",
+			"v4/5000": "outbound_.5000_.v4_.helloworld.hello.svc.cluster.local", "v4/9000": "outbound_.9000_.v4_.helloworld.hello.svc.cluster.local",
+		}},
+		"source cluster domain": {corp, map[string]string{
+			"/8000":   "outbound_.8000_._.httpbin.bar.svc.corp.internal",
+			"v1/8000": "outbound_.8000_.v1_.httpbin.bar.svc.corp.internal",
+		}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			dr, _, err := GlobalDestinationRule(tc.export)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			collect := func(subset string, policy map[string]any) {
+				pls, _, _ := unstructured.NestedSlice(policy, "portLevelSettings")
+				for _, raw := range pls {
+					pl := raw.(map[string]any)
+					port, _, _ := unstructured.NestedInt64(pl, "port", "number")
+					mode, _, _ := unstructured.NestedString(pl, "tls", "mode")
+					sni, _, _ := unstructured.NestedString(pl, "tls", "sni")
+					if mode != TLSModeIstioMutual {
+						t.Errorf("subset %q port %d: tls.mode %q, want %s (port-level tls replaces the top-level one)", subset, port, mode, TLSModeIstioMutual)
+					}
+					got[subset+"/"+strconv.FormatInt(port, 10)] = sni
+				}
+			}
+			top, _, _ := unstructured.NestedMap(dr.Object, "spec", "trafficPolicy")
+			collect("", top)
+			subsets, _, _ := unstructured.NestedSlice(dr.Object, "spec", "subsets")
+			for _, raw := range subsets {
+				s := raw.(map[string]any)
+				policy, _, _ := unstructured.NestedMap(s, "trafficPolicy")
+				collect(s["name"].(string), policy)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("SNIs of %s = %v\nwant %v", tc.export.Host(), got, tc.want)
+			}
+			if n := len(RequiredSNIs(tc.export)); n != len(tc.want) {
+				t.Errorf("RequiredSNIs lists %d lines, want %d: %q", n, len(tc.want), RequiredSNIs(tc.export))
+			}
+		})
+	}
+}
+
+func TestClusterDomainAnnotation(t *testing.T) {
+	corp := httpbin()
+	corp.ClusterDomain = "corp.internal"
+	se, err := ServiceEntry(corp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ClusterDomainOf(se); got != "corp.internal" {
+		t.Fatalf("ClusterDomainOf = %q, want corp.internal", got)
+	}
+	plain, err := ServiceEntry(httpbin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := plain.GetAnnotations()[AnnotationSourceClusterDomain]; ok || ClusterDomainOf(plain) != "cluster.local" {
+		t.Fatalf("an entry of cluster.local sources: annotations %v, ClusterDomainOf %q", plain.GetAnnotations(), ClusterDomainOf(plain))
+	}
+	bad := httpbin()
+	bad.ClusterDomain = "Not A Domain"
+	if _, err := ServiceEntry(bad); err == nil || !strings.Contains(err.Error(), "cluster domain") {
+		t.Fatalf("bad cluster domain: %v", err)
+	}
+	local := LocalDestinationRule(Local{Name: "httpbin", Namespace: "bar", ClusterDomain: "corp.internal", Versions: []string{"v1"}})
+	if h := HostOf(local); h != "httpbin.bar.svc.corp.internal" {
+		t.Fatalf("local rule host = %q", h)
 	}
 }

@@ -70,6 +70,24 @@ func asInt(v any) (int64, bool) {
 	return 0, false
 }
 
+// ClusterDomainOf returns the DNS domain of an entry's source clusters:
+// the annotation export writes when it is not cluster.local, else
+// rules.DefaultClusterDomain (also for entries of older versions, which
+// only knew cluster.local).
+func ClusterDomainOf(se *unstructured.Unstructured) string {
+	if d := annotationOf(se, AnnotationSourceClusterDomain); d != "" {
+		return d
+	}
+	return rules.DefaultClusterDomain
+}
+
+func annotationOf(u *unstructured.Unstructured, key string) string {
+	if u == nil {
+		return ""
+	}
+	return u.GetAnnotations()[key]
+}
+
 // Addresses returns an entry's spec.addresses.
 func Addresses(se *unstructured.Unstructured) []string {
 	if se == nil {
@@ -141,10 +159,17 @@ func SubsetNames(dr *unstructured.Unstructured) []string {
 }
 
 // SelectsHost reports whether a DestinationRule in namespace applies to the
-// Service name.namespace: its host is the Service's short name (resolved in
-// the rule's namespace), name.namespace, or the fully qualified local host.
+// Service name.namespace of a cluster.local cluster; see SelectsLocalHost.
 func SelectsHost(dr *unstructured.Unstructured, name, namespace string) bool {
-	full := rules.Host{Name: name, Namespace: namespace}.LocalHost()
+	return SelectsLocalHost(dr, name, namespace, "")
+}
+
+// SelectsLocalHost reports whether a DestinationRule applies to the Service
+// name.namespace of a cluster with DNS domain ("" means cluster.local):
+// its host is the Service's short name (resolved in the rule's namespace),
+// name.namespace, or the fully qualified local host.
+func SelectsLocalHost(dr *unstructured.Unstructured, name, namespace, domain string) bool {
+	full := rules.LocalHostIn(name, namespace, domain)
 	switch h := HostOf(dr); h {
 	case full, name + "." + namespace, name + "." + namespace + ".svc":
 		return true

@@ -317,6 +317,7 @@ func (o *UnexportOptions) shrinkPair(ctx context.Context, w writer, svc string, 
 		Name: svc, Namespace: o.namespace, TargetNamespace: o.TargetNamespace,
 		Ports:         builders.PortsOf(se),
 		Sources:       rest,
+		ClusterDomain: builders.ClusterDomainOf(se),
 		EgressAddress: builders.EgressAddressOf(se),
 	}
 	if a := builders.Addresses(se); len(a) > 0 {
