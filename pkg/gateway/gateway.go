@@ -1,9 +1,11 @@
-// Package gateway finds the address other clusters use to reach a cluster's
-// Istio ingress gateway on its SNI-aware AUTO_PASSTHROUGH port (15443): the
-// LoadBalancer IP, else the LoadBalancer host name, else a node address and
-// the node port mapped to 15443. It also parses the --gateway-address
-// override. Both `kubectl mesh export` and `kubectl mesh link` use it, so
-// they always agree on where a cluster's gateway is.
+// Package gateway finds the gateway other clusters use to reach a cluster's
+// services on its SNI-aware AUTO_PASSTHROUGH port (15443) and its address:
+// Istio's east-west gateway (istio-eastwestgateway) when the cluster has
+// one, else the ingress gateway; the LoadBalancer IP, else the LoadBalancer
+// host name, else a node address and the node port mapped to 15443. It also
+// parses the --gateway-address override. `kubectl mesh export`, `link` and
+// `status` all use it, so they agree on which gateway passes `*.local`
+// through and where it is.
 package gateway
 
 import (
@@ -25,23 +27,24 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
-// Defaults of Options: the ingress gateway of a stock Istio installation.
+// The gateway Services of a stock Istio installation, in the order
+// Discover prefers them: the east-west gateway of Istio's multi-network
+// install exists to pass mesh traffic between clusters, the ingress gateway
+// does it in older and smaller installations.
 const (
+	EastWestService  = "istio-eastwestgateway"
 	DefaultService   = "istio-ingressgateway"
 	DefaultNamespace = rules.IstioSystemNamespace
 )
 
-// Options say which Service is the ingress gateway; empty fields take the
-// defaults.
+// Options say which Service is the gateway; an empty Service means the
+// east-west gateway when it exists, else the ingress gateway.
 type Options struct {
 	Service   string
 	Namespace string
 }
 
 func (o Options) withDefaults() Options {
-	if o.Service == "" {
-		o.Service = DefaultService
-	}
 	if o.Namespace == "" {
 		o.Namespace = DefaultNamespace
 	}
@@ -65,6 +68,11 @@ type Address struct {
 	Port     uint32 // 15443, or the node port mapped to 15443 in NodePort mode
 	Mode     Mode
 	Warnings []string
+	// Service is the gateway Service (namespace/name) the address belongs
+	// to, and Selector its pod selector, which the Gateway passing
+	// `*.local` through must match; both are empty for an override.
+	Service  string
+	Selector map[string]string
 }
 
 // String is HOST:PORT, with IPv6 hosts in brackets.
@@ -96,15 +104,11 @@ const overrideHint = "pass --gateway-address HOST[:PORT] to set the address by h
 // returns the address remote clusters must use. Errors name the Service and
 // say how to fix it.
 func Discover(ctx context.Context, kube kubernetes.Interface, opts Options) (Address, error) {
-	opts = opts.withDefaults()
-	ref := opts.Namespace + "/" + opts.Service
-	svc, err := kube.CoreV1().Services(opts.Namespace).Get(ctx, opts.Service, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return Address{}, fmt.Errorf("gateway Service %s not found; check --gateway-service and --gateway-namespace, or %s", ref, overrideHint)
-	}
+	svc, err := Service(ctx, kube, opts)
 	if err != nil {
-		return Address{}, fmt.Errorf("gateway Service %s: %w", ref, err)
+		return Address{}, err
 	}
+	ref := svc.Namespace + "/" + svc.Name
 	var nodes []corev1.Node
 	if needsNodes(svc) {
 		list, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
@@ -114,6 +118,29 @@ func Discover(ctx context.Context, kube kubernetes.Interface, opts Options) (Add
 		nodes = list.Items
 	}
 	return FromObjects(svc, nodes)
+}
+
+// Service reads the gateway Service of opts: the named one, else the
+// east-west gateway when the cluster has one, else the ingress gateway.
+func Service(ctx context.Context, kube kubernetes.Interface, opts Options) (*corev1.Service, error) {
+	opts = opts.withDefaults()
+	names := []string{opts.Service}
+	if opts.Service == "" {
+		names = []string{EastWestService, DefaultService}
+	}
+	for _, name := range names {
+		svc, err := kube.CoreV1().Services(opts.Namespace).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case err == nil:
+			return svc, nil
+		case !apierrors.IsNotFound(err):
+			return nil, fmt.Errorf("gateway Service %s/%s: %w", opts.Namespace, name, err)
+		}
+	}
+	if opts.Service == "" {
+		return nil, fmt.Errorf("neither gateway Service %s/%s nor %s/%s exists; install Istio's east-west gateway, name yours with --gateway-service and --gateway-namespace, or %s", opts.Namespace, EastWestService, opts.Namespace, DefaultService, overrideHint)
+	}
+	return nil, fmt.Errorf("gateway Service %s/%s not found; check --gateway-service and --gateway-namespace, or %s", opts.Namespace, opts.Service, overrideHint)
 }
 
 func needsNodes(svc *corev1.Service) bool {
@@ -131,7 +158,7 @@ func FromObjects(svc *corev1.Service, nodes []corev1.Node) (Address, error) {
 	ref := svc.Namespace + "/" + svc.Name
 	port, hasPort := tlsPort(svc)
 	for _, in := range svc.Status.LoadBalancer.Ingress {
-		a := Address{Port: rules.GatewayPort}
+		a := Address{Port: rules.GatewayPort, Service: ref, Selector: svc.Spec.Selector}
 		switch {
 		case in.IP != "":
 			a.Host, a.Mode = in.IP, ModeLoadBalancerIP
@@ -164,7 +191,7 @@ func FromObjects(svc *corev1.Service, nodes []corev1.Node) (Address, error) {
 		return Address{}, fmt.Errorf("gateway Service %s has no load balancer address and no Node has an ExternalIP or InternalIP; %s", ref, overrideHint)
 	}
 	p := uint32(port.NodePort) //nolint:gosec // a node port is 1..65535
-	return Address{Host: host, Port: p, Mode: ModeNodePort, Warnings: []string{NodePortWarning(p)}}, nil
+	return Address{Host: host, Port: p, Mode: ModeNodePort, Warnings: []string{NodePortWarning(p)}, Service: ref, Selector: svc.Spec.Selector}, nil
 }
 
 // tlsPort finds the Service port that leads to the gateway's 15443 listener:

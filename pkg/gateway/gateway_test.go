@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
 )
@@ -171,6 +172,48 @@ func TestParseOverride(t *testing.T) {
 			}
 			if got.String() != tc.want || got.Mode != ModeOverride || len(got.Warnings) != tc.warnings {
 				t.Errorf("ParseOverride(%q) = %+v, want %s with %d warnings", tc.in, got, tc.want, tc.warnings)
+			}
+		})
+	}
+}
+
+// TestDiscoverPrefersEastWest: without --gateway-service the east-west
+// gateway of Istio's multi-network install is the one that passes *.local
+// through, so its address (and selector) win over the ingress gateway's.
+func TestDiscoverPrefersEastWest(t *testing.T) {
+	ingress := gwService(corev1.ServiceTypeLoadBalancer, []corev1.LoadBalancerIngress{{IP: "192.0.2.10"}}, tlsPortSpec)
+	ingress.Spec.Selector = map[string]string{"istio": "ingressgateway"}
+	eastwest := gwService(corev1.ServiceTypeLoadBalancer, []corev1.LoadBalancerIngress{{IP: "192.0.2.20"}}, tlsPortSpec)
+	eastwest.Name = EastWestService
+	eastwest.Spec.Selector = map[string]string{"istio": "eastwestgateway"}
+	tests := map[string]struct {
+		objects      []runtime.Object
+		opts         Options
+		wantHost     string
+		wantService  string
+		wantSelector string
+		err          string
+	}{
+		"both: east-west":         {objects: []runtime.Object{ingress, eastwest}, wantHost: "192.0.2.20", wantService: "istio-system/istio-eastwestgateway", wantSelector: "eastwestgateway"},
+		"only ingress":            {objects: []runtime.Object{ingress}, wantHost: "192.0.2.10", wantService: "istio-system/istio-ingressgateway", wantSelector: "ingressgateway"},
+		"named: ingress":          {objects: []runtime.Object{ingress, eastwest}, opts: Options{Service: DefaultService}, wantHost: "192.0.2.10", wantService: "istio-system/istio-ingressgateway", wantSelector: "ingressgateway"},
+		"neither: names both":     {err: "neither gateway Service istio-system/istio-eastwestgateway nor istio-system/istio-ingressgateway exists"},
+		"named missing: names it": {objects: []runtime.Object{ingress}, opts: Options{Service: EastWestService}, err: "istio-system/istio-eastwestgateway not found"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := Discover(t.Context(), fake.NewClientset(tc.objects...), tc.opts)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("Discover(%+v) error = %v, want %q", tc.opts, err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Host != tc.wantHost || got.Service != tc.wantService || got.Selector["istio"] != tc.wantSelector {
+				t.Fatalf("Discover(%+v) = %+v, want host %s of %s selecting istio=%s", tc.opts, got, tc.wantHost, tc.wantService, tc.wantSelector)
 			}
 		})
 	}

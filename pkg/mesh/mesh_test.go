@@ -65,16 +65,54 @@ func TestDNSLabel(t *testing.T) {
 	}
 }
 
-func TestServesPassthrough(t *testing.T) {
-	ours := PassthroughGateway(CrossNetworkGateway, GlobalHosts, DefaultGatewaySelector)
-	if !ServesPassthrough(ours, GlobalHosts) || ServesPassthrough(ours, LocalHosts) {
-		t.Fatal("our Gateway must serve *.global only")
+func TestServesLocalPassthrough(t *testing.T) {
+	ingress := map[string]string{"app": "istio-ingressgateway", "istio": "ingressgateway"}
+	eastwest := map[string]string{"app": "istio-eastwestgateway", "istio": "eastwestgateway"}
+	gw := func(mode string, selector map[string]string, hosts ...any) *unstructured.Unstructured {
+		sel := map[string]any{}
+		for k, v := range selector {
+			sel[k] = v
+		}
+		return &unstructured.Unstructured{Object: map[string]any{
+			"metadata": map[string]any{"name": "gw", "namespace": "istio-system"},
+			"spec": map[string]any{"selector": sel, "servers": []any{
+				map[string]any{"port": map[string]any{"number": int64(15443)}, "tls": map[string]any{"mode": mode}, "hosts": hosts},
+			}},
+		}}
 	}
-	simple := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{"servers": []any{
-		map[string]any{"port": map[string]any{"number": int64(15443)}, "tls": map[string]any{"mode": "SIMPLE"}, "hosts": []any{"*.global"}},
-	}}}}
-	if ServesPassthrough(simple, GlobalHosts) {
-		t.Fatal("a SIMPLE TLS server is not a passthrough")
+	tests := map[string]struct {
+		gw     *unstructured.Unstructured
+		labels map[string]string
+		want   bool
+	}{
+		"ours":                         {PassthroughGateway(CrossNetworkGateway, LocalHosts, DefaultGatewaySelector), ingress, true},
+		"ours, other pods":             {PassthroughGateway(CrossNetworkGateway, LocalHosts, DefaultGatewaySelector), eastwest, false},
+		"istio's cross-network":        {gw("AUTO_PASSTHROUGH", map[string]string{"istio": "eastwestgateway"}, "*.local"), eastwest, true},
+		"any host":                     {gw("AUTO_PASSTHROUGH", map[string]string{"istio": "eastwestgateway"}, "*"), eastwest, true},
+		"any namespace":                {gw("AUTO_PASSTHROUGH", map[string]string{"istio": "eastwestgateway"}, "*/*.local"), eastwest, true},
+		"one namespace only":           {gw("AUTO_PASSTHROUGH", map[string]string{"istio": "eastwestgateway"}, "bar/*.local"), eastwest, false},
+		"*.global (older link)":        {PassthroughGateway(CrossNetworkGateway, GlobalHosts, DefaultGatewaySelector), ingress, false},
+		"SIMPLE TLS is no passthrough": {gw("SIMPLE", map[string]string{"istio": "eastwestgateway"}, "*.local"), eastwest, false},
+		"no selector: every gateway":   {gw("AUTO_PASSTHROUGH", nil, "*.local"), eastwest, true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := ServesLocalPassthrough(tc.gw, tc.labels); got != tc.want {
+				t.Fatalf("ServesLocalPassthrough(%v, %v) = %v, want %v", tc.gw.Object["spec"], tc.labels, got, tc.want)
+			}
+		})
+	}
+	old := PassthroughGateway(CrossNetworkGateway, GlobalHosts, DefaultGatewaySelector)
+	if !IsGlobalPassthrough(old) {
+		t.Fatal("the *.global Gateway of an older link is not recognised")
+	}
+	if IsGlobalPassthrough(PassthroughGateway(CrossNetworkGateway, LocalHosts, DefaultGatewaySelector)) {
+		t.Fatal("a *.local Gateway taken for an old *.global one")
+	}
+	unmanaged := old.DeepCopy()
+	unmanaged.SetLabels(nil)
+	if IsGlobalPassthrough(unmanaged) {
+		t.Fatal("a *.global Gateway kubectl-mesh did not write must be left alone")
 	}
 }
 

@@ -3,6 +3,7 @@ package mesh
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -20,13 +21,18 @@ var GatewayGVR = schema.GroupVersionResource{Group: "networking.istio.io", Versi
 
 // Gateways kubectl mesh creates in the called cluster.
 const (
-	// CrossNetworkGateway exposes *.global services on 15443.
+	// CrossNetworkGateway passes mTLS for *.local services through on
+	// 15443, under the name Istio's multi-network install gives it.
 	CrossNetworkGateway = "cross-network-gateway"
-	// EastWestGateway exposes *.local services on 15443 (multi-primary).
+	// EastWestGateway is the name an older --multi-primary gave the same
+	// Gateway; records may still list it.
 	EastWestGateway = "eastwest-gateway"
-	// GlobalHosts and LocalHosts are the Gateways' hosts.
+	// LocalHosts is the passthrough server's hosts: every service of the
+	// cluster, which is what the remote SNI names.
+	LocalHosts = rules.LocalHosts
+	// GlobalHosts is what older versions of link passed through; no
+	// service is called *.global, so pilot builds no listener for it.
 	GlobalHosts = "*.global"
-	LocalHosts  = "*.local"
 )
 
 // DefaultGatewaySelector selects the stock ingress gateway pods.
@@ -58,23 +64,101 @@ func PassthroughGateway(name, hosts string, selector map[string]string) *unstruc
 	}}
 }
 
-// ServesPassthrough reports whether a Gateway already has an
-// AUTO_PASSTHROUGH server on 15443 for hosts, so that it is left alone.
-func ServesPassthrough(gw *unstructured.Unstructured, hosts string) bool {
+// passthroughServer is one AUTO_PASSTHROUGH server on 15443 of a Gateway.
+type passthroughServer struct {
+	Gateway  string // namespace/name
+	Selector map[string]string
+	Hosts    []string
+}
+
+// passthroughServers reads a Gateway's AUTO_PASSTHROUGH servers on 15443.
+func passthroughServers(gw *unstructured.Unstructured) []passthroughServer {
+	selector, _, _ := unstructured.NestedStringMap(gw.Object, "spec", "selector")
 	servers, _, _ := unstructured.NestedSlice(gw.Object, "spec", "servers")
+	var out []passthroughServer
 	for _, s := range servers {
 		m, ok := s.(map[string]any)
 		if !ok {
 			continue
 		}
-		port, _, _ := unstructured.NestedInt64(m, "port", "number")
+		port, _, _ := unstructured.NestedFieldNoCopy(m, "port", "number")
 		mode, _, _ := unstructured.NestedString(m, "tls", "mode")
 		hs, _, _ := unstructured.NestedStringSlice(m, "hosts")
-		if port == rules.GatewayPort && mode == "AUTO_PASSTHROUGH" && (slices.Contains(hs, hosts) || slices.Contains(hs, "*")) {
-			return true
+		if n, ok := number(port); ok && n == rules.GatewayPort && mode == "AUTO_PASSTHROUGH" {
+			out = append(out, passthroughServer{Gateway: gw.GetNamespace() + "/" + gw.GetName(), Selector: selector, Hosts: hs})
 		}
 	}
-	return false
+	return out
+}
+
+func number(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return n, true
+	case float64:
+		return int64(n), float64(int64(n)) == n
+	case int:
+		return int64(n), true
+	}
+	return 0, false
+}
+
+// selects reports whether the server's Gateway applies to a gateway pod
+// with labels; pilot applies a Gateway without selector to every gateway.
+func (p passthroughServer) selects(labels map[string]string) bool {
+	for k, v := range p.Selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// passesLocal reports whether the server passes every *.local service of
+// its cluster through, as the remote SNI needs: a host pattern covering
+// *.local without restricting the namespace.
+func (p passthroughServer) passesLocal() bool {
+	return slices.ContainsFunc(p.Hosts, func(h string) bool {
+		ns, pattern, scoped := strings.Cut(h, "/")
+		if scoped && ns != "*" {
+			return false
+		}
+		if !scoped {
+			pattern = h
+		}
+		return pattern == "*" || pattern == LocalHosts
+	})
+}
+
+// ServesLocalPassthrough reports whether gw already passes *.local through
+// on 15443 for pods with labels, so that link reuses it instead of adding
+// a second Gateway.
+func ServesLocalPassthrough(gw *unstructured.Unstructured, labels map[string]string) bool {
+	return slices.ContainsFunc(passthroughServers(gw), func(p passthroughServer) bool {
+		return p.selects(labels) && p.passesLocal()
+	})
+}
+
+// IsGlobalPassthrough reports whether gw is a Gateway that an older link
+// wrote to pass *.global through: managed by kubectl-mesh, and every
+// server only for *.global. Such a Gateway routes nothing on Istio ≥ 1.14
+// and is removed.
+func IsGlobalPassthrough(gw *unstructured.Unstructured) bool {
+	if gw.GetLabels()[rules.ManagedByLabel] != rules.ManagedByValue {
+		return false
+	}
+	servers, _, _ := unstructured.NestedSlice(gw.Object, "spec", "servers")
+	if len(servers) == 0 {
+		return false
+	}
+	for _, s := range servers {
+		m, _ := s.(map[string]any)
+		hs, _, _ := unstructured.NestedStringSlice(m, "hosts")
+		if len(hs) == 0 || slices.ContainsFunc(hs, func(h string) bool { return h != GlobalHosts }) {
+			return false
+		}
+	}
+	return true
 }
 
 // Multi-primary names and labels, as Istio expects them.

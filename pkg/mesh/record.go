@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/dns"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/meshconfig"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
@@ -49,6 +50,9 @@ type Record struct {
 	LinkedAt time.Time `json:"linkedAt"`
 	// DNS is the edit of this cluster's DNS, if link made one.
 	DNS *dns.Change `json:"dns,omitempty"`
+	// MeshConfig is the edit of this cluster's Istio mesh config that
+	// turned DNS proxying on (--enable-dns-capture), if link made one.
+	MeshConfig *meshconfig.Change `json:"meshConfig,omitempty"`
 	// PeerGatewayCreated names Gateways link created in the peer.
 	PeerGatewayCreated []string `json:"peerGatewayCreated,omitempty"`
 	// MultiPrimary is what --multi-primary wrote, if anything.

@@ -23,19 +23,38 @@ import (
 
 const linkLong = `Make one cluster able to call the services of another.
 
-link checks that both clusters' Istio CAs share one root, forwards the
-"global" DNS zone of the calling cluster (--from) to its istiocoredns,
-discovers the gateway of the called cluster (--to) and makes sure that
-gateway passes *.global TLS through on port 15443. It records what it
-changed in a ConfigMap in the mesh-system namespace of --from, so that
-"kubectl mesh unlink" removes exactly that and "kubectl mesh status" can
-check the link. Running it again changes nothing.`
+link checks that both clusters' Istio CAs share one root, makes the .global
+names resolve in the calling cluster (--from), finds the gateway of the
+called cluster (--to) and makes sure that gateway passes mTLS for *.local
+services through on port 15443. It records what it changed in a ConfigMap
+in the mesh-system namespace of --from, so that "kubectl mesh unlink"
+removes exactly that and "kubectl mesh status" can check the link. Running
+it again changes nothing.
+
+DNS: with istiocoredns (Istio 1.5-1.7), the cluster DNS forwards the global
+zone to it (CoreDNS Corefile or kube-dns stubDomains). Without it (Istio
+1.8 and later) the sidecars answer .global names themselves when Istio's DNS
+proxying is on; link reports whether it is, and --enable-dns-capture turns
+it on in the mesh config (ConfigMap istio-system/istio, key mesh).
+
+Gateway: Istio's east-west gateway (Service istio-eastwestgateway) when the
+called cluster has one, else its ingress gateway; a Gateway with a server on
+15443, TLS AUTO_PASSTHROUGH, hosts *.local selecting its pods is reused when
+one exists (Istio's cross-network-gateway does), else link writes one.
+Exported services are called with their own cluster's SNI
+(outbound_.<port>_.<subset>_.<name>.<ns>.svc.cluster.local), which such a
+server routes on every Istio since 1.1; the *.global server of older guides
+routes nothing since Istio 1.14, and a *.global Gateway an older version of
+link wrote is removed.`
 
 const linkExample = `  # Let cluster1 call services of cluster2
   kubectl mesh link --from cluster1 --to cluster2
 
   # Both ways, showing what would be written
   kubectl mesh link --from cluster1 --to cluster2 --bidirectional --dry-run=client -o yaml
+
+  # Istio 1.8+ (no istiocoredns): also turn on Istio's DNS proxying in cluster1
+  kubectl mesh link --from cluster1 --to cluster2 --enable-dns-capture
 
   # AKS: edit the managed coredns-custom ConfigMap instead of coredns
   kubectl mesh link --from aks1 --to cluster2 --dns-configmap kube-system/coredns-custom
@@ -54,6 +73,8 @@ type LinkOptions struct {
 	GatewayService   string
 	GatewayNamespace string
 	GatewayAddress   string
+	EnableDNSCapture bool
+	IstioRevision    string
 	TokenExpiry      time.Duration
 	DryRun           string
 	Output           string
@@ -92,8 +113,10 @@ func NewCmdLink(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	fl.BoolVar(&o.SkipTrustCheck, "skip-trust-check", false, "Link even if the clusters' cacerts roots differ or are missing.")
 	fl.BoolVar(&o.MultiPrimary, "multi-primary", false, "Also write a remote secret for --to into --from and an east-west Gateway (*.local) into --to.")
 	fl.StringVar(&o.Network, "network", "", "With --multi-primary: label istio-system of --to with topology.istio.io/network=NETWORK.")
-	fl.StringVar(&o.GatewayService, "gateway-service", gateway.DefaultService, "Name of the ingress gateway Service of --to.")
-	fl.StringVar(&o.GatewayNamespace, "gateway-namespace", gateway.DefaultNamespace, "Namespace of the ingress gateway Service of --to.")
+	fl.StringVar(&o.GatewayService, "gateway-service", "", "Gateway Service of --to that passes *.local through (default: istio-eastwestgateway when it exists, else istio-ingressgateway).")
+	fl.StringVar(&o.GatewayNamespace, "gateway-namespace", gateway.DefaultNamespace, "Namespace of the gateway Service of --to.")
+	fl.BoolVar(&o.EnableDNSCapture, "enable-dns-capture", false, "Without istiocoredns (Istio 1.8+): turn on Istio's DNS proxying in --from's mesh config so that .global names resolve; unlink turns it back.")
+	fl.StringVar(&o.IstioRevision, "istio-revision", "", "Istio revision of --from whose mesh config (ConfigMap istio-<revision>) to read and edit.")
 	fl.StringVar(&o.GatewayAddress, "gateway-address", "", "HOST[:PORT] of the gateway of --to, instead of discovering it.")
 	fl.DurationVar(&o.TokenExpiry, "token-expiry", o.TokenExpiry, "With --multi-primary: lifetime of the reader token when it comes from the TokenRequest API.")
 	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `Must be "none", "client" (write nothing, ask nothing) or "server" (send every write as a dry run).`)
@@ -177,6 +200,7 @@ func (o *LinkOptions) link(ctx context.Context, log *stepLog, from, to string) e
 		r.previous = prev
 		r.record.LinkedAt = prev.LinkedAt
 		r.record.DNS = prev.DNS
+		r.record.MeshConfig = prev.MeshConfig
 		r.record.PeerGatewayCreated = prev.PeerGatewayCreated
 		r.record.MultiPrimary = prev.MultiPrimary
 	}
@@ -253,14 +277,15 @@ func rootFingerprints(ctx context.Context, c *Cluster) ([]string, error) {
 	return fps, nil
 }
 
-// errNoIstioCoreDNS: the cluster has no istiocoredns Service.
+// errNoIstioCoreDNS: the cluster has no istiocoredns Service (Istio ≥ 1.8
+// removed it; its sidecars answer DNS themselves).
 var errNoIstioCoreDNS = errors.New("service istio-system/istiocoredns not found")
 
 // istioCoreDNS is the ClusterIP of istiocoredns.
 func istioCoreDNS(ctx context.Context, c *Cluster) (string, error) {
 	svc, err := c.Kube.CoreV1().Services(rules.IstioSystemNamespace).Get(ctx, "istiocoredns", metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return "", fmt.Errorf("%s: %w; the .global model needs it (Istio ≤ 1.7 installs it with --set addonComponents.istiocoredns.enabled=true; Istio 1.8+ removed it — use its DNS proxying and the multi-primary model: kubectl mesh link --multi-primary)", c.Context, errNoIstioCoreDNS)
+		return "", fmt.Errorf("%s: %w", c.Context, errNoIstioCoreDNS)
 	}
 	if err != nil {
 		return "", fmt.Errorf("%s: read Service istio-system/istiocoredns: %w", c.Context, err)
@@ -271,12 +296,13 @@ func istioCoreDNS(ctx context.Context, c *Cluster) (string, error) {
 	return svc.Spec.ClusterIP, nil
 }
 
-// dns forwards the global zone of --from to its istiocoredns.
+// dns makes the `.global` names resolve in --from: with istiocoredns
+// (Istio ≤ 1.7) by forwarding the global zone of the cluster DNS to it,
+// without it (Istio ≥ 1.8) through Istio's DNS proxy.
 func (r *linkRun) dns(ctx context.Context) error {
 	ip, err := istioCoreDNS(ctx, r.from)
-	if errors.Is(err, errNoIstioCoreDNS) && r.o.MultiPrimary {
-		r.log.line(r.from.Context, stepSkipped, "dns", "no istiocoredns: multi-primary meshes resolve *.svc.cluster.local through Istio's DNS proxy, not a global zone")
-		return nil
+	if errors.Is(err, errNoIstioCoreDNS) {
+		return r.dnsProxy(ctx)
 	}
 	if err != nil {
 		return err
@@ -310,50 +336,6 @@ func (r *linkRun) dns(ctx context.Context) error {
 	}
 	r.record.DNS = dns.Compose(r.record.DNS, ch)
 	r.log.line(r.from.Context, stepChanged, "dns", fmt.Sprintf("%s %s key %s: global forwarded to istiocoredns %s", target.Kind, target, ch.Key, ip))
-	return nil
-}
-
-// gateway discovers --to's gateway and makes sure it serves *.global.
-func (r *linkRun) gateway(ctx context.Context) error {
-	var addr gateway.Address
-	var err error
-	if r.o.GatewayAddress != "" {
-		addr, err = gateway.ParseOverride(r.o.GatewayAddress)
-	} else {
-		addr, err = gateway.Discover(ctx, r.to.Kube, gateway.Options{Service: r.o.GatewayService, Namespace: r.o.GatewayNamespace})
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", r.to.Context, err)
-	}
-	for _, w := range addr.Warnings {
-		fmt.Fprintf(r.o.ErrOut, "Warning: %s: %s\n", r.to.Context, w)
-	}
-	r.record.Gateway, r.record.GatewayMode = addr.String(), string(addr.Mode)
-	r.log.line(r.to.Context, stepOK, "gateway address", fmt.Sprintf("%s (%s)", addr, addr.Mode))
-	return r.ensureGateway(ctx, mesh.CrossNetworkGateway, mesh.GlobalHosts)
-}
-
-func (r *linkRun) ensureGateway(ctx context.Context, name, hosts string) error {
-	step := "gateway " + hosts
-	list, err := r.to.Dynamic.Resource(mesh.GatewayGVR).Namespace(rules.IstioSystemNamespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return fmt.Errorf("%s: list Istio Gateways in istio-system: %w; are Istio's CRDs installed?", r.to.Context, err)
-	}
-	for i := range list.Items {
-		if mesh.ServesPassthrough(&list.Items[i], hosts) {
-			r.log.line(r.to.Context, stepOK, step, fmt.Sprintf("Gateway istio-system/%s passes %s through on %d", list.Items[i].GetName(), hosts, rules.GatewayPort))
-			return nil
-		}
-	}
-	gw := mesh.PassthroughGateway(name, hosts, mesh.DefaultGatewaySelector)
-	r.log.object(gw)
-	if _, err := r.toA.apply(ctx, mesh.GatewayGVR, gw); err != nil {
-		return fmt.Errorf("%s: %w", r.to.Context, err)
-	}
-	if !slices.Contains(r.record.PeerGatewayCreated, name) {
-		r.record.PeerGatewayCreated = append(r.record.PeerGatewayCreated, name)
-	}
-	r.log.line(r.to.Context, stepChanged, step, fmt.Sprintf("Gateway istio-system/%s: TLS AUTO_PASSTHROUGH on %d for %s", name, rules.GatewayPort, hosts))
 	return nil
 }
 

@@ -89,7 +89,7 @@ func (r *linkRun) multiPrimary(ctx context.Context) error {
 		}
 	}
 	r.record.MultiPrimary = mp
-	return r.ensureGateway(ctx, mesh.EastWestGateway, mesh.LocalHosts)
+	return nil
 }
 
 // reusableKubeconfig returns the kubeconfig of the existing remote secret

@@ -25,6 +25,9 @@ const (
 	stepOK      = "ok"
 	stepChanged = "changed"
 	stepSkipped = "skipped"
+	// stepNeeded: the step found something only the user can set; the
+	// warning that follows says what.
+	stepNeeded = "action needed"
 )
 
 // stepLog prints one line per step, and with -o yaml|json the objects that

@@ -11,6 +11,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/meshconfig"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
@@ -18,10 +19,13 @@ const unlinkLong = `Undo "kubectl mesh link --from CTX1 --to CTX2".
 
 unlink reads the link record in CTX1's mesh-system namespace and removes
 exactly what link added: the global DNS block or stub domain (the ConfigMap
-gets back its original text, byte for byte), the remote secret and the
-reader ServiceAccount and RBAC of --multi-primary, the network label, and
-the record. The DNS forwarding stays while another link of CTX1 still
-needs it. Gateways in CTX2 stay: other clusters may call through them.`
+gets back its original text, byte for byte), the DNS proxying setting of
+--enable-dns-capture (the mesh config gets back its text, or, when someone
+edited it since, just that setting), the remote secret and the reader
+ServiceAccount and RBAC of --multi-primary, the network label, and the
+record. DNS changes stay while another link of CTX1 still needs them. The
+*.local Gateway in CTX2 stays: other clusters may call through it; a
+*.global Gateway that an older version of link wrote there is removed.`
 
 const unlinkExample = `  # Stop cluster1 calling cluster2
   kubectl mesh unlink --from cluster1 --to cluster2
@@ -116,6 +120,12 @@ func (o *UnlinkOptions) unlink(ctx context.Context, log *stepLog, from, to strin
 	if err := o.unlinkDNS(ctx, log, fc, rec); err != nil {
 		errs = append(errs, err)
 	}
+	if err := o.unlinkMeshConfig(ctx, log, fc, rec); err != nil {
+		errs = append(errs, err)
+	}
+	if err := o.unlinkGlobalGateways(ctx, log, to); err != nil {
+		errs = append(errs, err)
+	}
 	if rec.MultiPrimary != nil {
 		if err := o.unlinkMultiPrimary(ctx, log, fc, fa, to, rec); err != nil {
 			errs = append(errs, err)
@@ -142,30 +152,13 @@ func (o *UnlinkOptions) unlink(ctx context.Context, log *stepLog, from, to strin
 // over, so that the last unlink restores the original.
 func (o *UnlinkOptions) unlinkDNS(ctx context.Context, log *stepLog, fc *Cluster, rec *mesh.Record) error {
 	if rec.DNS == nil {
-		log.line(fc.Context, stepOK, "dns", "link did not change DNS")
+		if rec.MeshConfig == nil {
+			log.line(fc.Context, stepOK, "dns", "link did not change DNS")
+		}
 		return nil
 	}
-	others, err := fc.Kube.CoreV1().ConfigMaps(mesh.Namespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.RecordLabel + "=" + mesh.RecordLink})
-	if err != nil {
-		return fmt.Errorf("%s: list link records: %w", fc.Context, err)
-	}
-	for i := range others.Items {
-		cm := &others.Items[i]
-		other, err := mesh.RecordFromConfigMap(cm)
-		if err != nil || other.Peer == rec.Peer {
-			continue
-		}
-		other.DNS = rec.DNS
-		next, err := other.ConfigMap()
-		if err != nil {
-			return err
-		}
-		log.object(next)
-		if _, err := (applier{dyn: fc.Dynamic, dryRun: o.DryRun}).apply(ctx, gvrConfigMap, next); err != nil {
-			return fmt.Errorf("%s: hand the DNS change to the link record of %s: %w", fc.Context, other.Peer, err)
-		}
-		log.line(fc.Context, stepSkipped, "dns", fmt.Sprintf("global forwarding kept: the link to %s still needs it (its record now owns the change)", other.Peer))
-		return nil
+	if kept, err := o.handOver(ctx, log, fc, rec, "global forwarding", func(other *mesh.Record) { other.DNS = rec.DNS }); kept || err != nil {
+		return err
 	}
 	t := rec.DNS.Target
 	cm, err := fc.Kube.CoreV1().ConfigMaps(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
@@ -193,6 +186,101 @@ func (o *UnlinkOptions) unlinkDNS(ctx context.Context, log *stepLog, fc *Cluster
 		}
 	}
 	log.line(fc.Context, stepChanged, "dns", fmt.Sprintf("%s %s key %s restored", t.Kind, t, rec.DNS.Key))
+	return nil
+}
+
+// handOver gives a change of rec to another link record of the same
+// cluster, when there is one: that link still needs the change, and the
+// last unlink reverts it. kept says whether it was handed over.
+func (o *UnlinkOptions) handOver(ctx context.Context, log *stepLog, fc *Cluster, rec *mesh.Record, what string, take func(*mesh.Record)) (kept bool, err error) {
+	others, err := fc.Kube.CoreV1().ConfigMaps(mesh.Namespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.RecordLabel + "=" + mesh.RecordLink})
+	if err != nil {
+		return false, fmt.Errorf("%s: list link records: %w", fc.Context, err)
+	}
+	for i := range others.Items {
+		other, err := mesh.RecordFromConfigMap(&others.Items[i])
+		if err != nil || other.Peer == rec.Peer {
+			continue
+		}
+		take(&other)
+		next, err := other.ConfigMap()
+		if err != nil {
+			return false, err
+		}
+		log.object(next)
+		if _, err := (applier{dyn: fc.Dynamic, dryRun: o.DryRun}).apply(ctx, gvrConfigMap, next); err != nil {
+			return false, fmt.Errorf("%s: hand the %s change to the link record of %s: %w", fc.Context, what, other.Peer, err)
+		}
+		log.line(fc.Context, stepSkipped, "dns", fmt.Sprintf("%s kept: the link to %s still needs it (its record now owns the change)", what, other.Peer))
+		return true, nil
+	}
+	return false, nil
+}
+
+// unlinkMeshConfig turns Istio's DNS proxying back as it was before
+// --enable-dns-capture, unless another link of the cluster still needs it.
+func (o *UnlinkOptions) unlinkMeshConfig(ctx context.Context, log *stepLog, fc *Cluster, rec *mesh.Record) error {
+	ch := rec.MeshConfig
+	if ch == nil {
+		return nil
+	}
+	if kept, err := o.handOver(ctx, log, fc, rec, "DNS proxying", func(other *mesh.Record) { other.MeshConfig = ch }); kept || err != nil {
+		return err
+	}
+	ref := ch.Namespace + "/" + ch.Name
+	cm, err := fc.Kube.CoreV1().ConfigMaps(ch.Namespace).Get(ctx, ch.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		log.line(fc.Context, stepSkipped, "dns", fmt.Sprintf("ConfigMap %s is gone", ref))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: read ConfigMap %s: %w", fc.Context, ref, err)
+	}
+	reverted, changed, err := meshconfig.Revert(cm, *ch)
+	if err != nil {
+		return fmt.Errorf("%s: %w", fc.Context, err)
+	}
+	if !changed {
+		log.line(fc.Context, stepOK, "dns", fmt.Sprintf("ConfigMap %s: %s no longer set by kubectl mesh", ref, meshconfig.DNSCaptureKey))
+		return nil
+	}
+	reverted.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
+	log.object(reverted)
+	if o.DryRun != "client" {
+		dr := applier{dryRun: o.DryRun}.dryRunOpt()
+		if _, err := fc.Kube.CoreV1().ConfigMaps(ch.Namespace).Update(ctx, reverted, metav1.UpdateOptions{FieldManager: rules.FieldManager, DryRun: dr}); err != nil {
+			return fmt.Errorf("%s: update ConfigMap %s: %w; run unlink again", fc.Context, ref, err)
+		}
+	}
+	log.line(fc.Context, stepChanged, "dns", fmt.Sprintf("ConfigMap %s key %s: DNS proxying setting restored; proxies pick it up when they restart", ref, ch.Key))
+	return nil
+}
+
+// unlinkGlobalGateways removes, in the peer, the *.global Gateways an
+// older link wrote: they route nothing on Istio ≥ 1.14. The *.local
+// Gateway stays: other clusters may call through it.
+func (o *UnlinkOptions) unlinkGlobalGateways(ctx context.Context, log *stepLog, to string) error {
+	tc, err := o.factory.Cluster(to)
+	if err != nil {
+		log.line(to, stepSkipped, "gateway", fmt.Sprintf("--to: %v; *.global Gateways of an older link there stay", err))
+		return nil
+	}
+	list, err := tc.Dynamic.Resource(mesh.GatewayGVR).List(ctx, metav1.ListOptions{LabelSelector: rules.ManagedByLabel + "=" + rules.ManagedByValue})
+	if err != nil {
+		return fmt.Errorf("%s: list Gateways: %w", to, err)
+	}
+	ta := applier{dyn: tc.Dynamic, dryRun: o.DryRun}
+	for i := range list.Items {
+		gw := &list.Items[i]
+		if !mesh.IsGlobalPassthrough(gw) {
+			continue
+		}
+		deleted, err := ta.remove(ctx, mesh.GatewayGVR, gw.GetNamespace(), gw.GetName())
+		if err != nil {
+			return fmt.Errorf("%s: %w", to, err)
+		}
+		log.line(to, result(deleted), "gateway", fmt.Sprintf("Gateway %s/%s (%s, of an older link) deleted: it routes nothing on Istio ≥ 1.14", gw.GetNamespace(), gw.GetName(), mesh.GlobalHosts))
+	}
 	return nil
 }
 
