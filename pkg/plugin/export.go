@@ -15,25 +15,41 @@ import (
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/gateway"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
 const exportLong = `Make Services of one cluster callable from other clusters of an Istio mesh
 with replicated control planes (".global" model).
 
 For every Service, export reads its ports and versions (the version label of
-the Pods it selects) and the source cluster's ingress gateway address, then
-writes into every target cluster a ServiceEntry for <service>.<namespace>.global
-(MESH_INTERNAL, resolution DNS, one endpoint per source cluster on the gateway's
-port 15443, a VIP unique in that cluster) and a DestinationRule with one subset
-per remote version that selects the endpoint label cluster=<source>. In the
-source cluster it writes a DestinationRule mapping those subsets to the Pods'
-version label, unless you own one for that host.
+the Pods it selects) and the source cluster's gateway address (its east-west
+gateway when it has one, else its ingress gateway), then writes into every
+target cluster a ServiceEntry for <service>.<namespace>.global
+(MESH_INTERNAL, resolution DNS, one endpoint per source cluster on the
+gateway's port 15443, a VIP unique in that cluster) and a DestinationRule
+that makes requests land: ISTIO_MUTUAL with the source's own SNI per port,
+outbound_.<port>_._.<service>.<namespace>.svc.cluster.local, and one subset
+per remote version that selects the endpoint label cluster=<source> and
+sends outbound_.<port>_.<version>_.<service>.<namespace>.svc.cluster.local.
+The source gateway's *.local AUTO_PASSTHROUGH server (kubectl mesh link
+makes sure there is one) routes exactly these names; Istio's default SNI
+would name the .global host, which routes nowhere on Istio 1.14 and later.
+In the source cluster export writes a DestinationRule mapping those subsets
+to the Pods' version label, unless you own one for that host. A .global
+DestinationRule you own is left alone; export then lists the SNIs it must
+carry.
 
 Exporting the same Service from a second cluster adds that cluster's endpoint;
 running export again changes nothing and keeps every VIP. When a target fails,
 the others still complete and nothing half-written is left in the failed one:
 what this run wrote there is undone (a rule it created is deleted, a rule it
-changed is put back, a VIP claim it made is released); a re-run converges.`
+changed is put back, a VIP claim it made is released); a re-run converges.
+
+--via-egress is refused: the egress gateway's AUTO_PASSTHROUGH server passes
+the caller's TLS on untouched, so the SNI would have to name a service of
+the calling cluster (for the egress gateway) and one of the source cluster
+(for its gateway) at once; no SNI does both, and such an entry routes
+nowhere on current Istio.`
 
 const exportExample = `  # Make httpbin in namespace bar of cluster2 callable from cluster1
   kubectl mesh export httpbin -n bar --from cluster2 --to cluster1
@@ -42,9 +58,9 @@ const exportExample = `  # Make httpbin in namespace bar of cluster2 callable fr
   kubectl mesh export helloworld -n hello --from cluster2 --to cluster1
   kubectl mesh export helloworld -n hello --from cluster3 --to cluster1
 
-  # Every Service labelled tier=api, into two clusters, through the local
-  # egress gateways
-  kubectl mesh export -l tier=api -n shop --from east --to west,north --via-egress
+  # Every Service labelled tier=api, into two clusters; the source cluster's
+  # DNS domain is not cluster.local
+  kubectl mesh export -l tier=api -n shop --from east --to west,north --source-cluster-domain east.internal
 
   # Show what would be written, without contacting the targets
   kubectl mesh export httpbin -n bar --from cluster2 --to cluster1 --dry-run=client -o yaml`
@@ -63,8 +79,8 @@ type ExportOptions struct {
 	GatewayService  string
 	GatewayNS       string
 	GatewayAddress  string
+	ClusterDomain   string
 	ViaEgress       bool
-	EgressService   string
 	DryRun          string
 	PrintFlags      *genericclioptions.PrintFlags
 
@@ -81,18 +97,15 @@ type ExportOptions struct {
 // NewExportOptions returns options with kubectl's defaults.
 func NewExportOptions(f Factory, streams genericiooptions.IOStreams) *ExportOptions {
 	return &ExportOptions{
-		VersionLabel:   builders.DefaultVersionLabel,
-		GatewayService: gateway.DefaultService,
-		GatewayNS:      gateway.DefaultNamespace,
-		EgressService:  defaultEgressService,
-		DryRun:         DryRunNone,
-		PrintFlags:     genericclioptions.NewPrintFlags("exported"),
-		factory:        f,
-		IOStreams:      streams,
+		VersionLabel:  builders.DefaultVersionLabel,
+		ClusterDomain: rules.DefaultClusterDomain,
+		GatewayNS:     gateway.DefaultNamespace,
+		DryRun:        DryRunNone,
+		PrintFlags:    genericclioptions.NewPrintFlags("exported"),
+		factory:       f,
+		IOStreams:     streams,
 	}
 }
-
-const defaultEgressService = "istio-egressgateway"
 
 // NewCmdExport returns `kubectl mesh export`.
 func NewCmdExport(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
@@ -121,11 +134,11 @@ func NewCmdExport(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 	fl.StringVar(&o.TargetNamespace, "target-namespace", "", "Namespace of the ServiceEntry and DestinationRule in the targets (default: the Service's namespace).")
 	fl.BoolVar(&o.CreateNamespace, "create-namespace", false, "Create the target namespace where it is missing.")
 	fl.StringVar(&o.VersionLabel, "version-label", o.VersionLabel, "Pod label whose values are the Service's versions.")
-	fl.StringVar(&o.GatewayService, "gateway-service", o.GatewayService, "Ingress gateway Service of the source cluster.")
+	fl.StringVar(&o.GatewayService, "gateway-service", "", "Gateway Service of the source cluster (default: istio-eastwestgateway when it exists, else istio-ingressgateway).")
 	fl.StringVar(&o.GatewayNS, "gateway-namespace", o.GatewayNS, "Namespace of the gateway Services.")
 	fl.StringVar(&o.GatewayAddress, "gateway-address", "", "Source gateway address HOST[:PORT], instead of discovering it.")
-	fl.BoolVar(&o.ViaEgress, "via-egress", false, "Send the traffic through each target's egress gateway (STATIC resolution; needs an IP gateway address).")
-	fl.StringVar(&o.EgressService, "egress-service", o.EgressService, "Egress gateway Service of the targets, for --via-egress.")
+	fl.StringVar(&o.ClusterDomain, "source-cluster-domain", o.ClusterDomain, "DNS domain of the source cluster, as in the SNI of its services.")
+	fl.BoolVar(&o.ViaEgress, "via-egress", false, "Refused: an entry sent through the caller's egress gateway routes nowhere on current Istio (see above).")
 	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `Must be "none", "client" (contact only the source) or "server" (ask every target, write nothing).`)
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
@@ -157,6 +170,12 @@ func (o *ExportOptions) Validate() error {
 	if err := validateTargets(o.From, o.To); err != nil {
 		return err
 	}
+	if o.ViaEgress {
+		return errViaEgress
+	}
+	if err := rules.ValidateClusterDomain(o.ClusterDomain); err != nil {
+		return fmt.Errorf("--source-cluster-domain: %w", err)
+	}
 	if err := validateDryRun(o.DryRun); err != nil {
 		return err
 	}
@@ -165,6 +184,9 @@ func (o *ExportOptions) Validate() error {
 	}
 	return validateClusterName(o.FromClusterName)
 }
+
+// errViaEgress says why --via-egress is refused (see exportLong).
+var errViaEgress = errors.New("--via-egress is refused: the caller's egress gateway passes the TLS connection on untouched (AUTO_PASSTHROUGH), so its SNI would have to name a service of the calling cluster for the egress gateway and one of the source cluster for the source gateway at once, and such an entry routes nowhere on Istio 1.14 and later; export without --via-egress")
 
 // Run exports and prints the outcome; the error says which clusters or
 // services failed.

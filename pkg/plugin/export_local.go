@@ -62,8 +62,8 @@ func (o *ExportOptions) writeLocalRules(ctx context.Context, src *source, export
 func (o *ExportOptions) localRule(ctx context.Context, w writer, src *source, svc exportService, targets []string) (*meshRow, string) {
 	name := builders.LocalDestinationRuleName(svc.Name, o.namespace)
 	row := meshRow{Cluster: src.Context, Kind: builders.KindDestinationRule, Namespace: o.namespace, Name: name, Gateway: src.Gateway.String()}
-	local := builders.Local{Name: svc.Name, Namespace: o.namespace, VersionLabel: o.VersionLabel, Versions: svc.Versions}
-	if owned := userRule(src.Rules, svc.Name, o.namespace); owned != nil {
+	local := builders.Local{Name: svc.Name, Namespace: o.namespace, ClusterDomain: o.ClusterDomain, VersionLabel: o.VersionLabel, Versions: svc.Versions}
+	if owned := userRule(src.Rules, svc.Name, o.namespace, o.ClusterDomain); owned != nil {
 		return nil, userRuleNote(src.Context, owned, local)
 	}
 	existing := src.Rules[o.namespace+"/"+name]
@@ -92,10 +92,10 @@ func (o *ExportOptions) localRule(ctx context.Context, w writer, src *source, sv
 // userRule finds a DestinationRule kubectl-mesh did not write that applies
 // to the Service; Istio merges no two rules for one host, so export leaves
 // it alone instead of adding a second.
-func userRule(all map[string]*unstructured.Unstructured, name, namespace string) *unstructured.Unstructured {
+func userRule(all map[string]*unstructured.Unstructured, name, namespace, domain string) *unstructured.Unstructured {
 	for _, key := range sortedKeys(all) {
 		dr := all[key]
-		if !builders.IsManaged(dr) && builders.SelectsHost(dr, name, namespace) {
+		if !builders.IsManaged(dr) && builders.SelectsLocalHost(dr, name, namespace, domain) {
 			return dr
 		}
 	}

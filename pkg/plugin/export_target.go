@@ -3,8 +3,8 @@ package plugin
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -42,7 +42,6 @@ type exportTarget struct {
 	byHost  map[string][]string                   // host → namespace/name of entries
 	rules   map[string]*unstructured.Unstructured
 	vips    *vipAllocator
-	egress  string
 }
 
 func (o *ExportOptions) exportTo(ctx context.Context, target string, src *source) targetResult {
@@ -94,11 +93,6 @@ func (o *ExportOptions) exportTo(ctx context.Context, target string, src *source
 	if !t.vips.usesClaims() {
 		res.warnings = append(res.warnings, warnNoClaims)
 	}
-	if o.ViaEgress {
-		if t.egress, err = t.egressAddress(ctx); err != nil {
-			return fail(err)
-		}
-	}
 
 	var (
 		mu   sync.Mutex
@@ -148,21 +142,6 @@ func (t *exportTarget) ensureNamespace(ctx context.Context) (*meshRow, error) {
 	return &meshRow{Cluster: t.context, Kind: "Namespace", Name: ns, Action: actionCreated}, nil
 }
 
-func (t *exportTarget) egressAddress(ctx context.Context) (string, error) {
-	ns, name := t.o.GatewayNS, t.o.EgressService
-	svc, err := t.kube.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return "", fmt.Errorf("--via-egress: egress gateway Service %s/%s not found; check --egress-service and --gateway-namespace, or export without --via-egress", ns, name)
-	}
-	if err != nil {
-		return "", fmt.Errorf("egress gateway Service %s/%s: %w", ns, name, err)
-	}
-	if _, err := netip.ParseAddr(svc.Spec.ClusterIP); err != nil {
-		return "", fmt.Errorf("--via-egress: egress gateway Service %s/%s has no ClusterIP (%q); it must not be headless", ns, name, svc.Spec.ClusterIP)
-	}
-	return svc.Spec.ClusterIP, nil
-}
-
 func (t *exportTarget) thisSource(svc exportService) builders.Source {
 	return builders.Source{Cluster: t.src.Name, GatewayHost: t.src.Gateway.Host, GatewayPort: t.src.Gateway.Port, Versions: svc.Versions}
 }
@@ -170,7 +149,7 @@ func (t *exportTarget) thisSource(svc exportService) builders.Source {
 func (t *exportTarget) export(svc exportService, sources []builders.Source, vipAddr string) builders.Export {
 	return builders.Export{
 		Name: svc.Name, Namespace: t.o.namespace, TargetNamespace: t.o.TargetNamespace,
-		Ports: svc.Ports, Sources: sources, VIP: vipAddr, EgressAddress: t.egress,
+		Ports: svc.Ports, Sources: sources, VIP: vipAddr, ClusterDomain: t.o.ClusterDomain,
 	}
 }
 
@@ -192,12 +171,17 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 		drRow.Action = actionSkipped
 		return []meshRow{seRow, drRow}, warnings, false
 	}
-	for _, u := range []*unstructured.Unstructured{se, dr} {
-		if u != nil && !builders.IsManaged(u) {
-			return failBoth(fmt.Errorf("%s %s/%s exists and is not managed by kubectl-mesh; it is left alone: delete it or export into another --target-namespace", u.GetKind(), ns, u.GetName()))
-		}
-	}
 	host := rules.FormatHost(svc.Name, t.o.namespace, "")
+	if se != nil && !builders.IsManaged(se) {
+		return failBoth(fmt.Errorf("%s %s/%s exists and is not managed by kubectl-mesh; it is left alone: delete it or export into another --target-namespace", se.GetKind(), ns, se.GetName()))
+	}
+	if dr != nil && !builders.IsManaged(dr) && builders.HostOf(dr) != host {
+		return failBoth(fmt.Errorf("DestinationRule %s/%s exists for host %s and is not managed by kubectl-mesh; it is left alone: delete it or export into another --target-namespace", ns, drName, builders.HostOf(dr)))
+	}
+	if err := t.sameDomain(se); err != nil {
+		return failBoth(err)
+	}
+	userDR := userGlobalRule(t.rules, ns, host)
 	for _, key := range t.byHost[host] {
 		if key != ns+"/"+seName {
 			// Istio merges entries of one host unpredictably, and each has
@@ -266,7 +250,16 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 			return undo(err)
 		}
 		warnings = append(warnings, drWarnings...)
-		gotDR, action, err := t.w.put(ctx, builders.DestinationRuleGVR, dr, wantDR)
+		if userDR != nil {
+			drRow.Name, drRow.Action = userDR.GetName(), actionSkipped+" (not managed by kubectl-mesh)"
+			warnings = append(warnings, userGlobalRuleNote(userDR, exp))
+			wantDR = nil
+		}
+		var gotDR *unstructured.Unstructured
+		action := actionSkipped
+		if wantDR != nil {
+			gotDR, action, err = t.w.put(ctx, builders.DestinationRuleGVR, dr, wantDR)
+		}
 		if err != nil {
 			if retryable(err) && attempt < maxAttempts {
 				if se, dr, err = t.reread(ctx, seName, drName); err != nil {
@@ -276,14 +269,16 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 			}
 			return undo(fmt.Errorf("DestinationRule %s/%s: %w", ns, drName, err))
 		}
-		if !wroteDR {
-			priorDR, wroteDR = dr, true
+		if wantDR != nil {
+			if !wroteDR {
+				priorDR, wroteDR = dr, true
+			}
+			if action != actionUnchanged {
+				lastDR = gotDR
+			}
+			drRow.Action = mergeAction(drRow.Action, action)
+			drRow.Object = gotDR
 		}
-		if action != actionUnchanged {
-			lastDR = gotDR
-		}
-		drRow.Action = mergeAction(drRow.Action, action)
-		drRow.Object = gotDR
 		gotSE, action, err := t.w.put(ctx, builders.ServiceEntryGVR, se, wantSE)
 		if err != nil {
 			if retryable(err) && attempt < maxAttempts {
@@ -304,6 +299,38 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 		}
 		return []meshRow{seRow, drRow}, warnings, true
 	}
+}
+
+// sameDomain refuses to merge this source into an entry whose other
+// sources live under another cluster DNS domain: the SNI of the host's one
+// DestinationRule names the domain, so it cannot serve both.
+func (t *exportTarget) sameDomain(se *unstructured.Unstructured) error {
+	if se == nil || len(builders.RemoveSource(builders.SourcesOf(se), t.src.Name)) == 0 {
+		return nil
+	}
+	if have := builders.ClusterDomainOf(se); have != t.o.ClusterDomain {
+		return fmt.Errorf("ServiceEntry %s/%s has sources in cluster domain %s, and --source-cluster-domain of %s is %s; the sources of one host must share one domain, which the SNI of its DestinationRule names: export from %s with --source-cluster-domain %s, or unexport the others first",
+			se.GetNamespace(), se.GetName(), have, t.src.Name, t.o.ClusterDomain, t.src.Name, have)
+	}
+	return nil
+}
+
+// userGlobalRule finds a DestinationRule kubectl-mesh did not write for the
+// `.global` host in namespace ns: Istio applies one rule per host, so
+// export leaves it alone instead of adding a second.
+func userGlobalRule(all map[string]*unstructured.Unstructured, ns, host string) *unstructured.Unstructured {
+	for _, key := range sortedKeys(all) {
+		dr := all[key]
+		if dr.GetNamespace() == ns && !builders.IsManaged(dr) && builders.HostOf(dr) == host {
+			return dr
+		}
+	}
+	return nil
+}
+
+func userGlobalRuleNote(dr *unstructured.Unstructured, e builders.Export) string {
+	return fmt.Sprintf("DestinationRule %s/%s for %s is not managed by kubectl-mesh and was left alone; for requests to land it must set tls.mode ISTIO_MUTUAL with the remote SNI (spec.trafficPolicy.portLevelSettings, and each subset's trafficPolicy.portLevelSettings): %s",
+		dr.GetNamespace(), dr.GetName(), builders.HostOf(dr), strings.Join(builders.RequiredSNIs(e), "; "))
 }
 
 func (t *exportTarget) reread(ctx context.Context, seName, drName string) (se, dr *unstructured.Unstructured, err error) {
@@ -342,17 +369,11 @@ func sameClusters(a, b []builders.Source) bool {
 func (o *ExportOptions) planClientDryRun(target string, src *source) targetResult {
 	res := targetResult{cluster: target, succeeded: map[string]bool{}}
 	t := &exportTarget{o: o, src: src, context: target}
-	if o.ViaEgress {
-		// The egress gateway's ClusterIP lives in the target, which a
-		// client-side dry run does not read.
-		res.warnings = append(res.warnings, "--via-egress with --dry-run=client: the egress endpoint is left out (it is the target's egress gateway ClusterIP)")
-	}
 	for _, svc := range src.Services {
 		if svc.Err != nil {
 			continue
 		}
 		exp := t.export(svc, []builders.Source{t.thisSource(svc)}, "")
-		exp.EgressAddress = ""
 		seName := builders.ServiceEntryName(svc.Name, o.namespace)
 		drName := builders.GlobalDestinationRuleName(svc.Name, o.namespace)
 		se, err := builders.ServiceEntry(exp)

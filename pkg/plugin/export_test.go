@@ -36,12 +36,14 @@ func TestExportValidate(t *testing.T) {
 		"bad --dry-run":           {mutate: func(o *ExportOptions) { o.DryRun = "maybe" }, err: "--dry-run"},
 		"bad -o":                  {mutate: func(o *ExportOptions) { out := "table"; o.PrintFlags.OutputFormat = &out }, err: "--output"},
 		"cluster name with comma": {mutate: func(o *ExportOptions) { o.FromClusterName = "a,b" }, err: "--from-cluster-name"},
+		"bad cluster domain":      {mutate: func(o *ExportOptions) { o.ClusterDomain = "Corp_Internal" }, err: "--source-cluster-domain"},
+		"--via-egress refused":    {mutate: func(o *ExportOptions) { o.ViaEgress = true }, err: "--via-egress is refused"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			o := &ExportOptions{
 				Services: []string{"httpbin"}, From: "cluster2", To: []string{"cluster1"},
-				FromClusterName: "cluster2", DryRun: DryRunNone, PrintFlags: genericclioptions.NewPrintFlags("exported"),
+				FromClusterName: "cluster2", ClusterDomain: rules.DefaultClusterDomain, DryRun: DryRunNone, PrintFlags: genericclioptions.NewPrintFlags("exported"),
 			}
 			tc.mutate(o)
 			err := o.Validate()
