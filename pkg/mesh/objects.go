@@ -64,49 +64,10 @@ func PassthroughGateway(name, hosts string, selector map[string]string) *unstruc
 	}}
 }
 
-// passthroughServer is one AUTO_PASSTHROUGH server on 15443 of a Gateway.
-type passthroughServer struct {
-	Gateway  string // namespace/name
-	Selector map[string]string
-	Hosts    []string
-}
-
-// passthroughServers reads a Gateway's AUTO_PASSTHROUGH servers on 15443.
-func passthroughServers(gw *unstructured.Unstructured) []passthroughServer {
-	selector, _, _ := unstructured.NestedStringMap(gw.Object, "spec", "selector")
-	servers, _, _ := unstructured.NestedSlice(gw.Object, "spec", "servers")
-	var out []passthroughServer
-	for _, s := range servers {
-		m, ok := s.(map[string]any)
-		if !ok {
-			continue
-		}
-		port, _, _ := unstructured.NestedFieldNoCopy(m, "port", "number")
-		mode, _, _ := unstructured.NestedString(m, "tls", "mode")
-		hs, _, _ := unstructured.NestedStringSlice(m, "hosts")
-		if n, ok := number(port); ok && n == rules.GatewayPort && mode == "AUTO_PASSTHROUGH" {
-			out = append(out, passthroughServer{Gateway: gw.GetNamespace() + "/" + gw.GetName(), Selector: selector, Hosts: hs})
-		}
-	}
-	return out
-}
-
-func number(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int64:
-		return n, true
-	case float64:
-		return int64(n), float64(int64(n)) == n
-	case int:
-		return int64(n), true
-	}
-	return 0, false
-}
-
 // selects reports whether the server's Gateway applies to a gateway pod
 // with labels; pilot applies a Gateway without selector to every gateway.
-func (p passthroughServer) selects(labels map[string]string) bool {
-	for k, v := range p.Selector {
+func (s PassthroughServer) selects(labels map[string]string) bool {
+	for k, v := range s.Selector {
 		if labels[k] != v {
 			return false
 		}
@@ -117,8 +78,8 @@ func (p passthroughServer) selects(labels map[string]string) bool {
 // passesLocal reports whether the server passes every *.local service of
 // its cluster through, as the remote SNI needs: a host pattern covering
 // *.local without restricting the namespace.
-func (p passthroughServer) passesLocal() bool {
-	return slices.ContainsFunc(p.Hosts, func(h string) bool {
+func (s PassthroughServer) passesLocal() bool {
+	return slices.ContainsFunc(s.Hosts, func(h string) bool {
 		ns, pattern, scoped := strings.Cut(h, "/")
 		if scoped && ns != "*" {
 			return false
@@ -134,7 +95,7 @@ func (p passthroughServer) passesLocal() bool {
 // on 15443 for pods with labels, so that link reuses it instead of adding
 // a second Gateway.
 func ServesLocalPassthrough(gw *unstructured.Unstructured, labels map[string]string) bool {
-	return slices.ContainsFunc(passthroughServers(gw), func(p passthroughServer) bool {
+	return slices.ContainsFunc(PassthroughServersFrom(gw), func(p PassthroughServer) bool {
 		return p.selects(labels) && p.passesLocal()
 	})
 }

@@ -148,6 +148,15 @@ const (
 	ProblemGatewayMismatch = "GatewayMismatch"
 	ProblemSubsetLabels    = "SubsetSelectsNothing"
 	ProblemPeerUnreachable = "PeerUnreachable"
+
+	// Route problems (routes.go): a (host, port, subset) of a .global
+	// entry that lands nowhere, and why.
+	ProblemRouteNowhere  = "RoutesNowhere"
+	ProblemSNIMismatch   = "SNIMismatch"
+	ProblemNotAGateway   = "EndpointNotAGateway"
+	ProblemNoPassthrough = "NoPassthroughGateway"
+	ProblemRemoteService = "RemoteServiceMissing"
+	ProblemRemoteSubset  = "RemoteSubsetMissing"
 )
 
 // CheckVIPs finds addresses shared by several ServiceEntries and, on

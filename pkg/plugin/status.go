@@ -32,8 +32,13 @@ For every link: the peer's gateway and whether the peer answers. Then the
 problems, each with its object and the fix: duplicate VIPs, VIPs outside
 the class-E rules, stale .global entries, endpoints that no longer point at
 the source cluster's gateway, .global subsets that select nothing, and
-unreachable peers. The exit code is 1 when there is a problem, so status
-can gate CI.`
+unreachable peers. Then every route: for each port and subset of every
+.global entry, the SNI the caller sends, the source gateway and Gateway
+that take it, and the source Service it lands on, with the problems of
+routes that land nowhere (plain text or the default SNI, no *.local
+AUTO_PASSTHROUGH server on the gateway's pods, a missing Service, port or
+subset in the source). The exit code is 1 when there is a problem, so
+status can gate CI.`
 
 const statusExample = `  # Every context of the kubeconfig that has istio-system
   kubectl mesh status
@@ -54,6 +59,9 @@ type StatusOptions struct {
 	Timeout  time.Duration
 
 	factory Factory
+	// clusterFor, when set, gives the clients of a context instead of
+	// the factory (tests use fake clientsets).
+	clusterFor func(context string) (*Cluster, error)
 	genericiooptions.IOStreams
 }
 
@@ -112,11 +120,12 @@ type ClusterStatus struct {
 	Webhook             string     `json:"webhook"`
 	Exported            []string   `json:"exported"`
 
-	gateway *mesh.GatewayAddress
-	entries []mesh.Entry
-	drs     []mesh.DestRule
-	records []mesh.Record
-	cluster *Cluster
+	gateway   *mesh.GatewayAddress
+	entries   []mesh.Entry
+	drs       []mesh.DestRule
+	records   []mesh.Record
+	routeView mesh.RouteView
+	cluster   *Cluster
 }
 
 // LinkStatus is one linked pair's row.
@@ -136,6 +145,7 @@ type Report struct {
 	Clusters []*ClusterStatus `json:"clusters"`
 	Links    []LinkStatus     `json:"links"`
 	Problems []mesh.Problem   `json:"problems"`
+	Routes   []mesh.Route     `json:"routes"`
 }
 
 // Run gathers, checks and prints; it returns an error when there are
@@ -176,13 +186,22 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-func (o *StatusOptions) gather(ctx context.Context, name string) (*ClusterStatus, error) {
+// cluster gives the clients of a context, with the timeout.
+func (o *StatusOptions) cluster(name string) (*Cluster, error) {
+	if o.clusterFor != nil {
+		return o.clusterFor(name)
+	}
 	c, err := o.factory.Cluster(name)
 	if err != nil {
 		return nil, err
 	}
 	c.Config.Timeout = o.Timeout
-	if c, err = clusterWithTimeout(c, o.Timeout); err != nil {
+	return clusterWithTimeout(c, o.Timeout)
+}
+
+func (o *StatusOptions) gather(ctx context.Context, name string) (*ClusterStatus, error) {
+	c, err := o.cluster(name)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := c.Kube.CoreV1().Namespaces().Get(ctx, rules.IstioSystemNamespace, metav1.GetOptions{}); err != nil {
@@ -228,6 +247,9 @@ func (o *StatusOptions) gather(ctx context.Context, name string) (*ClusterStatus
 	if err := cs.readMeshObjects(ctx); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	if err := cs.readRouteObjects(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	return cs, nil
 }
 
@@ -243,8 +265,10 @@ func (cs *ClusterStatus) readMeshObjects(ctx context.Context) error {
 		return fmt.Errorf("list ServiceEntries: %w", err)
 	}
 	for i := range ses.Items {
-		e := mesh.EntryFrom(&ses.Items[i])
+		re := mesh.RouteEntryFrom(&ses.Items[i])
+		e := re.Entry
 		cs.entries = append(cs.entries, e)
+		cs.routeView.Entries = append(cs.routeView.Entries, re)
 		if e.Managed && e.Global() {
 			cs.Exported = append(cs.Exported, e.Hosts[0])
 		}
@@ -256,6 +280,7 @@ func (cs *ClusterStatus) readMeshObjects(ctx context.Context) error {
 	}
 	for i := range drs.Items {
 		cs.drs = append(cs.drs, mesh.DestRuleFrom(&drs.Items[i]))
+		cs.routeView.Rules = append(cs.routeView.Rules, mesh.TLSRuleFrom(&drs.Items[i]))
 	}
 	cms, err := c.Kube.CoreV1().ConfigMaps(mesh.Namespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.RecordLabel + "=" + mesh.RecordLink})
 	if err != nil {
@@ -359,6 +384,7 @@ func (o *StatusOptions) check(ctx context.Context, rep *Report) {
 			}
 		}
 	}
+	checkRoutes(rep)
 }
 
 // linkStatus checks that a linked peer answers, within the timeout.
@@ -432,6 +458,12 @@ func (o *StatusOptions) print(rep *Report) error {
 			fmt.Fprintf(w, "%s -> %s\t%s\t%s\t%s\t%s\t%s\n", l.From, l.To, l.Gateway, orDash(l.GatewayNow), yesNo(l.Reachable), match, yesNo(l.MultiPrimar))
 		}
 		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(rep.Routes) > 0 {
+		fmt.Fprintln(o.Out)
+		if err := printRoutes(o.Out, rep.Routes); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,199 @@
+package plugin
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+)
+
+var statusListKinds = map[schema.GroupVersionResource]string{
+	gvrServiceEntry:    "ServiceEntryList",
+	gvrDestinationRule: "DestinationRuleList",
+	mesh.GatewayGVR:    "GatewayList",
+}
+
+const (
+	// The seed's hand-written entry: no DestinationRule goes with it.
+	handWrittenEntry = `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: httpbin-bar, namespace: foo}
+spec:
+  hosts: [httpbin.bar.global]
+  location: MESH_INTERNAL
+  resolution: DNS
+  addresses: [240.0.0.2]
+  ports: [{name: http1, number: 8000, protocol: http}]
+  endpoints:
+  - {address: 203.0.113.7, labels: {cluster: cluster2}, ports: {http1: 15443}}
+`
+	remoteSNIRule = `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin-bar-global, namespace: foo}
+spec:
+  host: httpbin.bar.global
+  trafficPolicy:
+    tls: {mode: ISTIO_MUTUAL}
+    portLevelSettings:
+    - port: {number: 8000}
+      tls: {mode: ISTIO_MUTUAL, sni: outbound_.8000_._.httpbin.bar.svc.cluster.local}
+  subsets:
+  - name: v2
+    labels: {cluster: cluster2}
+    trafficPolicy:
+      portLevelSettings:
+      - port: {number: 8000}
+        tls: {mode: ISTIO_MUTUAL, sni: outbound_.8000_.v2_.httpbin.bar.svc.cluster.local}
+`
+	sourceLocalRule = `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin, namespace: bar}
+spec:
+  host: httpbin.bar.svc.cluster.local
+  subsets:
+  - {name: v2, labels: {version: v2}}
+`
+	localPassthrough = `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: cross-network-gateway, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 15443, name: tls, protocol: TLS}
+    tls: {mode: AUTO_PASSTHROUGH}
+    hosts: ["*.local"]
+`
+)
+
+// fakeCluster is a cluster with istio-system, an ingress gateway Service
+// with a load balancer address, the given typed objects and Istio objects
+// (YAML documents).
+func fakeCluster(t *testing.T, name, lbIP string, kube []runtime.Object, docs ...string) *Cluster {
+	t.Helper()
+	gw := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "istio-ingressgateway", Namespace: rules.IstioSystemNamespace},
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeLoadBalancer,
+			Selector: map[string]string{"istio": "ingressgateway"},
+			Ports:    []corev1.ServicePort{{Name: "tls", Port: 15443, TargetPort: intstr.FromInt32(15443), NodePort: 31443}},
+		},
+		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: lbIP}}}},
+	}
+	kube = append(kube, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rules.IstioSystemNamespace}}, gw)
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), statusListKinds)
+	// Created through their resources: the fake's guess from the kind
+	// would put a Gateway under "gatewaies".
+	resources := map[string]schema.GroupVersionResource{
+		"ServiceEntry": gvrServiceEntry, "DestinationRule": gvrDestinationRule, "Gateway": mesh.GatewayGVR,
+	}
+	for _, d := range docs {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(d), &u.Object); err != nil {
+			t.Fatalf("%v\n%s", err, d)
+		}
+		gvr, ok := resources[u.GetKind()]
+		if !ok {
+			t.Fatalf("fakeCluster: unexpected kind %q", u.GetKind())
+		}
+		if _, err := dyn.Resource(gvr).Namespace(u.GetNamespace()).Create(t.Context(), u, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &Cluster{Context: name, Config: &rest.Config{}, Kube: fake.NewClientset(kube...), Dynamic: dyn}
+}
+
+func httpbinService() *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "httpbin", Namespace: "bar"},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "httpbin"}, Ports: []corev1.ServicePort{{Name: "http", Port: 8000}}},
+	}
+}
+
+func TestStatusRoutes(t *testing.T) {
+	tests := map[string]struct {
+		caller []string
+		// wantProblems are "kind object" of every problem.
+		wantProblems []string
+		wantText     []string // in the table
+	}{
+		"hand-written entry without a DestinationRule": {
+			caller:       []string{handWrittenEntry},
+			wantProblems: []string{mesh.ProblemRouteNowhere + " serviceentry foo/httpbin-bar"},
+			wantText:     []string{"none (plain text)", "nowhere", "RoutesNowhere", "kubectl mesh export httpbin -n bar --from cluster2 --to cluster1"},
+		},
+		"entry with the remote SNIs": {
+			caller: []string{handWrittenEntry, remoteSNIRule},
+			wantText: []string{
+				"CALLER", "LANDS ON", "outbound_.8000_.v2_.httpbin.bar.svc.cluster.local",
+				"cluster2 203.0.113.7:15443 (istio-system/cross-network-gateway)", "bar/httpbin:8000 subset v2", "No problems found.",
+			},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			clusters := map[string]*Cluster{
+				"cluster1": fakeCluster(t, "cluster1", "192.0.2.1", nil, tc.caller...),
+				"cluster2": fakeCluster(t, "cluster2", "203.0.113.7", []runtime.Object{httpbinService()}, sourceLocalRule, localPassthrough),
+			}
+			run := func(output string) (string, error) {
+				var out bytes.Buffer
+				o := &StatusOptions{
+					Contexts: []string{"cluster1", "cluster2"}, Output: output, Timeout: 1,
+					IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &out},
+					clusterFor: func(name string) (*Cluster, error) {
+						if c, ok := clusters[name]; ok {
+							return c, nil
+						}
+						return nil, fmt.Errorf("no cluster %s", name)
+					},
+				}
+				err := o.Run(t.Context())
+				return out.String(), err
+			}
+			out, err := run("json")
+			var rep Report
+			if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil {
+				t.Fatalf("status -o json: %v\n%s", jerr, out)
+			}
+			var got []string
+			for _, p := range rep.Problems {
+				got = append(got, p.Kind+" "+p.Object)
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.wantProblems, "\n") {
+				t.Errorf("problems = %q, want %q\n%s", got, tc.wantProblems, out)
+			}
+			if (err != nil) != (len(tc.wantProblems) > 0) {
+				t.Errorf("Run() error = %v with %d problems", err, len(tc.wantProblems))
+			}
+			if len(rep.Routes) == 0 || rep.Routes[0].Caller != "cluster1" || rep.Routes[0].Source != "cluster2" {
+				t.Errorf("routes = %+v, want cluster1's routes into cluster2", rep.Routes)
+			}
+			table, _ := run("")
+			for _, s := range tc.wantText {
+				if !strings.Contains(table, s) {
+					t.Errorf("table lacks %q:\n%s", s, table)
+				}
+			}
+		})
+	}
+}
