@@ -238,6 +238,13 @@ func TestExportHttpbinLikeTheSeed(t *testing.T) {
 	if want := map[string]map[string]string{"v1": {"cluster": "cluster2"}}; !reflect.DeepEqual(subsets(dr), want) {
 		t.Errorf(".global subsets = %v, want %v", subsets(dr), want)
 	}
+	wantSNI := map[string]string{
+		"/8000":   "outbound_.8000_._.httpbin.bar.svc.cluster.local",
+		"v1/8000": "outbound_.8000_.v1_.httpbin.bar.svc.cluster.local",
+	}
+	if got := snis(t, dr); !reflect.DeepEqual(got, wantSNI) {
+		t.Errorf(".global rule SNIs = %v, want %v (the source's own names, which its *.local passthrough routes)", got, wantSNI)
+	}
 	local := mustGet(t, "cluster2", builders.KindDestinationRule, "bar", "httpbin-bar-local")
 	if want := map[string]map[string]string{"v1": {"version": "v1"}}; !reflect.DeepEqual(subsets(local), want) {
 		t.Errorf("cluster2 local subsets = %v, want %v", subsets(local), want)
@@ -263,6 +270,35 @@ func TestExportHttpbinLikeTheSeed(t *testing.T) {
 	mustBeGone(t, "cluster2", builders.KindDestinationRule, "bar", "httpbin-bar-local")
 }
 
+// snis reads the SNI of every port-level tls of a DestinationRule, by
+// "<subset>/<port>" ("" for the rule's own traffic policy); each must be
+// ISTIO_MUTUAL.
+func snis(t *testing.T, dr *unstructured.Unstructured) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	read := func(subset string, policy map[string]any) {
+		pls, _, _ := unstructured.NestedSlice(policy, "portLevelSettings")
+		for _, raw := range pls {
+			pl, _ := raw.(map[string]any)
+			port, _, _ := unstructured.NestedInt64(pl, "port", "number")
+			if mode, _, _ := unstructured.NestedString(pl, "tls", "mode"); mode != "ISTIO_MUTUAL" {
+				t.Errorf("%s: subset %q port %d has tls.mode %q, want ISTIO_MUTUAL", dr.GetName(), subset, port, mode)
+			}
+			out[fmt.Sprintf("%s/%d", subset, port)], _, _ = unstructured.NestedString(pl, "tls", "sni")
+		}
+	}
+	top, _, _ := unstructured.NestedMap(dr.Object, "spec", "trafficPolicy")
+	read("", top)
+	subsets, _, _ := unstructured.NestedSlice(dr.Object, "spec", "subsets")
+	for _, raw := range subsets {
+		s, _ := raw.(map[string]any)
+		policy, _, _ := unstructured.NestedMap(s, "trafficPolicy")
+		name, _ := s["name"].(string)
+		read(name, policy)
+	}
+	return out
+}
+
 func nodePort(t *testing.T, cluster string) int64 {
 	t.Helper()
 	svc, err := theLab.Cluster(cluster).Kube.CoreV1().Services("istio-system").Get(t.Context(), "istio-ingressgateway", metav1.GetOptions{})
@@ -285,6 +321,9 @@ func TestExportHelloworldFromTwoClusters(t *testing.T) {
 	want := map[string]map[string]string{"v2": {"cluster": "cluster2"}, "v3": {"cluster": "cluster2"}}
 	if !reflect.DeepEqual(subsets(dr), want) {
 		t.Errorf("cluster1 .global subsets = %v, want %v (endpoint labels, never pod labels)", subsets(dr), want)
+	}
+	if got := snis(t, dr)["v3/5000"]; got != "outbound_.5000_.v3_.helloworld.hello.svc.cluster.local" {
+		t.Errorf("cluster1 .global subset v3 SNI = %q", got)
 	}
 	local := mustGet(t, "cluster2", builders.KindDestinationRule, "hello", "helloworld-hello-local")
 	if want := map[string]map[string]string{"v2": {"version": "v2"}, "v3": {"version": "v3"}}; !reflect.DeepEqual(subsets(local), want) {
@@ -525,37 +564,16 @@ func TestVIPUniqueWithoutClaims(t *testing.T) {
 	mustMesh(t, "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
 }
 
-func TestViaEgress(t *testing.T) {
-	egress, err := theLab.Cluster("cluster2").Kube.CoreV1().Services("istio-system").Get(t.Context(), "istio-egressgateway", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
+// The egress variant routes nowhere on current Istio (the egress gateway
+// passes the TLS on untouched, so one SNI would have to name a service of
+// both clusters): export refuses it, saying why, and writes nothing.
+func TestViaEgressRefused(t *testing.T) {
+	_, stderr, err := mesh(t, "export", "sleep", "-n", "foo", "--from", "cluster1", "--to", "cluster2", "--via-egress")
+	if err == nil || !strings.Contains(stderr, "--via-egress is refused") || !strings.Contains(stderr, "routes nowhere") {
+		t.Fatalf("export --via-egress: err = %v, want a refusal that says why:\n%s", err, stderr)
 	}
-	mustMesh(t, "export", "sleep", "-n", "foo", "--from", "cluster1", "--to", "cluster2", "--via-egress")
-	se := mustGet(t, "cluster2", builders.KindServiceEntry, "foo", "sleep-foo")
-	if r := spec(se)["resolution"]; r != rules.ResolutionStatic {
-		t.Errorf("egress variant resolution = %v, want STATIC", r)
-	}
-	raw, _, _ := unstructured.NestedSlice(se.Object, "spec", "endpoints")
-	if len(raw) != 2 {
-		t.Fatalf("egress variant endpoints = %v, want the remote gateway and the local egress gateway", raw)
-	}
-	remote, local := raw[0].(map[string]any), raw[1].(map[string]any)
-	if remote["address"] != lab.IngressIPCluster1 || remote["network"] != rules.ExternalNetwork {
-		t.Errorf("remote endpoint = %v, want %s on network external", remote, lab.IngressIPCluster1)
-	}
-	if local["address"] != egress.Spec.ClusterIP {
-		t.Errorf("local endpoint = %v, want the egress gateway ClusterIP %s", local, egress.Spec.ClusterIP)
-	}
-	mustMesh(t, "unexport", "sleep", "-n", "foo", "--from", "cluster1", "--to", "cluster2")
 	mustBeGone(t, "cluster2", builders.KindServiceEntry, "foo", "sleep-foo")
-
-	// cluster2's gateway is a host name: STATIC resolution cannot use it.
-	_, stderr, err := mesh(t, "export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1", "--via-egress")
-	if err == nil || !strings.Contains(stderr, "--via-egress needs an IP address") {
-		t.Errorf("--via-egress with a host-name gateway: err = %v, want an error saying it needs an IP", err)
-	}
-	mustBeGone(t, "cluster1", builders.KindServiceEntry, "bar", "httpbin-bar")
-	mustBeGone(t, "cluster1", builders.KindDestinationRule, "bar", "httpbin-bar-global")
+	mustBeGone(t, "cluster2", builders.KindDestinationRule, "foo", "sleep-foo-global")
 }
 
 func TestDryRun(t *testing.T) {
@@ -611,4 +629,48 @@ func TestSelectorAndAll(t *testing.T) {
 	mustBeGone(t, "cluster3", builders.KindServiceEntry, "bar", "httpbin-bar")
 	mustBeGone(t, "cluster3", builders.KindDestinationRule, "bar", "httpbin-bar-global")
 	mustBeGone(t, "cluster2", builders.KindDestinationRule, "bar", "httpbin-bar-local")
+}
+
+// A .global DestinationRule the user owns is left alone, and export says
+// which SNIs it must carry for requests to land.
+func TestExportLeavesUserGlobalRule(t *testing.T) {
+	drs := theLab.Cluster("cluster3").Dynamic.Resource(builders.DestinationRuleGVR).Namespace("bar")
+	user := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+		"metadata": map[string]any{"name": "my-httpbin", "namespace": "bar"},
+		"spec":     map[string]any{"host": "httpbin.bar.global", "trafficPolicy": map[string]any{"tls": map[string]any{"mode": "ISTIO_MUTUAL"}}},
+	}}
+	created, err := drs.Create(t.Context(), user, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = drs.Delete(context.Background(), "my-httpbin", metav1.DeleteOptions{}) })
+	_, stderr := mustMesh(t, "export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
+	t.Cleanup(func() { _, _, _ = mesh(t, "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster3") })
+	for _, want := range []string{"bar/my-httpbin", "left alone", "port 8000: tls.sni outbound_.8000_._.httpbin.bar.svc.cluster.local", "subset v1 port 8000: tls.sni outbound_.8000_.v1_.httpbin.bar.svc.cluster.local"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("export output lacks %q:\n%s", want, stderr)
+		}
+	}
+	mustGet(t, "cluster3", builders.KindServiceEntry, "bar", "httpbin-bar")
+	mustBeGone(t, "cluster3", builders.KindDestinationRule, "bar", "httpbin-bar-global")
+	if got := mustGet(t, "cluster3", builders.KindDestinationRule, "bar", "my-httpbin"); got.GetResourceVersion() != created.GetResourceVersion() {
+		t.Error("export changed the user's DestinationRule")
+	}
+}
+
+// The sources of one host share one cluster DNS domain, which the SNI of
+// its DestinationRule names: a second source with another domain is
+// refused, naming both, and the entry keeps its first source.
+func TestExportRefusesMixedClusterDomains(t *testing.T) {
+	mustMesh(t, "export", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster3")
+	t.Cleanup(func() { _, _, _ = mesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster3") })
+	_, stderr, err := mesh(t, "export", "helloworld", "-n", "hello", "--from", "cluster1", "--to", "cluster3", "--source-cluster-domain", "corp.internal")
+	if err == nil || !strings.Contains(stderr, "cluster domain cluster.local") || !strings.Contains(stderr, "corp.internal") {
+		t.Fatalf("mixed cluster domains: err = %v, want a refusal naming both domains:\n%s", err, stderr)
+	}
+	se := mustGet(t, "cluster3", builders.KindServiceEntry, "hello", "helloworld-hello")
+	if got := se.GetAnnotations()[builders.AnnotationSourceClusters]; got != "cluster2" {
+		t.Errorf("entry sources after the refusal = %q, want cluster2 only", got)
+	}
 }

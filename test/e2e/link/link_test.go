@@ -1,6 +1,7 @@
 package link
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/dns"
@@ -81,7 +83,10 @@ func TestLinkCoreDNSAndKubeDNSThenUnlinkRestoresExactly(t *testing.T) {
 	if err != nil {
 		t.Fatalf("cluster2 cross-network-gateway: %v", err)
 	}
-	if b, _ := json.Marshal(gw.Object["spec"]); !strings.Contains(string(b), `"AUTO_PASSTHROUGH"`) || !strings.Contains(string(b), `"*.global"`) || !strings.Contains(string(b), `15443`) {
+	// The remote SNI names cluster2's own services: the Gateway passes
+	// *.local through, on the pods of the gateway whose address export uses.
+	if b, _ := json.Marshal(gw.Object["spec"]); !strings.Contains(string(b), `"AUTO_PASSTHROUGH"`) || !strings.Contains(string(b), `"*.local"`) || strings.Contains(string(b), `"*.global"`) ||
+		!strings.Contains(string(b), `15443`) || !strings.Contains(string(b), `"selector":{"istio":"ingressgateway"}`) {
 		t.Fatalf("cluster2 Gateway spec = %s", b)
 	}
 	rec := configMap(t, "cluster1", "mesh-system", "mesh-link-cluster2")
@@ -169,5 +174,57 @@ func TestLinkRefusesDifferentRoots(t *testing.T) {
 	}
 	if got := configMap(t, "cluster1", "kube-system", "coredns"); got.ResourceVersion != before.ResourceVersion {
 		t.Fatal("a refused link changed the Corefile")
+	}
+}
+
+// An older link wrote a *.global Gateway, which routes nothing on Istio ≥
+// 1.14: a re-run of link replaces ours of that name and removes other ones
+// of ours, leaving a user's *.global Gateway alone; unlink removes ours too.
+func TestLinkRemovesOlderGlobalGateways(t *testing.T) {
+	trust(t, "cluster1", "cluster3")
+	gws := theLab.Cluster("cluster3").Dynamic.Resource(gatewayGVR).Namespace("istio-system")
+	old := func(name string, managed bool) *unstructured.Unstructured {
+		labels := map[string]any{}
+		if managed {
+			labels["app.kubernetes.io/managed-by"] = "kubectl-mesh"
+		}
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+			"metadata": map[string]any{"name": name, "namespace": "istio-system", "labels": labels},
+			"spec": map[string]any{"selector": map[string]any{"istio": "ingressgateway"}, "servers": []any{map[string]any{
+				"port": map[string]any{"number": int64(15443), "name": "tls", "protocol": "TLS"},
+				"tls":  map[string]any{"mode": "AUTO_PASSTHROUGH"}, "hosts": []any{"*.global"},
+			}}},
+		}}
+	}
+	for _, gw := range []*unstructured.Unstructured{old("cross-network-gateway", true), old("older-global", true), old("users-global", false)} {
+		if _, err := gws.Create(t.Context(), gw, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, n := range []string{"cross-network-gateway", "older-global", "users-global"} {
+			_ = gws.Delete(context.Background(), n, metav1.DeleteOptions{})
+		}
+	})
+	out := kubectlMesh(t, "link", "--from", "cluster1", "--to", "cluster3")
+	t.Cleanup(func() {
+		_, _, _ = theLab.Kubectl(context.Background(), nil, "mesh", "unlink", "--from", "cluster1", "--to", "cluster3")
+	})
+	if !strings.Contains(out, "Gateway istio-system/older-global removed") {
+		t.Errorf("link does not say it removed the older *.global Gateway:\n%s", out)
+	}
+	if _, err := gws.Get(t.Context(), "older-global", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("older *.global Gateway of ours still there: %v", err)
+	}
+	if _, err := gws.Get(t.Context(), "users-global", metav1.GetOptions{}); err != nil {
+		t.Errorf("a user's *.global Gateway was touched: %v", err)
+	}
+	gw, err := gws.Get(t.Context(), "cross-network-gateway", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(gw.Object["spec"]); !strings.Contains(string(b), `"*.local"`) || strings.Contains(string(b), `"*.global"`) {
+		t.Fatalf("cross-network-gateway after link = %s, want it passing *.local only", b)
 	}
 }

@@ -54,8 +54,8 @@ func TestMultiPrimaryRemoteSecretReadsOnly(t *testing.T) {
 	if err != nil || ns.Labels["topology.istio.io/network"] != "net-two" {
 		t.Fatalf("istio-system network label = %v (%v)", ns.Labels, err)
 	}
-	if _, err := c2.Dynamic.Resource(gatewayGVR).Namespace("istio-system").Get(ctx, "eastwest-gateway", metav1.GetOptions{}); err != nil {
-		t.Fatalf("east-west Gateway: %v", err)
+	if _, err := c2.Dynamic.Resource(gatewayGVR).Namespace("istio-system").Get(ctx, "cross-network-gateway", metav1.GetOptions{}); err != nil {
+		t.Fatalf("*.local passthrough Gateway: %v", err)
 	}
 
 	// Again: nothing changes, the token is kept.
