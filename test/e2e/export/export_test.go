@@ -646,7 +646,9 @@ func TestExportLeavesUserGlobalRule(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = drs.Delete(context.Background(), "my-httpbin", metav1.DeleteOptions{}) })
 	_, stderr := mustMesh(t, "export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
-	t.Cleanup(func() { _, _, _ = mesh(t, "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster3") })
+	t.Cleanup(func() {
+		_, _, _ = mesh(t, "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
+	})
 	for _, want := range []string{"bar/my-httpbin", "left alone", "port 8000: tls.sni outbound_.8000_._.httpbin.bar.svc.cluster.local", "subset v1 port 8000: tls.sni outbound_.8000_.v1_.httpbin.bar.svc.cluster.local"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("export output lacks %q:\n%s", want, stderr)
@@ -664,7 +666,9 @@ func TestExportLeavesUserGlobalRule(t *testing.T) {
 // refused, naming both, and the entry keeps its first source.
 func TestExportRefusesMixedClusterDomains(t *testing.T) {
 	mustMesh(t, "export", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster3")
-	t.Cleanup(func() { _, _, _ = mesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster3") })
+	t.Cleanup(func() {
+		_, _, _ = mesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster3")
+	})
 	_, stderr, err := mesh(t, "export", "helloworld", "-n", "hello", "--from", "cluster1", "--to", "cluster3", "--source-cluster-domain", "corp.internal")
 	if err == nil || !strings.Contains(stderr, "cluster domain cluster.local") || !strings.Contains(stderr, "corp.internal") {
 		t.Fatalf("mixed cluster domains: err = %v, want a refusal naming both domains:\n%s", err, stderr)
