@@ -148,6 +148,7 @@ const (
 	ProblemGatewayMismatch = "GatewayMismatch"
 	ProblemSubsetLabels    = "SubsetSelectsNothing"
 	ProblemPeerUnreachable = "PeerUnreachable"
+	ProblemNoGlobalDNS     = "GlobalNamesDoNotResolve"
 
 	// Route problems (routes.go): a (host, port, subset) of a .global
 	// entry that lands nowhere, and why.

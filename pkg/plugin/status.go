@@ -19,6 +19,7 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/dns"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/gateway"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/meshconfig"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
@@ -26,13 +27,14 @@ import (
 const statusLong = `Report the health of the whole mesh in one screen.
 
 For every cluster: the root of its Istio CA and whether all roots match,
-when its intermediate expires, istiocoredns, DNS forwarding of the global
-zone, its gateway address, mesh-webhook, and the services exported into it.
+when its intermediate expires, istiocoredns and DNS forwarding of the global
+zone (or, without istiocoredns, Istio's DNS proxying), its gateway address,
+mesh-webhook, and the services exported into it.
 For every link: the peer's gateway and whether the peer answers. Then the
 problems, each with its object and the fix: duplicate VIPs, VIPs outside
 the class-E rules, stale .global entries, endpoints that no longer point at
-the source cluster's gateway, .global subsets that select nothing, and
-unreachable peers. Then every route: for each port and subset of every
+the source cluster's gateway, .global subsets that select nothing, .global
+names no DNS answers, and unreachable peers. Then every route: for each port and subset of every
 .global entry, the SNI the caller sends, the source gateway and Gateway
 that take it, and the source Service it lands on, with the problems of
 routes that land nowhere (plain text or the default SNI, no *.local
@@ -114,11 +116,15 @@ type ClusterStatus struct {
 	DNSConfigMap        string     `json:"dnsConfigMap,omitempty"`
 	GlobalForwarding    []string   `json:"globalForwarding,omitempty"`
 	GlobalDNS           bool       `json:"globalDNS"`
-	DNSError            string     `json:"dnsError,omitempty"`
-	Gateway             string     `json:"gateway,omitempty"`
-	GatewayError        string     `json:"gatewayError,omitempty"`
-	Webhook             string     `json:"webhook"`
-	Exported            []string   `json:"exported"`
+	// DNSProxy says whether Istio's DNS proxying is on in the mesh config
+	// (Istio ≥ 1.8, no istiocoredns): then the sidecars answer .global
+	// names and GlobalDNS is true.
+	DNSProxy     bool     `json:"dnsProxy,omitempty"`
+	DNSError     string   `json:"dnsError,omitempty"`
+	Gateway      string   `json:"gateway,omitempty"`
+	GatewayError string   `json:"gatewayError,omitempty"`
+	Webhook      string   `json:"webhook"`
+	Exported     []string `json:"exported"`
 
 	gateway   *mesh.GatewayAddress
 	entries   []mesh.Entry
@@ -235,6 +241,12 @@ func (o *StatusOptions) gather(ctx context.Context, name string) (*ClusterStatus
 		} else {
 			cs.GlobalForwarding = fwd
 			cs.GlobalDNS = cs.IstioCoreDNS != "" && slices.Contains(fwd, cs.IstioCoreDNS)
+		}
+	}
+	if cs.IstioCoreDNS == "" {
+		if cm, err := meshconfig.Find(ctx, c.Kube, ""); err == nil {
+			cs.DNSProxy, _ = meshconfig.DNSCapture(cm.Data[meshconfig.Key])
+			cs.GlobalDNS = cs.DNSProxy
 		}
 	}
 	if addr, err := gateway.Discover(ctx, c.Kube, gateway.Options{}); err != nil {
@@ -385,6 +397,34 @@ func (o *StatusOptions) check(ctx context.Context, rep *Report) {
 		}
 	}
 	checkRoutes(rep)
+	for _, cs := range rep.Clusters {
+		if p, ok := checkGlobalDNS(cs); ok {
+			rep.Problems = append(rep.Problems, p)
+		}
+	}
+}
+
+// checkGlobalDNS reports a cluster whose .global entries no DNS answers:
+// apps then fail to resolve <name>.<ns>.global before any routing.
+func checkGlobalDNS(cs *ClusterStatus) (mesh.Problem, bool) {
+	if cs.GlobalDNS || cs.DNSError != "" {
+		return mesh.Problem{}, false
+	}
+	for _, e := range cs.entries {
+		if !e.Global() {
+			continue
+		}
+		p := mesh.Problem{Cluster: cs.Context, Kind: mesh.ProblemNoGlobalDNS, Object: "serviceentry " + e.Ref()}
+		if cs.IstioCoreDNS != "" {
+			p.Message = fmt.Sprintf("%s does not forward the global zone to istiocoredns %s, so %s does not resolve", cs.DNSConfigMap, cs.IstioCoreDNS, e.Hosts[0])
+			p.Fix = fmt.Sprintf("kubectl mesh link --from %s --to <a linked cluster>", cs.Context)
+		} else {
+			p.Message = fmt.Sprintf("no istiocoredns and Istio's DNS proxying is off, so %s does not resolve", e.Hosts[0])
+			p.Fix = dnsCaptureHint(meshconfig.Namespace + "/" + meshconfig.ConfigMapName)
+		}
+		return p, true
+	}
+	return mesh.Problem{}, false
 }
 
 // linkStatus checks that a linked peer answers, within the timeout.
@@ -483,6 +523,8 @@ func dnsCell(cs *ClusterStatus) string {
 	switch {
 	case cs.DNSError != "":
 		return "unknown"
+	case cs.DNSProxy:
+		return "dns proxy"
 	case cs.GlobalDNS:
 		return "forwarded"
 	case len(cs.GlobalForwarding) > 0:
