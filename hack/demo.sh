@@ -47,7 +47,8 @@ step "link: cluster1 calls cluster2 (CoreDNS) and cluster2 calls cluster1 (kube-
 run kubectl mesh link --from cluster1 --to cluster2 --bidirectional
 run kubectl --context cluster1 get configmap coredns -n kube-system -o jsonpath='{.data.Corefile}'
 run kubectl --context cluster2 get configmap kube-dns -n kube-system -o jsonpath='{.data.stubDomains}{"\n"}'
-run kubectl --context cluster2 get gateway cross-network-gateway -n istio-system -o jsonpath='{.spec.servers[0].port.number} {.spec.servers[0].tls.mode} {.spec.servers[0].hosts}{"\n"}'
+echo "(cluster2's gateway passes *.local through: callers send the SNI of cluster2's own services)"
+run kubectl --context cluster2 get gateway cross-network-gateway -n istio-system -o jsonpath='{.spec.servers[0].port.number} {.spec.servers[0].tls.mode} {.spec.servers[0].hosts} selector={.spec.selector}{"\n"}'
 step "link: a re-run changes nothing; cluster1 also calls cluster3 (NodePort gateway)"
 run kubectl mesh link --from cluster1 --to cluster2 --bidirectional
 run kubectl mesh link --from cluster1 --to cluster3
@@ -57,9 +58,11 @@ run kubectl mesh link --from cluster1 --to cluster3
 step "export: sleep (cluster1) calls httpbin.bar.global in cluster2"
 run kubectl mesh export httpbin -n bar --from cluster2 --to cluster1
 run kubectl --context cluster1 get serviceentry httpbin-bar -n bar -o yaml
+echo "(the .global rule sends cluster2's own name of httpbin, which cluster2's *.local passthrough routes)"
+run kubectl --context cluster1 get destinationrule httpbin-bar-global -n bar -o jsonpath='{range .spec.trafficPolicy.portLevelSettings[*]}port {.port.number}: {.tls.mode} sni={.tls.sni}{"\n"}{end}'
 step "export: helloworld v2, v3 from cluster2; subsets select the endpoint's cluster label"
 run kubectl mesh export helloworld -n hello --from cluster2 --to cluster1
-run kubectl --context cluster1 get destinationrule helloworld-hello-global -n hello -o jsonpath='{range .spec.subsets[*]}{.name} -> cluster={.labels.cluster}{"\n"}{end}'
+run kubectl --context cluster1 get destinationrule helloworld-hello-global -n hello -o jsonpath='{range .spec.subsets[*]}{.name} -> cluster={.labels.cluster} sni={.trafficPolicy.portLevelSettings[0].tls.sni}{"\n"}{end}'
 run kubectl --context cluster2 get destinationrule helloworld-hello-local -n hello -o jsonpath='{range .spec.subsets[*]}{.name} -> version={.labels.version}{"\n"}{end}'
 
 step "export: a re-run changes nothing and keeps the VIPs"
@@ -108,8 +111,11 @@ YAML
 echo "$denied"
 
 # --- status: one report for the whole mesh ---
-step "status: the whole mesh in one screen (exit code 1 when there is a problem)"
+step "status: the whole mesh in one screen, every route with the gateway and SNI it takes (exit code 1 when there is a problem)"
+echo "(cluster3's hand-written seed entry has no DestinationRule: status reports it as routing nowhere, with the fix)"
 run kubectl mesh status || echo "(kubectl mesh status exited with $?)"
+step "status: cluster1's exports land (routes from the caller's SNI to the source gateway and Service)"
+run kubectl mesh status --contexts cluster1,cluster2
 step "status: a .global subset selecting pod labels (a mistake of published guides) is caught"
 run kubectl --context cluster1 apply -f - <<'YAML'
 apiVersion: networking.istio.io/v1
