@@ -61,8 +61,13 @@ test-deps: tools build krew-tools ## Install/build what the tests need (lab prog
 ##@ Test
 
 .PHONY: test
-test: test-deps ## Run unit and end-to-end tests (starts real API servers).
+test: test-deps ## Run unit, end-to-end and conformance tests (starts real API servers; Istio's own pilot judges every route).
 	$(GO) test $(TEST_FLAGS) ./...
+	cd test/conformance && $(GO) test $(TEST_FLAGS) ./...
+
+.PHONY: test-conformance
+test-conformance: test-deps ## Export on a lab and follow every route through Istio's own pilot (test/conformance, its own module).
+	cd test/conformance && $(GO) test $(TEST_FLAGS) ./...
 
 .PHONY: test-unit
 test-unit: ## Run unit tests only (no lab).
@@ -89,7 +94,7 @@ lint: $(GOLANGCI) ## gofmt, go vet, golangci-lint and go mod tidy checks.
 	@out=$$(gofmt -l cmd pkg test hack); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GOLANGCI) run ./...
-	@hack/check-tidy.sh . hack/tools hack/lint hack/release/krew hack/image
+	@hack/check-tidy.sh . hack/tools hack/lint hack/release/krew hack/image test/conformance
 
 ##@ Release
 
