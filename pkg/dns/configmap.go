@@ -3,6 +3,7 @@ package dns
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -118,9 +119,10 @@ func Warnings(cm *corev1.ConfigMap) []string {
 }
 
 // Change records one edit of a DNS ConfigMap: the key's exact value before
-// and after, so that Revert restores it byte for byte, and for a Corefile
-// the block-level edit, to undo it even when other parts of the Corefile
-// changed meanwhile.
+// and after, so that Revert restores it byte for byte, and what the edit
+// did to kubectl mesh's own part (the global server block of a Corefile,
+// the global stub domain of kube-dns), to undo just that when other parts
+// of the key changed meanwhile.
 type Change struct {
 	Target     Target        `json:"target"`
 	Key        string        `json:"key"`
@@ -129,6 +131,9 @@ type Change struct {
 	After      string        `json:"after"`
 	IP         string        `json:"ip"`
 	Corefile   *CorefileEdit `json:"corefile,omitempty"`
+	// PreviousStub is kube-dns' global stub domain before the edit; empty
+	// when there was none.
+	PreviousStub []string `json:"previousStub,omitempty"`
 }
 
 // Apply returns the edit that makes cm forward the global zone to ip; nil
@@ -138,7 +143,7 @@ func Apply(cm *corev1.ConfigMap, t Target, ip string) (*Change, error) {
 	before, existed := cm.Data[key]
 	ch := &Change{Target: t, Key: key, KeyExisted: existed, Before: before, IP: ip}
 	switch t.Kind {
-	case CoreDNS:
+	case CoreDNS, CoreDNSCustom:
 		out, edit, err := EnsureGlobal(before, ip)
 		if err != nil {
 			return nil, fmt.Errorf("ConfigMap %s key %s: %w", t, key, err)
@@ -148,23 +153,14 @@ func Apply(cm *corev1.ConfigMap, t Target, ip string) (*Change, error) {
 		}
 		ch.After, ch.Corefile = out, edit
 	case KubeDNS:
-		out, changed, err := EnsureStubDomain(before, ip)
+		out, previous, changed, err := EnsureStubDomain(before, ip)
 		if err != nil {
 			return nil, fmt.Errorf("ConfigMap %s: %w", t, err)
 		}
 		if !changed {
 			return nil, nil
 		}
-		ch.After = out
-	case CoreDNSCustom:
-		out, edit, err := EnsureGlobal(before, ip)
-		if err != nil {
-			return nil, fmt.Errorf("ConfigMap %s key %s: %w", t, key, err)
-		}
-		if edit == nil {
-			return nil, nil
-		}
-		ch.After, ch.Corefile = out, edit
+		ch.After, ch.PreviousStub = out, previous
 	default:
 		return nil, fmt.Errorf("unknown DNS kind %q", t.Kind)
 	}
@@ -184,49 +180,73 @@ func (c *Change) Patched(cm *corev1.ConfigMap) *corev1.ConfigMap {
 // Revert returns a copy of cm without the change. When the key still holds
 // exactly what the change wrote, the old value comes back byte for byte
 // (or the key goes, if it did not exist). Otherwise only the global block
-// or stub domain is taken out, and an error explains a block changed
-// since, leaving cm as it is.
+// or stub domain is put back as it was, and an error explains a block
+// changed since, leaving cm as it is. Reverting a change that was never
+// written, or twice, changes nothing.
 func (c *Change) Revert(cm *corev1.ConfigMap) (*corev1.ConfigMap, error) {
 	out := cm.DeepCopy()
 	cur, ok := out.Data[c.Key]
 	if !ok {
 		return out, nil
 	}
-	restore := func(v string) {
-		if v == "" && !c.KeyExisted {
-			delete(out.Data, c.Key)
-			return
+	v := c.Before
+	if cur != c.After {
+		var err error
+		if v, err = c.undoOwnPart(cur); err != nil {
+			return nil, err
 		}
-		out.Data[c.Key] = v
 	}
-	if cur == c.After {
-		restore(c.Before)
+	if v == "" && !c.KeyExisted {
+		delete(out.Data, c.Key)
 		return out, nil
 	}
-	switch c.Target.Kind {
-	case KubeDNS:
-		v, ok, err := RemoveStubDomain(cur, c.IP)
+	out.Data[c.Key] = v
+	return out, nil
+}
+
+// undoOwnPart takes the change out of the key's value cur, keeping every
+// other part as it is now.
+func (c *Change) undoOwnPart(cur string) (string, error) {
+	if c.Target.Kind == KubeDNS {
+		v, ok, err := RestoreStubDomain(cur, c.IP, c.PreviousStub)
 		if err != nil {
-			return nil, fmt.Errorf("ConfigMap %s: %w", c.Target, err)
+			return "", fmt.Errorf("ConfigMap %s: %w", c.Target, err)
 		}
 		if !ok {
-			return nil, fmt.Errorf("ConfigMap %s: the global stub domain no longer points at %s; it was changed after kubectl mesh wrote it, remove it by hand", c.Target, c.IP)
+			return "", fmt.Errorf("ConfigMap %s: the global stub domain no longer points at %s; it was changed after kubectl mesh wrote it, remove it by hand", c.Target, c.IP)
 		}
 		if v == "{}" && !c.KeyExisted {
 			v = ""
 		}
-		restore(v)
-	default:
-		if c.Corefile == nil {
-			return nil, fmt.Errorf("ConfigMap %s: the record of the Corefile edit is missing; remove the global block by hand", c.Target)
-		}
-		v, err := RemoveGlobal(cur, *c.Corefile)
-		if err != nil {
-			return nil, fmt.Errorf("ConfigMap %s key %s: %w", c.Target, c.Key, err)
-		}
-		restore(v)
+		return v, nil
 	}
-	return out, nil
+	if c.Corefile == nil {
+		return "", fmt.Errorf("ConfigMap %s: the record of the Corefile edit is missing; remove the global block by hand", c.Target)
+	}
+	v, err := RemoveGlobal(cur, *c.Corefile)
+	if err != nil {
+		return "", fmt.Errorf("ConfigMap %s key %s: %w", c.Target, c.Key, err)
+	}
+	return v, nil
+}
+
+// Written reports whether cm holds what the change wrote: the whole value,
+// or at least its global block or stub domain.
+func (c *Change) Written(cm *corev1.ConfigMap) bool {
+	cur, ok := cm.Data[c.Key]
+	switch {
+	case !ok:
+		return false
+	case cur == c.After:
+		return true
+	case c.Target.Kind == KubeDNS:
+		fwd, err := StubDomainForwarding(cur)
+		return err == nil && slices.Equal(fwd, []string{c.IP})
+	case c.Corefile == nil:
+		return false
+	}
+	block, found, err := globalBlock(cur)
+	return err == nil && found && block == c.Corefile.Added
 }
 
 // Forwarding returns the nameservers cm forwards the global zone to.
@@ -238,17 +258,48 @@ func Forwarding(cm *corev1.ConfigMap, t Target) ([]string, error) {
 	return GlobalForwarding(v)
 }
 
-// Compose is the change that goes from the state before older to the
-// state after newer, for a key edited twice (e.g. a new istiocoredns IP):
-// undoing it restores the text from before the first edit.
+// Compose is the change that goes from the state before older to the state
+// after newer, for a key edited twice (e.g. a new istiocoredns IP), so
+// that undoing it restores what kubectl mesh's part was before the first
+// edit. Whatever else changed in the key between the edits stays: only
+// when the key was untouched in between is the text before older restored
+// byte for byte. Likewise, when someone changed kubectl mesh's part
+// between the edits, undo restores their version of it.
 func Compose(older, newer *Change) *Change {
 	if older == nil || older.Target != newer.Target || older.Key != newer.Key {
 		return newer
 	}
 	out := *newer
-	out.KeyExisted, out.Before = older.KeyExisted, older.Before
-	if older.Corefile != nil && newer.Corefile != nil {
+	switch {
+	case newer.Target.Kind == KubeDNS:
+		if slices.Equal(newer.PreviousStub, []string{older.IP}) {
+			out.PreviousStub = older.PreviousStub
+		}
+	case older.Corefile != nil && newer.Corefile != nil && newer.Corefile.Removed == older.Corefile.Added:
 		out.Corefile = &CorefileEdit{Removed: older.Corefile.Removed, Added: newer.Corefile.Added, NewlineAdded: older.Corefile.NewlineAdded}
 	}
+	if newer.Before == older.After {
+		out.KeyExisted, out.Before = older.KeyExisted, older.Before
+		return &out
+	}
+	// Someone edited the key between the two edits: the text to go back to
+	// is today's without kubectl mesh's part.
+	out.KeyExisted = older.KeyExisted || newer.KeyExisted
+	before, err := out.undoOwnPart(newer.After)
+	if err != nil {
+		return newer // undoing newer alone is still exact
+	}
+	out.Before = before
 	return &out
+}
+
+// Settle returns the change in effect in cm when a link recorded pending
+// before writing it and may have stopped before (or after) the write:
+// pending composed onto committed when cm holds pending's edit, else
+// committed as it was.
+func Settle(committed, pending *Change, cm *corev1.ConfigMap) *Change {
+	if pending == nil || cm == nil || !pending.Written(cm) {
+		return committed
+	}
+	return Compose(committed, pending)
 }

@@ -293,31 +293,52 @@ func sameExceptGlobal(before []ServerBlock, text string) error {
 }
 
 // RemoveGlobal undoes edit on corefile: the global block that EnsureGlobal
-// wrote is replaced by the text it replaced, or removed. If the block is no
-// longer the one written, the Corefile is returned unchanged and an error
-// says why.
+// wrote is replaced by the text it replaced, or removed. A global block
+// that already is the one replaced (the edit was never written, or is
+// undone) is left as it is. If the block is neither, the Corefile is
+// returned unchanged and an error says why.
 func RemoveGlobal(corefile string, edit CorefileEdit) (string, error) {
+	lines, s, err := globalSpan(corefile)
+	if err != nil || s == nil {
+		return corefile, err
+	}
+	text := strings.Join(lines[s.first:s.last+1], "")
+	if text == edit.Removed {
+		return corefile, nil
+	}
+	if text != edit.Added {
+		return corefile, fmt.Errorf("the global server block was changed after kubectl mesh wrote it; remove it by hand")
+	}
+	head := strings.Join(lines[:s.first], "")
+	tail := strings.Join(lines[s.last+1:], "")
+	if edit.NewlineAdded && tail == "" {
+		head = strings.TrimSuffix(head, "\n")
+	}
+	return head + edit.Removed + tail, nil
+}
+
+// globalBlock returns the text of the Corefile's global server block, when
+// it has one on lines of its own.
+func globalBlock(corefile string) (text string, found bool, err error) {
+	lines, s, err := globalSpan(corefile)
+	if err != nil || s == nil {
+		return "", false, err
+	}
+	return strings.Join(lines[s.first:s.last+1], ""), true, nil
+}
+
+// globalSpan finds the global server block that sits on lines of its own.
+func globalSpan(corefile string) ([]string, *span, error) {
 	spans, err := blockSpans(corefile)
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
-	lines := strings.SplitAfter(corefile, "\n")
-	for _, s := range spans {
-		if s.first < 0 || !slices.ContainsFunc(s.keys, isGlobalKey) {
-			continue
+	for i, s := range spans {
+		if s.first >= 0 && slices.ContainsFunc(s.keys, isGlobalKey) {
+			return strings.SplitAfter(corefile, "\n"), &spans[i], nil
 		}
-		text := strings.Join(lines[s.first:s.last+1], "")
-		if text != edit.Added {
-			return corefile, fmt.Errorf("the global server block was changed after kubectl mesh wrote it; remove it by hand")
-		}
-		head := strings.Join(lines[:s.first], "")
-		tail := strings.Join(lines[s.last+1:], "")
-		if edit.NewlineAdded && tail == "" {
-			head = strings.TrimSuffix(head, "\n")
-		}
-		return head + edit.Removed + tail, nil
 	}
-	return corefile, nil
+	return nil, nil, nil
 }
 
 // Canonical renders blocks in a stable form, for messages and tests.

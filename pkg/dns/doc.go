@@ -5,5 +5,7 @@
 // kube-dns' stubDomains, or a `global.server` key in a managed
 // `coredns-custom` ConfigMap. Every edit is recorded as a Change holding the
 // exact text before and after, so that removing it restores the user's
-// configuration byte for byte.
+// configuration byte for byte, and kubectl mesh's own part (the global
+// block, the global stub domain and what it replaced), so that after other
+// edits only that part is taken out and everyone else's edits stay.
 package dns

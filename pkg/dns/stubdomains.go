@@ -8,29 +8,33 @@ import (
 
 // EnsureStubDomain returns kube-dns' stubDomains value (JSON, "" when the
 // key is absent) with the global zone forwarded to ip, keeping every other
-// stub domain. changed is false when it already was.
-func EnsureStubDomain(value, ip string) (out string, changed bool, err error) {
+// stub domain, and the global zone's nameservers before (none: nil).
+// changed is false when it already was.
+func EnsureStubDomain(value, ip string) (out string, previous []string, changed bool, err error) {
 	stubs := map[string][]string{}
 	if value != "" {
 		if err := json.Unmarshal([]byte(value), &stubs); err != nil {
-			return "", false, fmt.Errorf("kube-dns stubDomains is not a JSON object of zone → [nameserver]: %w; fix the ConfigMap first", err)
+			return "", nil, false, fmt.Errorf("kube-dns stubDomains is not a JSON object of zone → [nameserver]: %w; fix the ConfigMap first", err)
 		}
 	}
-	if slices.Equal(stubs[Zone], []string{ip}) {
-		return value, false, nil
+	previous = stubs[Zone]
+	if slices.Equal(previous, []string{ip}) {
+		return value, previous, false, nil
 	}
 	stubs[Zone] = []string{ip}
 	b, err := json.Marshal(stubs)
 	if err != nil {
-		return "", false, err
+		return "", nil, false, err
 	}
-	return string(b), true, nil
+	return string(b), previous, true, nil
 }
 
-// RemoveStubDomain drops the global zone from a stubDomains value if it
-// still points at ip. ok is false when it points elsewhere (someone changed
-// it since); the value is then returned unchanged.
-func RemoveStubDomain(value, ip string) (out string, ok bool, err error) {
+// RestoreStubDomain puts the global zone of a stubDomains value back to
+// previous (or drops it when previous is empty) if it still points at ip.
+// A global zone that is gone, or already as before (never written, or
+// undone), is fine. ok is false when it points elsewhere (someone changed it since);
+// the value is then returned unchanged.
+func RestoreStubDomain(value, ip string, previous []string) (out string, ok bool, err error) {
 	if value == "" {
 		return value, true, nil
 	}
@@ -39,13 +43,16 @@ func RemoveStubDomain(value, ip string) (out string, ok bool, err error) {
 		return "", false, fmt.Errorf("kube-dns stubDomains is not a JSON object: %w", err)
 	}
 	got, found := stubs[Zone]
-	if !found {
+	switch {
+	case !found, len(previous) > 0 && slices.Equal(got, previous):
 		return value, true, nil
-	}
-	if !slices.Equal(got, []string{ip}) {
+	case !slices.Equal(got, []string{ip}):
 		return value, false, nil
 	}
 	delete(stubs, Zone)
+	if len(previous) > 0 {
+		stubs[Zone] = previous
+	}
 	b, err := json.Marshal(stubs)
 	if err != nil {
 		return "", false, err
