@@ -48,8 +48,16 @@ type Record struct {
 	GatewayMode string `json:"gatewayMode,omitempty"`
 	// LinkedAt is when link first wrote the record.
 	LinkedAt time.Time `json:"linkedAt"`
+	// Pending: link writes the record before each change it makes and
+	// clears this when it has finished, so a link that failed or was
+	// interrupted leaves a pending record of what it may have changed,
+	// which unlink reverts and status reports.
+	Pending bool `json:"pending,omitempty"`
 	// DNS is the edit of this cluster's DNS, if link made one.
 	DNS *dns.Change `json:"dns,omitempty"`
+	// PendingDNS is a DNS edit link recorded and then may or may not have
+	// written; dns.Settle tells from the ConfigMap which edit is in effect.
+	PendingDNS *dns.Change `json:"pendingDNS,omitempty"`
 	// MeshConfig is the edit of this cluster's Istio mesh config that
 	// turned DNS proxying on (--enable-dns-capture), if link made one.
 	MeshConfig *meshconfig.Change `json:"meshConfig,omitempty"`

@@ -148,6 +148,7 @@ const (
 	ProblemGatewayMismatch = "GatewayMismatch"
 	ProblemSubsetLabels    = "SubsetSelectsNothing"
 	ProblemPeerUnreachable = "PeerUnreachable"
+	ProblemLinkIncomplete  = "LinkIncomplete"
 	ProblemNoGlobalDNS     = "GlobalNamesDoNotResolve"
 
 	// Route problems (routes.go): a (host, port, subset) of a .global

@@ -26,10 +26,15 @@ const linkLong = `Make one cluster able to call the services of another.
 link checks that both clusters' Istio CAs share one root, makes the .global
 names resolve in the calling cluster (--from), finds the gateway of the
 called cluster (--to) and makes sure that gateway passes mTLS for *.local
-services through on port 15443. It records what it changed in a ConfigMap
+services through on port 15443. It records what it changes in a ConfigMap
 in the mesh-system namespace of --from, so that "kubectl mesh unlink"
 removes exactly that and "kubectl mesh status" can check the link. Running
 it again changes nothing.
+
+The record is written before each change, marked pending until link has
+finished: when a step fails or link is interrupted (Ctrl-C), what it may
+have changed is on record. Run link again to finish, or "kubectl mesh
+unlink" to undo it; "kubectl mesh status" reports the unfinished link.
 
 DNS: with istiocoredns (Istio 1.5-1.7), the cluster DNS forwards the global
 zone to it (CoreDNS Corefile or kube-dns stubDomains). Without it (Istio
@@ -179,6 +184,9 @@ type linkRun struct {
 	fromA, toA applier
 	record     mesh.Record
 	previous   *mesh.Record
+	// saved is the record as --from holds it now: previous, or the last
+	// pending record this run wrote before a change.
+	saved *mesh.Record
 }
 
 func (o *LinkOptions) link(ctx context.Context, log *stepLog, from, to string) error {
@@ -197,18 +205,45 @@ func (o *LinkOptions) link(ctx context.Context, log *stepLog, from, to string) e
 	if prev, err := readRecord(ctx, fc, to); err != nil {
 		return err
 	} else if prev != nil {
-		r.previous = prev
+		r.previous, r.saved = prev, prev
 		r.record.LinkedAt = prev.LinkedAt
 		r.record.DNS = prev.DNS
+		r.record.PendingDNS = prev.PendingDNS
 		r.record.MeshConfig = prev.MeshConfig
 		r.record.PeerGatewayCreated = prev.PeerGatewayCreated
 		r.record.MultiPrimary = prev.MultiPrimary
-	}
-	for _, step := range []func(context.Context) error{r.trust, r.dns, r.gateway, r.multiPrimary, r.save} {
-		if err := step(ctx); err != nil {
+		// An earlier link stopped half-way: take what it did write.
+		if err := settleDNS(ctx, fc, &r.record); err != nil {
 			return err
 		}
 	}
+	for _, step := range []func(context.Context) error{r.trust, r.dns, r.gateway, r.multiPrimary, r.save} {
+		if err := step(ctx); err != nil {
+			if r.saved != nil && r.saved.Pending && r.fromA.writes() && r.o.DryRun != "server" {
+				return fmt.Errorf("%w\nwhat link changed so far is recorded in ConfigMap %s/%s of %s: run link again to finish, or undo it with kubectl mesh unlink --from %s --to %s",
+					err, mesh.Namespace, mesh.RecordName(to), from, from, to)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// settleDNS resolves a DNS edit that a link recorded but may have stopped
+// before writing: the ConfigMap tells whether it was written.
+func settleDNS(ctx context.Context, c *Cluster, rec *mesh.Record) error {
+	if rec.PendingDNS == nil {
+		return nil
+	}
+	t := rec.PendingDNS.Target
+	cm, err := c.Kube.CoreV1().ConfigMaps(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		cm = nil
+	case err != nil:
+		return fmt.Errorf("%s: read ConfigMap %s (a DNS edit of an unfinished link): %w", c.Context, t, err)
+	}
+	rec.DNS, rec.PendingDNS = dns.Settle(rec.DNS, rec.PendingDNS, cm), nil
 	return nil
 }
 
@@ -329,19 +364,50 @@ func (r *linkRun) dns(ctx context.Context) error {
 	patched := ch.Patched(cm)
 	patched.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
 	r.log.object(patched)
+	r.record.PendingDNS = ch
+	if err := r.savePending(ctx); err != nil {
+		return err
+	}
 	if r.fromA.writes() {
 		if _, err := r.from.Kube.CoreV1().ConfigMaps(cm.Namespace).Update(ctx, patched, metav1.UpdateOptions{FieldManager: rules.FieldManager, DryRun: r.fromA.dryRunOpt()}); err != nil {
 			return fmt.Errorf("%s: update ConfigMap %s: %w; run link again", r.from.Context, target, err)
 		}
 	}
-	r.record.DNS = dns.Compose(r.record.DNS, ch)
+	r.record.DNS, r.record.PendingDNS = dns.Compose(r.record.DNS, ch), nil
 	r.log.line(r.from.Context, stepChanged, "dns", fmt.Sprintf("%s %s key %s: global forwarded to istiocoredns %s", target.Kind, target, ch.Key, ip))
 	return nil
 }
 
-// save writes the link record into --from.
+// savePending writes the record, marked pending, before a step changes
+// anything, so that whatever happens next (a failed step, an interrupt,
+// a killed process) unlink knows what to revert. Nothing is written when
+// the record --from holds already covers the change, so that running
+// link again writes nothing.
+func (r *linkRun) savePending(ctx context.Context) error {
+	rec := r.record
+	rec.Pending = true
+	if r.saved != nil {
+		covered := rec
+		covered.Pending = r.saved.Pending
+		if r.saved.SameLink(covered) {
+			return nil
+		}
+	}
+	if !r.fromA.writes() {
+		r.saved = &rec
+		return nil
+	}
+	if _, err := r.write(ctx, rec); err != nil {
+		return fmt.Errorf("%s: write the link record before changing anything (nothing was changed): %w", r.from.Context, err)
+	}
+	r.saved = &rec
+	return nil
+}
+
+// save writes the finished link record into --from.
 func (r *linkRun) save(ctx context.Context) error {
-	if r.previous != nil && r.previous.SameLink(r.record) {
+	r.record.Pending = false
+	if r.saved != nil && r.saved.SameLink(r.record) {
 		r.log.line(r.from.Context, stepOK, "record", fmt.Sprintf("ConfigMap %s/%s", mesh.Namespace, mesh.RecordName(r.record.Peer)))
 		return nil
 	}
@@ -349,18 +415,37 @@ func (r *linkRun) save(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := r.fromA.apply(ctx, gvrNamespace, mesh.NamespaceObject()); err != nil {
-		return fmt.Errorf("%s: %w", r.from.Context, err)
-	}
 	r.log.object(cm)
-	if _, err := r.fromA.apply(ctx, gvrConfigMap, cm); err != nil {
-		if r.o.DryRun == "server" && apierrors.IsNotFound(err) {
-			// The namespace was only created as a dry run.
-			r.log.line(r.from.Context, stepChanged, "record", fmt.Sprintf("ConfigMap %s/%s (namespace %s would be created first)", mesh.Namespace, cm.Name, mesh.Namespace))
-			return nil
-		}
+	nsFirst, err := r.write(ctx, r.record)
+	if err != nil {
 		return fmt.Errorf("%s: write link record: %w", r.from.Context, err)
+	}
+	rec := r.record
+	r.saved = &rec
+	if nsFirst {
+		r.log.line(r.from.Context, stepChanged, "record", fmt.Sprintf("ConfigMap %s/%s (namespace %s would be created first)", mesh.Namespace, cm.Name, mesh.Namespace))
+		return nil
 	}
 	r.log.line(r.from.Context, stepChanged, "record", fmt.Sprintf("ConfigMap %s/%s: peer %s, gateway %s", mesh.Namespace, cm.Name, r.record.Peer, r.record.Gateway))
 	return nil
+}
+
+// write applies a record (and its namespace) in --from. nsFirst: a server
+// dry run could not check the record because its namespace would only be
+// created first.
+func (r *linkRun) write(ctx context.Context, rec mesh.Record) (nsFirst bool, err error) {
+	cm, err := rec.ConfigMap()
+	if err != nil {
+		return false, err
+	}
+	if _, err := r.fromA.apply(ctx, gvrNamespace, mesh.NamespaceObject()); err != nil {
+		return false, err
+	}
+	if _, err := r.fromA.apply(ctx, gvrConfigMap, cm); err != nil {
+		if r.o.DryRun == "server" && apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, err
+	}
+	return false, nil
 }

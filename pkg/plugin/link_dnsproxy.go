@@ -47,12 +47,16 @@ func (r *linkRun) dnsProxy(ctx context.Context) error {
 	patched := ch.Apply(cm)
 	patched.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
 	r.log.object(patched)
+	// Recorded before it is written; its undo is a no-op if it never was.
+	r.record.MeshConfig = ch
+	if err := r.savePending(ctx); err != nil {
+		return err
+	}
 	if r.fromA.writes() {
 		if _, err := r.from.Kube.CoreV1().ConfigMaps(cm.Namespace).Update(ctx, patched, metav1.UpdateOptions{FieldManager: rules.FieldManager, DryRun: r.fromA.dryRunOpt()}); err != nil {
 			return fmt.Errorf("%s: update ConfigMap %s: %w; run link again", r.from.Context, ref, err)
 		}
 	}
-	r.record.MeshConfig = ch
 	r.log.line(r.from.Context, stepChanged, step, ch.Describe()+"; restart the workloads' proxies (kubectl rollout restart) to pick it up")
 	return nil
 }

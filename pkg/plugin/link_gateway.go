@@ -115,11 +115,14 @@ func (r *linkRun) ensureLocalPassthrough(ctx context.Context, svc *corev1.Servic
 	}
 	gw := mesh.PassthroughGateway(mesh.CrossNetworkGateway, mesh.LocalHosts, passthroughSelector(svc))
 	r.log.object(gw)
-	if _, err := r.toA.apply(ctx, mesh.GatewayGVR, gw); err != nil {
-		return fmt.Errorf("%s: %w", r.to.Context, err)
-	}
 	if !slices.Contains(r.record.PeerGatewayCreated, mesh.CrossNetworkGateway) {
 		r.record.PeerGatewayCreated = append(r.record.PeerGatewayCreated, mesh.CrossNetworkGateway)
+	}
+	if err := r.savePending(ctx); err != nil {
+		return err
+	}
+	if _, err := r.toA.apply(ctx, mesh.GatewayGVR, gw); err != nil {
+		return fmt.Errorf("%s: %w", r.to.Context, err)
 	}
 	r.log.line(r.to.Context, stepChanged, step, fmt.Sprintf("Gateway istio-system/%s: TLS AUTO_PASSTHROUGH on %d for %s, selecting %s", mesh.CrossNetworkGateway, rules.GatewayPort, mesh.LocalHosts, labels.Set(passthroughSelector(svc))))
 	return nil

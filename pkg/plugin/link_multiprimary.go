@@ -27,6 +27,15 @@ func (r *linkRun) multiPrimary(ctx context.Context) error {
 	}
 	caller := r.from.Context
 	name := mesh.ReaderName(caller)
+	prev := r.record.MultiPrimary
+	mp := &mesh.MultiPrimaryRecord{Reader: name, RemoteSecret: mesh.RemoteSecretName(r.to.Context)}
+	if prev != nil {
+		mp.Network, mp.TokenSecret, mp.TokenExpires = prev.Network, prev.TokenSecret, prev.TokenExpires
+	}
+	r.record.MultiPrimary = mp
+	if err := r.savePending(ctx); err != nil {
+		return err
+	}
 	for _, w := range []struct {
 		what string
 		do   func() (bool, error)
@@ -53,15 +62,11 @@ func (r *linkRun) multiPrimary(ctx context.Context) error {
 		}
 		r.log.line(r.to.Context, result(changed), "reader", w.what)
 	}
-	mp := &mesh.MultiPrimaryRecord{Reader: name, RemoteSecret: mesh.RemoteSecretName(r.to.Context)}
-	if r.record.MultiPrimary != nil {
-		mp.Network = r.record.MultiPrimary.Network
-	}
 	ca, err := caData(r.to.Config)
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.to.Context, err)
 	}
-	kubeconfig := r.reusableKubeconfig(ctx, mp)
+	kubeconfig := r.reusableKubeconfig(ctx, prev, mp)
 	if kubeconfig == nil {
 		token, how, err := r.readerToken(ctx, name, mp)
 		if err != nil {
@@ -88,15 +93,13 @@ func (r *linkRun) multiPrimary(ctx context.Context) error {
 			return err
 		}
 	}
-	r.record.MultiPrimary = mp
 	return nil
 }
 
 // reusableKubeconfig returns the kubeconfig of the existing remote secret
-// when its token is still good for a while, so that running link again
-// changes nothing.
-func (r *linkRun) reusableKubeconfig(ctx context.Context, mp *mesh.MultiPrimaryRecord) []byte {
-	prev := r.record.MultiPrimary
+// when its token (of the previous link, prev) is still good for a while,
+// so that running link again changes nothing.
+func (r *linkRun) reusableKubeconfig(ctx context.Context, prev, mp *mesh.MultiPrimaryRecord) []byte {
 	if prev == nil || (prev.TokenSecret == "" && (prev.TokenExpires == nil || time.Until(*prev.TokenExpires) < reuseMargin)) {
 		return nil
 	}
@@ -126,13 +129,18 @@ func result(changed bool) string {
 // readerToken returns a token for the reader account. A token Secret is
 // what istioctl uses, but only a token controller (kube-controller-manager)
 // fills it; without one, the TokenRequest API gives a token of bounded
-// lifetime and the unfilled Secret is removed again.
+// lifetime and the unfilled Secret is removed again. The Secret is recorded
+// before it is created.
 func (r *linkRun) readerToken(ctx context.Context, name string, mp *mesh.MultiPrimaryRecord) (token, how string, err error) {
 	if !r.toA.writes() || r.o.DryRun == "server" {
 		return "REDACTED", "skipped in a dry run", nil
 	}
 	secrets := r.to.Kube.CoreV1().Secrets(rules.IstioSystemNamespace)
 	ts := mesh.ReaderTokenSecret(r.from.Context)
+	mp.TokenSecret = ts.Name
+	if err := r.savePending(ctx); err != nil {
+		return "", "", err
+	}
 	if _, err := r.toA.apply(ctx, gvrSecret, ts); err != nil {
 		return "", "", err
 	}
@@ -143,7 +151,7 @@ func (r *linkRun) readerToken(ctx context.Context, name string, mp *mesh.MultiPr
 			return "", "", err
 		}
 		if t := s.Data[corev1.ServiceAccountTokenKey]; len(t) > 0 {
-			mp.TokenSecret = ts.Name
+			mp.TokenExpires = nil
 			return string(t), "from token Secret istio-system/" + ts.Name, nil
 		}
 		if time.Now().After(deadline) {
@@ -158,6 +166,7 @@ func (r *linkRun) readerToken(ctx context.Context, name string, mp *mesh.MultiPr
 	if _, err := r.toA.remove(ctx, gvrSecret, rules.IstioSystemNamespace, ts.Name); err != nil {
 		return "", "", err
 	}
+	mp.TokenSecret = ""
 	secs := int64(r.o.TokenExpiry.Seconds())
 	tr, err := r.to.Kube.CoreV1().ServiceAccounts(rules.IstioSystemNamespace).CreateToken(ctx, name,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &secs}}, metav1.CreateOptions{})
@@ -198,6 +207,9 @@ func (r *linkRun) network(ctx context.Context, mp *mesh.MultiPrimaryRecord) erro
 		mp.Network = &mesh.LabelChange{Key: mesh.NetworkLabel, Existed: existed, Before: old}
 	}
 	mp.Network.Value = r.o.Network
+	if err := r.savePending(ctx); err != nil {
+		return err
+	}
 	patched := ns.DeepCopy()
 	if patched.Labels == nil {
 		patched.Labels = map[string]string{}

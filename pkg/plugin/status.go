@@ -388,6 +388,12 @@ func (o *StatusOptions) check(ctx context.Context, rep *Report) {
 		for _, r := range cs.records {
 			ls := o.linkStatus(ctx, cs, r, byName)
 			rep.Links = append(rep.Links, ls)
+			if r.Pending {
+				rep.Problems = append(rep.Problems, mesh.Problem{Cluster: cs.Context, Kind: mesh.ProblemLinkIncomplete,
+					Object:  "configmap " + mesh.Namespace + "/" + mesh.RecordName(r.Peer),
+					Message: fmt.Sprintf("the link to %s did not finish (it failed or was interrupted); the record holds what it may have changed", r.Peer),
+					Fix:     fmt.Sprintf("run kubectl mesh link --from %s --to %s again to finish it, or kubectl mesh unlink --from %s --to %s to undo it", cs.Context, r.Peer, cs.Context, r.Peer)})
+			}
 			if !ls.Reachable {
 				rep.Problems = append(rep.Problems, mesh.Problem{Cluster: cs.Context, Kind: mesh.ProblemPeerUnreachable,
 					Object:  "configmap " + mesh.Namespace + "/" + mesh.RecordName(r.Peer),

@@ -23,7 +23,10 @@ gets back its original text, byte for byte), the DNS proxying setting of
 --enable-dns-capture (the mesh config gets back its text, or, when someone
 edited it since, just that setting), the remote secret and the reader
 ServiceAccount and RBAC of --multi-primary, the network label, and the
-record. DNS changes stay while another link of CTX1 still needs them. The
+record. This works as well after a link that failed or was interrupted:
+its record says what it may have changed, and what it never got to write
+is left alone. DNS changes stay while another link of CTX1 still needs
+them. The
 *.local Gateway in CTX2 stays: other clusters may call through it; a
 *.global Gateway that an older version of link wrote there is removed.`
 
@@ -114,6 +117,11 @@ func (o *UnlinkOptions) unlink(ctx context.Context, log *stepLog, from, to strin
 	if rec == nil {
 		log.line(from, stepSkipped, "record", fmt.Sprintf("no link record %s/%s: %s is not linked to %s", mesh.Namespace, mesh.RecordName(to), from, to))
 		return nil
+	}
+	// A link that failed or was interrupted may have stopped before or
+	// after its DNS write; the ConfigMap tells which edit to revert.
+	if err := settleDNS(ctx, fc, rec); err != nil {
+		return err
 	}
 	fa := applier{dyn: fc.Dynamic, dryRun: o.DryRun}
 	var errs []error
