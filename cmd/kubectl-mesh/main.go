@@ -2,6 +2,7 @@
 package main
 
 import (
+	"context"
 	"os"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -12,7 +13,10 @@ import (
 
 func main() {
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
-	if err := plugin.NewCmdMesh(streams).Execute(); err != nil {
+	ctx, stop := plugin.NotifyContext(context.Background())
+	err := plugin.NewCmdMesh(streams).ExecuteContext(ctx)
+	stop()
+	if err != nil {
 		os.Exit(1)
 	}
 }

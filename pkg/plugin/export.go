@@ -44,6 +44,10 @@ running export again changes nothing and keeps every VIP. When a target fails,
 the others still complete and nothing half-written is left in the failed one:
 what this run wrote there is undone (a rule it created is deleted, a rule it
 changed is put back, a VIP claim it made is released); a re-run converges.
+Interrupted (Ctrl-C, SIGTERM), export stops its requests and puts every
+target that had not finished back as it was, including the Services it had
+already written there, says what it undid and exits non-zero; a second
+Ctrl-C ends it at once.
 
 --via-egress is refused: the egress gateway's AUTO_PASSTHROUGH server passes
 the caller's TLS on untouched, so the SNI would have to name a service of
@@ -115,14 +119,14 @@ func NewCmdExport(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 		Short:   "Make Services of one cluster callable from others as <service>.<namespace>.global",
 		Long:    exportLong,
 		Example: exportExample,
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			return o.Run(context.Background())
+			return o.Run(cmd.Context())
 		},
 	}
 	fl := cmd.Flags()
@@ -220,7 +224,10 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	local := o.writeLocalRules(ctx, src, exported)
+	var local []meshRow
+	if interrupted(ctx) == nil {
+		local = o.writeLocalRules(ctx, src, exported)
+	}
 
 	var rows []meshRow
 	for _, r := range results {
@@ -243,6 +250,9 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 	}
 	if err := printRows(o.Out, o.PrintFlags, rows, o.dryRunSuffix()); err != nil {
 		return err
+	}
+	if cause := interrupted(ctx); cause != nil {
+		return fmt.Errorf("export %w: every target that had not finished is as it was before (the table marks what was undone); run the same export again to finish", cause)
 	}
 	return failures(rows, "export")
 }

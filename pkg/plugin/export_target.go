@@ -2,7 +2,9 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -47,6 +50,9 @@ type exportTarget struct {
 func (o *ExportOptions) exportTo(ctx context.Context, target string, src *source) targetResult {
 	res := targetResult{cluster: target, succeeded: map[string]bool{}}
 	fail := func(err error) targetResult {
+		if cause := interrupted(ctx); cause != nil {
+			err = fmt.Errorf("%w before any object was written here", cause)
+		}
 		res.rows = append(res.rows, meshRow{Cluster: target, Action: actionFailed, Err: err})
 		return res
 	}
@@ -95,31 +101,55 @@ func (o *ExportOptions) exportTo(ctx context.Context, target string, src *source
 	}
 
 	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		jobs = make(chan exportService)
+		mu         sync.Mutex
+		wg         sync.WaitGroup
+		jobs       = make(chan exportService)
+		done       []*serviceWrites
+		notStarted int
 	)
 	for range serviceWorkers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for svc := range jobs {
-				rows, warnings, ok := t.exportService(ctx, svc)
+				rows, warnings, sw := t.exportService(ctx, svc)
 				mu.Lock()
-				res.rows = append(res.rows, rows...)
+				if sw != nil {
+					done = append(done, sw)
+				} else {
+					res.rows = append(res.rows, rows...)
+				}
 				res.warnings = append(res.warnings, warnings...)
-				res.succeeded[svc.Name] = ok
+				res.succeeded[svc.Name] = sw != nil
 				mu.Unlock()
 			}
 		}()
 	}
 	for _, svc := range src.Services {
-		if svc.Err == nil {
+		switch {
+		case svc.Err != nil:
+		case ctx.Err() != nil:
+			notStarted++
+		default:
 			jobs <- svc
 		}
 	}
 	close(jobs)
 	wg.Wait()
+	// Interrupted before every Service was in place: the target goes back
+	// to what it was, not to a mix of written and missing Services.
+	if cause := interrupted(ctx); cause != nil && (notStarted > 0 || len(done) < len(res.succeeded)) {
+		for _, sw := range done {
+			if errs := t.undo(ctx, sw); len(errs) > 0 {
+				sw.seRow.Err = fmt.Errorf("%w (%v)", cause, errs)
+			}
+			res.succeeded[sw.svc] = false
+		}
+		res.rows = append(res.rows, meshRow{Cluster: target, Action: actionFailed, Err: fmt.Errorf("%w: what this run wrote here is undone", cause)})
+	}
+	for _, sw := range done {
+		res.rows = append(res.rows, *sw.seRow, *sw.drRow)
+	}
 	sortRows(res.rows)
 	return res
 }
@@ -153,23 +183,94 @@ func (t *exportTarget) export(svc exportService, sources []builders.Source, vipA
 	}
 }
 
+// serviceWrites is what one Service's export wrote into a target, so that
+// it can be undone: each object as it was before this run (nil: this run
+// created it) and as this run last wrote it (nil: not written), and the VIP
+// claim this run created.
+type serviceWrites struct {
+	svc             string
+	seRow, drRow    *meshRow
+	priorDR, lastDR *unstructured.Unstructured
+	wroteDR         bool
+	priorSE, lastSE *unstructured.Unstructured
+	wroteSE         bool
+	// unsureDR, unsureSE: a write whose answer was lost (an interrupt or
+	// a broken connection): it may have been made. Undo asks the cluster.
+	unsureDR, unsureSE *unstructured.Unstructured
+	vip                netip.Addr
+	owner              vip.Owner
+	claimed            bool // this run created the claim
+}
+
+// undo puts the target back as it was before this run wrote the Service:
+// an object it created is deleted, one it changed is put back, a VIP
+// claim it created is released. It runs in its own context, so that an
+// interrupt does not stop it halfway. Objects someone changed since are
+// left alone and reported.
+func (t *exportTarget) undo(ctx context.Context, sw *serviceWrites) []error {
+	if t.w.dryRun {
+		return nil
+	}
+	uctx, cancel := undoContext(ctx)
+	defer cancel()
+	var errs []error
+	undoObject := func(gvr schema.GroupVersionResource, kind string, row *meshRow, wrote bool, prior, last, unsure *unstructured.Unstructured) {
+		if unsure != nil {
+			// The object holds exactly what this run sent, and not as it
+			// was before: the lost write was made.
+			cur, err := t.w.get(uctx, gvr, unsure.GetNamespace(), unsure.GetName())
+			if err == nil && cur != nil && builders.Unchanged(cur, unsure) && (prior == nil || cur.GetResourceVersion() != prior.GetResourceVersion()) {
+				wrote, last = true, cur
+			}
+		}
+		switch {
+		case !wrote || last == nil:
+		case prior == nil:
+			if err := t.w.remove(uctx, gvr, last); err != nil {
+				errs = append(errs, fmt.Errorf("undo: delete %s %s/%s: %w", kind, last.GetNamespace(), last.GetName(), err))
+				return
+			}
+			row.Action, row.Object = actionDeleted+" (undone)", nil
+		default:
+			got, _, err := t.w.put(uctx, gvr, last, applyable(prior))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("undo: restore %s %s/%s: %w", kind, last.GetNamespace(), last.GetName(), err))
+				return
+			}
+			row.Action, row.Object = "restored (undone)", got
+		}
+	}
+	// The entry first: no entry may outlive its rule.
+	undoObject(builders.ServiceEntryGVR, builders.KindServiceEntry, sw.seRow, sw.wroteSE, sw.priorSE, sw.lastSE, sw.unsureSE)
+	undoObject(builders.DestinationRuleGVR, builders.KindDestinationRule, sw.drRow, sw.wroteDR, sw.priorDR, sw.lastDR, sw.unsureDR)
+	if sw.claimed {
+		if err := t.vips.release(uctx, sw.vip, sw.owner); err != nil {
+			errs = append(errs, fmt.Errorf("undo: release VIP %s: %w", sw.vip, err))
+		} else {
+			sw.seRow.VIP = sw.vip.String() + " (released)"
+		}
+	}
+	return errs
+}
+
 // exportService writes one Service's rule and entry. The rule goes first so
 // that an entry never exists without it; the entry's write is the commit
-// point. When the entry cannot be written, what this call created (the
-// rule, the VIP claim) is removed again. A lost race (Conflict,
-// AlreadyExists) re-reads both objects and merges again, so another source
-// cluster's endpoint is never replaced.
-func (t *exportTarget) exportService(ctx context.Context, svc exportService) (rows []meshRow, warnings []string, ok bool) {
+// point. When the entry cannot be written, what this call wrote (the rule,
+// the VIP claim) is undone. A lost race (Conflict, AlreadyExists) re-reads
+// both objects and merges again, so another source cluster's endpoint is
+// never replaced. On success the returned writes let the caller undo the
+// Service later (an interrupted target).
+func (t *exportTarget) exportService(ctx context.Context, svc exportService) (rows []meshRow, warnings []string, sw *serviceWrites) {
 	ns := t.o.TargetNamespace
 	seName := builders.ServiceEntryName(svc.Name, t.o.namespace)
 	drName := builders.GlobalDestinationRuleName(svc.Name, t.o.namespace)
 	se, dr := t.entries[ns+"/"+seName], t.rules[ns+"/"+drName]
 	seRow := meshRow{Cluster: t.context, Kind: builders.KindServiceEntry, Namespace: ns, Name: seName, Gateway: t.src.Gateway.String()}
 	drRow := meshRow{Cluster: t.context, Kind: builders.KindDestinationRule, Namespace: ns, Name: drName, Gateway: t.src.Gateway.String()}
-	failBoth := func(err error) ([]meshRow, []string, bool) {
+	failBoth := func(err error) ([]meshRow, []string, *serviceWrites) {
 		seRow.Action, seRow.Err = actionFailed, err
 		drRow.Action = actionSkipped
-		return []meshRow{seRow, drRow}, warnings, false
+		return []meshRow{seRow, drRow}, warnings, nil
 	}
 	host := rules.FormatHost(svc.Name, t.o.namespace, "")
 	if se != nil && !builders.IsManaged(se) {
@@ -202,32 +303,12 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 		vipAddr = addr.String()
 	}
 	seRow.VIP = vipAddr
-	// priorDR is the rule before this run wrote it (nil: this run created
-	// it); lastDR is what this run last wrote. Undo puts back the former.
-	var priorDR, lastDR *unstructured.Unstructured
-	wroteDR := false
-	undo := func(cause error) ([]meshRow, []string, bool) {
-		var errs []error
-		switch {
-		case lastDR == nil || t.w.dryRun:
-		case priorDR == nil:
-			if err := t.w.remove(ctx, builders.DestinationRuleGVR, lastDR); err != nil {
-				errs = append(errs, fmt.Errorf("undo: delete DestinationRule %s/%s: %w", ns, drName, err))
-			} else {
-				drRow.Action = actionDeleted + " (undone)"
-			}
-		case drRow.Action == actionConfigured:
-			if _, _, err := t.w.put(ctx, builders.DestinationRuleGVR, lastDR, applyable(priorDR)); err != nil {
-				errs = append(errs, fmt.Errorf("undo: restore DestinationRule %s/%s: %w", ns, drName, err))
-			} else {
-				drRow.Action = "restored (undone)"
-			}
+	sw = &serviceWrites{svc: svc.Name, seRow: &seRow, drRow: &drRow, vip: addr, owner: owner, claimed: claimed}
+	undo := func(cause error) ([]meshRow, []string, *serviceWrites) {
+		if ic := interrupted(ctx); ic != nil {
+			cause = ic
 		}
-		if claimed {
-			if err := t.vips.release(ctx, addr, owner); err != nil {
-				errs = append(errs, fmt.Errorf("undo: release VIP %s: %w", addr, err))
-			}
-		}
+		errs := t.undo(ctx, sw)
 		seRow.Action, seRow.Err = actionFailed, cause
 		if len(errs) > 0 {
 			seRow.Err = fmt.Errorf("%w (%v)", cause, errs)
@@ -235,7 +316,7 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 		if drRow.Action == "" {
 			drRow.Action = actionSkipped
 		}
-		return []meshRow{seRow, drRow}, warnings, false
+		return []meshRow{seRow, drRow}, warnings, nil
 	}
 
 	for attempt := 1; ; attempt++ {
@@ -267,14 +348,20 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 				}
 				continue
 			}
+			if !sw.wroteDR {
+				sw.priorDR = dr
+			}
+			if answerLost(err) {
+				sw.unsureDR = wantDR
+			}
 			return undo(fmt.Errorf("DestinationRule %s/%s: %w", ns, drName, err))
 		}
 		if wantDR != nil {
-			if !wroteDR {
-				priorDR, wroteDR = dr, true
+			if !sw.wroteDR {
+				sw.priorDR, sw.wroteDR = dr, true
 			}
 			if action != actionUnchanged {
-				lastDR = gotDR
+				sw.lastDR = gotDR
 			}
 			drRow.Action = mergeAction(drRow.Action, action)
 			drRow.Object = gotDR
@@ -287,7 +374,19 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 				}
 				continue
 			}
+			if !sw.wroteSE {
+				sw.priorSE = se
+			}
+			if answerLost(err) {
+				sw.unsureSE = wantSE
+			}
 			return undo(fmt.Errorf("ServiceEntry %s/%s: %w", ns, seName, err))
+		}
+		if !sw.wroteSE {
+			sw.priorSE, sw.wroteSE = se, true
+		}
+		if action != actionUnchanged {
+			sw.lastSE = gotSE
 		}
 		seRow.Action = mergeAction(seRow.Action, action)
 		seRow.Object = gotSE
@@ -297,8 +396,16 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 			se, dr = gotSE, gotDR
 			continue
 		}
-		return []meshRow{seRow, drRow}, warnings, true
+		return []meshRow{seRow, drRow}, warnings, sw
 	}
+}
+
+// answerLost tells a write that failed without an answer from the API
+// server (cancelled, timed out, connection lost), which may have been made,
+// from one the server refused.
+func answerLost(err error) bool {
+	var status apierrors.APIStatus
+	return err != nil && !errors.As(err, &status)
 }
 
 // sameDomain refuses to merge this source into an entry whose other

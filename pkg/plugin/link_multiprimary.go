@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -129,8 +130,9 @@ func result(changed bool) string {
 // readerToken returns a token for the reader account. A token Secret is
 // what istioctl uses, but only a token controller (kube-controller-manager)
 // fills it; without one, the TokenRequest API gives a token of bounded
-// lifetime and the unfilled Secret is removed again. The Secret is recorded
-// before it is created.
+// lifetime and the unfilled Secret is removed again. The Secret is
+// recorded before it is created, and removed again when link fails or is
+// interrupted before it holds a token that the remote secret uses.
 func (r *linkRun) readerToken(ctx context.Context, name string, mp *mesh.MultiPrimaryRecord) (token, how string, err error) {
 	if !r.toA.writes() || r.o.DryRun == "server" {
 		return "REDACTED", "skipped in a dry run", nil
@@ -141,6 +143,23 @@ func (r *linkRun) readerToken(ctx context.Context, name string, mp *mesh.MultiPr
 	if err := r.savePending(ctx); err != nil {
 		return "", "", err
 	}
+	filled := false
+	defer func() {
+		if filled {
+			return
+		}
+		// An interrupt cancels ctx; the removal must still get through.
+		cctx, cancel := undoContext(ctx)
+		defer cancel()
+		if _, rerr := r.toA.remove(cctx, gvrSecret, rules.IstioSystemNamespace, ts.Name); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove the temporary token Secret istio-system/%s: %w; delete it by hand", ts.Name, rerr))
+			return
+		}
+		mp.TokenSecret = ""
+		if err != nil {
+			r.log.line(r.to.Context, stepChanged, "reader token", fmt.Sprintf("temporary token Secret istio-system/%s removed again (undone)", ts.Name))
+		}
+	}()
 	if _, err := r.toA.apply(ctx, gvrSecret, ts); err != nil {
 		return "", "", err
 	}
@@ -151,6 +170,7 @@ func (r *linkRun) readerToken(ctx context.Context, name string, mp *mesh.MultiPr
 			return "", "", err
 		}
 		if t := s.Data[corev1.ServiceAccountTokenKey]; len(t) > 0 {
+			filled = true
 			mp.TokenExpires = nil
 			return string(t), "from token Secret istio-system/" + ts.Name, nil
 		}
@@ -163,10 +183,6 @@ func (r *linkRun) readerToken(ctx context.Context, name string, mp *mesh.MultiPr
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	if _, err := r.toA.remove(ctx, gvrSecret, rules.IstioSystemNamespace, ts.Name); err != nil {
-		return "", "", err
-	}
-	mp.TokenSecret = ""
 	secs := int64(r.o.TokenExpiry.Seconds())
 	tr, err := r.to.Kube.CoreV1().ServiceAccounts(rules.IstioSystemNamespace).CreateToken(ctx, name,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &secs}}, metav1.CreateOptions{})

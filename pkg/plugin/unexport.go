@@ -71,14 +71,14 @@ func NewCmdUnexport(f Factory, streams genericiooptions.IOStreams) *cobra.Comman
 		Short:   "Remove a source cluster's endpoint of exported Services, and the objects export wrote",
 		Long:    unexportLong,
 		Example: unexportExample,
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			return o.Run(context.Background())
+			return o.Run(cmd.Context())
 		},
 	}
 	fl := cmd.Flags()
@@ -153,7 +153,9 @@ func (o *UnexportOptions) Run(ctx context.Context) error {
 	if err := printRows(o.Out, o.PrintFlags, rows, dryRunSuffix(o.DryRun)); err != nil {
 		return err
 	}
-	return failures(rows, "unexport")
+	// An interrupted unexport stops where it was: what it removed stays
+	// removed, and running it again finishes.
+	return withInterrupt(ctx, "unexport", failures(rows, "unexport"))
 }
 
 func dryRunSuffix(s string) string {
