@@ -73,8 +73,10 @@ func newVIPAllocator(ctx context.Context, dyn dynamic.Interface, entries map[str
 func (a *vipAllocator) usesClaims() bool { return a.claims != nil }
 
 // forEntry returns the VIP of the entry o: the one it already has (claimed
-// if it is not yet), else a new one. claimed says a claim was created by
-// this call, which the caller releases if the entry is not written.
+// if it is not yet), else a new one. claimed says the claim was created by
+// this call, not merely found held by o (a concurrent export of the same
+// Service may have made it): only then may the caller release it when the
+// entry is not written.
 func (a *vipAllocator) forEntry(ctx context.Context, o vip.Owner, existing []string) (addr netip.Addr, claimed bool, err error) {
 	for _, s := range existing {
 		cur, perr := netip.ParseAddr(s)
@@ -90,11 +92,12 @@ func (a *vipAllocator) forEntry(ctx context.Context, o vip.Owner, existing []str
 		if known && h.Same(o) {
 			return cur, false, nil
 		}
-		if err := a.claims.Claim(ctx, cur, o, a.dryRun); err != nil {
+		created, err := a.claims.Acquire(ctx, cur, o, a.dryRun)
+		if err != nil {
 			return netip.Addr{}, false, fmt.Errorf("keep VIP %s of ServiceEntry %s: %w", cur, o, err)
 		}
 		a.remember(cur, o)
-		return cur, !a.dryRun, nil
+		return cur, created, nil
 	}
 	probes := 0
 	for cand := range a.space.Candidates(o.Host) {
@@ -113,12 +116,12 @@ func (a *vipAllocator) forEntry(ctx context.Context, o vip.Owner, existing []str
 			return cand, false, nil
 		}
 		probes++
-		err := a.claims.Claim(ctx, cand, o, a.dryRun)
+		created, err := a.claims.Acquire(ctx, cand, o, a.dryRun)
 		var taken *vip.TakenError
 		switch {
 		case err == nil:
 			a.remember(cand, o)
-			return cand, !a.dryRun, nil
+			return cand, created, nil
 		case errors.As(err, &taken):
 			a.mu.Lock()
 			a.holders[cand] = taken.Holder

@@ -202,14 +202,23 @@ func (c *Claims) list(ctx context.Context, o Owner) ([]Held, error) {
 // and an error carrying rules.ParseVIP's reason if addr is not in the space.
 // With dryRun nothing is written.
 func (c *Claims) Claim(ctx context.Context, addr netip.Addr, o Owner, dryRun bool) error {
+	_, err := c.Acquire(ctx, addr, o, dryRun)
+	return err
+}
+
+// Acquire is Claim that also says whether this call created the claim: a
+// caller that undoes its work releases only the claims it created, never
+// one that o already held (e.g. taken by a concurrent request for the same
+// ServiceEntry).
+func (c *Claims) Acquire(ctx context.Context, addr netip.Addr, o Owner, dryRun bool) (created bool, err error) {
 	if err := o.validate(); err != nil {
-		return err
+		return false, err
 	}
 	if !c.space.Contains(addr) {
 		if _, err := rules.ParseVIP(addr.String(), c.space); err != nil {
-			return fmt.Errorf("VIP %s %w", addr, err)
+			return false, fmt.Errorf("VIP %s %w", addr, err)
 		}
-		return fmt.Errorf("VIP %s is outside the VIP space %s", addr, c.space)
+		return false, fmt.Errorf("VIP %s is outside the VIP space %s", addr, c.space)
 	}
 	// A holder may release between our create and our get: try again then.
 	for range 3 {
@@ -217,27 +226,27 @@ func (c *Claims) Claim(ctx context.Context, addr netip.Addr, o Owner, dryRun boo
 			_, err := c.client.Create(ctx, newClaim(addr, o, c.managedBy), metav1.CreateOptions{})
 			if err == nil {
 				c.cache.observe(addr, o)
-				return nil
+				return true, nil
 			}
 			if !apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("claim VIP %s for ServiceEntry %s: %w", addr, o, err)
+				return false, fmt.Errorf("claim VIP %s for ServiceEntry %s: %w", addr, o, err)
 			}
 		}
 		h, found, err := c.Holder(ctx, addr)
 		switch {
 		case err != nil:
-			return err
+			return false, err
 		case !found && dryRun:
-			return nil
+			return false, nil
 		case !found:
 			continue
 		case h.Same(o):
-			return nil
+			return false, nil
 		default:
-			return &TakenError{Addr: addr, Holder: h}
+			return false, &TakenError{Addr: addr, Holder: h}
 		}
 	}
-	return fmt.Errorf("claim VIP %s for ServiceEntry %s: the claim keeps changing hands; try again", addr, o)
+	return false, fmt.Errorf("claim VIP %s for ServiceEntry %s: the claim keeps changing hands; try again", addr, o)
 }
 
 // Holder returns the ServiceEntry holding addr, if any.

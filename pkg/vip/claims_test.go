@@ -392,3 +392,31 @@ func TestTakenErrorNamesHolder(t *testing.T) {
 		}
 	}
 }
+
+// Acquire tells the claim it creates from one its owner already held, so
+// that an undo releases only its own.
+func TestAcquireSaysWhetherItCreated(t *testing.T) {
+	space := mustSpace(t, "240.0.0.0/24")
+	o := Owner{Namespace: "foo", Name: "a", Host: "a.foo.global"}
+	other := Owner{Namespace: "foo", Name: "b", Host: "b.foo.global"}
+	addr := netip.MustParseAddr("240.0.0.9")
+	c := NewClaims(newFake(), space)
+	steps := []struct {
+		owner       Owner
+		dryRun      bool
+		wantCreated bool
+		wantTaken   bool
+	}{
+		{owner: o, dryRun: true},
+		{owner: o, wantCreated: true},
+		{owner: o},
+		{owner: other, wantTaken: true},
+	}
+	for i, s := range steps {
+		created, err := c.Acquire(t.Context(), addr, s.owner, s.dryRun)
+		var taken *TakenError
+		if created != s.wantCreated || errors.As(err, &taken) != s.wantTaken || (err != nil && !s.wantTaken) {
+			t.Fatalf("step %d: Acquire(%s, %s, dryRun %v) = %v, %v; want created %v, taken %v", i, addr, s.owner, s.dryRun, created, err, s.wantCreated, s.wantTaken)
+		}
+	}
+}
