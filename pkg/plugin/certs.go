@@ -101,6 +101,14 @@ type clusterTarget struct {
 	Context string
 }
 
+func targetContexts(ts []clusterTarget) []string {
+	out := make([]string, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t.Context)
+	}
+	return out
+}
+
 // parseClusterTargets reads --contexts (each entry CTX or NAME=CTX) with
 // optional --cluster-names (one name per context, in order). Without a name
 // a cluster is named after its context.

@@ -125,6 +125,9 @@ func (o *CertsInstallOptions) Complete() error {
 		}
 		o.targets = []clusterTarget{{Name: name, Context: ctx}}
 	}
+	if err := o.factory.CheckContexts(targetContexts(o.targets)...); err != nil {
+		return err
+	}
 	o.bundles = map[string]*pki.Bundle{}
 	for _, t := range o.targets {
 		dir := filepath.Join(o.Dir, t.Name)

@@ -97,6 +97,9 @@ func (o *CertsVerifyOptions) Complete() error {
 		if o.targets, err = parseClusterTargets(o.Contexts, o.ClusterNames); err != nil {
 			return err
 		}
+		if err := o.factory.CheckContexts(targetContexts(o.targets)...); err != nil {
+			return err
+		}
 	} else if len(o.ClusterNames) > 0 {
 		return fmt.Errorf("--cluster-names goes with --contexts")
 	}

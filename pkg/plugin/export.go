@@ -156,6 +156,9 @@ func (o *ExportOptions) Complete(args []string) error {
 		return err
 	}
 	o.namespace = ns
+	if err := o.factory.CheckContexts(append([]string{o.From}, o.To...)...); err != nil {
+		return err
+	}
 	if o.GatewayAddress != "" {
 		a, err := gateway.ParseOverride(o.GatewayAddress)
 		if err != nil {

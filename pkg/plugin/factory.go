@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
 )
 
 // Factory builds clients for any context of the kubeconfig that the
@@ -60,12 +62,160 @@ func (f Factory) Contexts() ([]string, error) {
 	return names, nil
 }
 
-// RESTConfig is the client configuration of a context; "" means the current
-// one. An unknown context is an error that lists the known ones.
-func (f Factory) RESTConfig(context string) (*rest.Config, error) {
-	if context == "" {
-		return f.Getter.ToRESTConfig()
+// defaultRequestTimeout bounds every request of every command unless
+// --request-timeout says otherwise (0: no timeout): a cluster that stops
+// answering must not hang a command, nor an undo after it.
+const defaultRequestTimeout = 30 * time.Second
+
+// newConfigFlags are kubectl's flags with kubectl mesh's default request
+// timeout.
+func newConfigFlags() *genericclioptions.ConfigFlags {
+	cf := genericclioptions.NewConfigFlags(true)
+	cf.Timeout = ptr.To(defaultRequestTimeout.String())
+	return cf
+}
+
+// clusterFlags name one cluster (its address and how to verify it); they
+// apply to the context --context selects (else the current context), as in
+// kubectl, never to the other contexts a command reaches.
+func clusterFlags(cf *genericclioptions.ConfigFlags) []string {
+	var set []string
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"--server", cf.APIServer}, {"--cluster", cf.ClusterName}, {"--certificate-authority", cf.CAFile}, {"--tls-server-name", cf.TLSServerName}} {
+		if f.v != nil && *f.v != "" {
+			set = append(set, f.name)
+		}
 	}
+	return set
+}
+
+// CheckContexts refuses, before anything is done, a cluster flag (--server,
+// --cluster, --certificate-authority, --tls-server-name) that would have
+// to apply to several of the contexts a command reaches: they name one
+// cluster, and without --context it is not said which context they are
+// for.
+func (f Factory) CheckContexts(contexts ...string) error {
+	cf, ok := f.Getter.(*genericclioptions.ConfigFlags)
+	if !ok {
+		return nil
+	}
+	set := clusterFlags(cf)
+	if len(set) == 0 || (cf.Context != nil && *cf.Context != "") {
+		return nil
+	}
+	current, err := f.CurrentContext()
+	if err != nil {
+		return err
+	}
+	for _, c := range contexts {
+		if c != "" && c != current {
+			return fmt.Errorf("%s names one cluster and applies to one context, but this command also reaches context %q besides the current context %q; say which context %s is for with --context, or put the server in the kubeconfig (kubectl config set-cluster) and leave %s out",
+				strings.Join(set, ", "), c, current, strings.Join(set, ", "), strings.Join(set, ", "))
+		}
+	}
+	return nil
+}
+
+// RESTConfig is the client configuration of a context; "" means the current
+// one. An unknown context is an error that lists the known ones. The
+// kubeconfig flags reach every context: credentials and impersonation
+// (--token, --user, --as, --as-group, --as-uid, --client-certificate,
+// --client-key, …), --insecure-skip-tls-verify, --request-timeout; the
+// cluster flags (see clusterFlags) only the context --context selects.
+func (f Factory) RESTConfig(context string) (*rest.Config, error) {
+	cf, flags := f.Getter.(*genericclioptions.ConfigFlags)
+	if !flags {
+		if context == "" {
+			return f.Getter.ToRESTConfig()
+		}
+		return f.contextConfig(context, &clientcmd.ConfigOverrides{})
+	}
+	if context == "" {
+		c, err := f.CurrentContext()
+		if err != nil {
+			return nil, err
+		}
+		context = c
+	}
+	current, err := f.CurrentContext()
+	if err != nil {
+		return nil, err
+	}
+	overrides := credentialOverrides(cf)
+	if set := clusterFlags(cf); len(set) > 0 {
+		switch {
+		case context == current:
+			if cf.APIServer != nil {
+				overrides.ClusterInfo.Server = *cf.APIServer
+			}
+			if cf.TLSServerName != nil {
+				overrides.ClusterInfo.TLSServerName = *cf.TLSServerName
+			}
+			if cf.CAFile != nil {
+				overrides.ClusterInfo.CertificateAuthority = *cf.CAFile
+			}
+			if cf.ClusterName != nil {
+				overrides.Context.Cluster = *cf.ClusterName
+			}
+		case cf.Context == nil || *cf.Context == "":
+			if err := f.CheckContexts(context); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return f.contextConfig(context, overrides)
+}
+
+// credentialOverrides are the kubeconfig flags that apply to every context:
+// who the requests are made as, TLS verification and the request timeout.
+func credentialOverrides(cf *genericclioptions.ConfigFlags) *clientcmd.ConfigOverrides {
+	o := &clientcmd.ConfigOverrides{}
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	if v := str(cf.AuthInfoName); v != "" {
+		o.Context.AuthInfo = v
+	}
+	if v := str(cf.CertFile); v != "" {
+		o.AuthInfo.ClientCertificate = v
+	}
+	if v := str(cf.KeyFile); v != "" {
+		o.AuthInfo.ClientKey = v
+	}
+	if v := str(cf.BearerToken); v != "" {
+		o.AuthInfo.Token = v
+	}
+	o.AuthInfo.Impersonate = str(cf.Impersonate)
+	o.AuthInfo.ImpersonateUID = str(cf.ImpersonateUID)
+	if cf.ImpersonateGroup != nil {
+		o.AuthInfo.ImpersonateGroups = *cf.ImpersonateGroup
+	}
+	if cf.ImpersonateUserExtra != nil && len(*cf.ImpersonateUserExtra) > 0 {
+		o.AuthInfo.ImpersonateUserExtra = map[string][]string{}
+		for _, kv := range *cf.ImpersonateUserExtra {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				o.AuthInfo.ImpersonateUserExtra[k] = append(o.AuthInfo.ImpersonateUserExtra[k], v)
+			}
+		}
+	}
+	o.AuthInfo.Username, o.AuthInfo.Password = str(cf.Username), str(cf.Password)
+	if cf.Insecure != nil {
+		o.ClusterInfo.InsecureSkipTLSVerify = *cf.Insecure
+	}
+	if cf.DisableCompression != nil {
+		o.ClusterInfo.DisableCompression = *cf.DisableCompression
+	}
+	o.ClusterInfo.ProxyURL = str(cf.ProxyURL)
+	o.Timeout = str(cf.Timeout)
+	return o
+}
+
+func (f Factory) contextConfig(context string, overrides *clientcmd.ConfigOverrides) (*rest.Config, error) {
 	raw, err := f.RawConfig()
 	if err != nil {
 		return nil, err
@@ -74,7 +224,7 @@ func (f Factory) RESTConfig(context string) (*rest.Config, error) {
 		known, _ := f.Contexts()
 		return nil, fmt.Errorf("context %q is not in the kubeconfig (known: %s); check --kubeconfig and the context name", context, strings.Join(known, ", "))
 	}
-	cfg, err := clientcmd.NewNonInteractiveClientConfig(raw, context, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
+	cfg, err := clientcmd.NewNonInteractiveClientConfig(raw, context, overrides, nil).ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("context %q: %w", context, err)
 	}

@@ -161,6 +161,9 @@ func (o *LinkOptions) Validate() error {
 
 // Run links --from to --to, and back with --bidirectional.
 func (o *LinkOptions) Run(ctx context.Context) error {
+	if err := o.factory.CheckContexts(o.From, o.To); err != nil {
+		return err
+	}
 	log := &stepLog{out: o.Out, objOut: o.Out, dryRun: o.DryRun, output: o.Output}
 	if o.Output != "" {
 		log.out = o.ErrOut

@@ -26,8 +26,7 @@ const rootExample = `  # Show the plugin's version
 // are bound once here, on the persistent flags, and shared by every
 // subcommand.
 func NewCmdMesh(streams genericiooptions.IOStreams) *cobra.Command {
-	configFlags := genericclioptions.NewConfigFlags(true)
-	return newCmdMesh(configFlags, streams)
+	return newCmdMesh(newConfigFlags(), streams)
 }
 
 func newCmdMesh(getter *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {

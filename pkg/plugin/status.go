@@ -166,6 +166,9 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		}
 		contexts = all
 	}
+	if err := o.factory.CheckContexts(contexts...); err != nil {
+		return err
+	}
 	rep := &Report{}
 	for _, name := range contexts {
 		cs, err := o.gather(ctx, name)

@@ -100,7 +100,7 @@ func (o *UnexportOptions) Complete(args []string) error {
 		return err
 	}
 	o.namespace = ns
-	return nil
+	return o.factory.CheckContexts(append([]string{o.From}, o.To...)...)
 }
 
 // Validate checks the flags.

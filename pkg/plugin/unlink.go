@@ -85,6 +85,9 @@ func (o *UnlinkOptions) Validate() error {
 
 // Run unlinks.
 func (o *UnlinkOptions) Run(ctx context.Context) error {
+	if err := o.factory.CheckContexts(o.From, o.To); err != nil {
+		return err
+	}
 	log := &stepLog{out: o.Out, objOut: o.Out, dryRun: o.DryRun, output: o.Output}
 	if o.Output != "" {
 		log.out = o.ErrOut
