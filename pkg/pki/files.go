@@ -39,15 +39,13 @@ type File struct {
 	Secret bool
 }
 
-// WriteFiles writes files into dir (created 0700 if missing). Unless force
-// is set, it refuses before writing anything if any file exists, so that a
-// refused run leaves the directory as it was.
+// WriteFiles writes files into dir; the directories it creates are 0700,
+// an existing one keeps its mode (it may be someone's /tmp or home). Unless
+// force is set, it refuses before writing anything if any file exists, so
+// that a refused run leaves the directory as it was.
 func WriteFiles(dir string, files []File, force bool) error {
-	if err := os.MkdirAll(dir, dirMode); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	if err := os.Chmod(dir, dirMode); err != nil {
-		return fmt.Errorf("restrict %s to its owner: %w", dir, err)
+	if err := MakeDir(dir); err != nil {
+		return err
 	}
 	if !force {
 		for _, f := range files {
@@ -69,9 +67,36 @@ func WriteFiles(dir string, files []File, force bool) error {
 	return nil
 }
 
+// MakeDir creates dir and its missing parents, each 0700 (whatever the
+// umask); directories that exist are left as they are.
+func MakeDir(dir string) error {
+	st, err := os.Stat(dir)
+	switch {
+	case err == nil && st.IsDir():
+		return nil
+	case err == nil:
+		return fmt.Errorf("%s is a file, not a directory; choose another --dir", dir)
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := MakeDir(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, dirMode); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, dirMode); err != nil {
+		return fmt.Errorf("restrict %s to its owner: %w", dir, err)
+	}
+	return nil
+}
+
 // writeAtomic writes through a temporary file created with the final mode,
 // so a key is never readable by others, not even for an instant, and a
-// crash never leaves half a PEM file.
+// crash never leaves half a PEM file: the data is synced to disk before the
+// rename, and the directory after it.
 func writeAtomic(path string, data []byte, mode fs.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
@@ -86,11 +111,29 @@ func writeAtomic(path string, data []byte, mode fs.FileMode) error {
 		_ = tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	if err := tmp.Sync(); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("write %s: sync to disk: %w", path, err)
+	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a rename in dir durable. Some systems (Windows) cannot
+// sync a directory; the rename is then as durable as they make it.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) && !errors.Is(err, errors.ErrUnsupported) {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	return nil
 }

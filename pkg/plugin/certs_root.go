@@ -74,7 +74,7 @@ func NewCmdCertsRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd.Flags().StringVar(&o.Org, "org", pki.DefaultOrg, "Organization (O) of the root's subject.")
 	cmd.Flags().StringVar(&o.CommonName, "common-name", pki.DefaultRootCommonName, "Common name (CN) of the root's subject.")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "Overwrite existing files.")
-	cmd.Flags().BoolVar(&o.Rotate, "rotate", false, "Replace the root in --dir: keep the old one as previous-root-*.pem and write a transition bundle trusting both.")
+	cmd.Flags().BoolVar(&o.Rotate, "rotate", false, "Replace the root in --dir: keep the old one as previous-root-*.pem and write a transition bundle trusting both. Refused while a rotation is in progress: the previous root is never overwritten, not even with --force.")
 	cmd.Flags().BoolVar(&o.FinishRotation, "finish-rotation", false, "End a root rotation: drop the previous root and the transition bundle once every cluster issues from the new root.")
 	return cmd
 }
@@ -146,8 +146,13 @@ func (o *CertsRootOptions) rotate() error {
 	if err != nil {
 		return fmt.Errorf("--rotate needs the current root in --dir: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(o.Dir, pki.PreviousRootCertFile)); err == nil && !o.Force {
-		return fmt.Errorf("%s already exists: a rotation is in progress; finish it with --finish-rotation, or pass --force to start over", filepath.Join(o.Dir, pki.PreviousRootCertFile))
+	// The previous root may be the one clusters still issue from, and its
+	// key may exist nowhere else: it is never overwritten, not even with
+	// --force.
+	for _, name := range []string{pki.PreviousRootCertFile, pki.PreviousRootKeyFile} {
+		if _, err := os.Lstat(filepath.Join(o.Dir, name)); err == nil {
+			return fmt.Errorf("%s already exists: a root rotation is in progress; finish it with `kubectl mesh certs root --finish-rotation --dir %s` (--force never overwrites the previous root); to start over, move previous-root-*.pem out of --dir first", filepath.Join(o.Dir, name), o.Dir)
+		}
 	}
 	root, err := pki.NewRoot(o.request())
 	if err != nil {
@@ -163,7 +168,7 @@ func (o *CertsRootOptions) rotate() error {
 	if err := pki.WriteFiles(o.Dir, []pki.File{
 		{Name: pki.PreviousRootCertFile, Data: old.CertPEM},
 		{Name: pki.PreviousRootKeyFile, Data: old.KeyPEM, Secret: true},
-	}, o.Force); err != nil {
+	}, false); err != nil {
 		return err
 	}
 	if err := pki.WriteFiles(o.Dir, append(pki.RootFiles(root), pki.File{Name: pki.TransitionRootFile, Data: transition}), true); err != nil {
