@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cloudflare/cfssl/helpers"
@@ -65,6 +66,42 @@ func WriteFiles(dir string, files []File, force bool) error {
 		}
 	}
 	return nil
+}
+
+// WriteBackup writes data as a new file, readable by its owner only, in dir
+// (created 0700 if missing) named name, or name-2, name-3, … when that is
+// taken: a backup never replaces another. It returns the file's path.
+func WriteBackup(dir, name string, data []byte) (string, error) {
+	if err := MakeDir(dir); err != nil {
+		return "", err
+	}
+	ext := filepath.Ext(name)
+	for i := 1; i < 1000; i++ {
+		p := filepath.Join(dir, name)
+		if i > 1 {
+			p = filepath.Join(dir, fmt.Sprintf("%s-%d%s", strings.TrimSuffix(name, ext), i, ext))
+		}
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, keyMode)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("write backup %s: %w", p, err)
+		}
+		_, err = f.Write(data)
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			_ = os.Remove(p)
+			return "", fmt.Errorf("write backup %s: %w", p, err)
+		}
+		return p, syncDir(dir)
+	}
+	return "", fmt.Errorf("write backup %s in %s: too many backups of that name; move old ones away", name, dir)
 }
 
 // MakeDir creates dir and its missing parents, each 0700 (whatever the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"strings"
 	"time"
@@ -55,6 +56,7 @@ type CertsInstallOptions struct {
 	Contexts        []string
 	ClusterNames    []string
 	Force           bool
+	BackupDir       string
 	Restart         bool
 	RestartGateways bool
 	DryRun          string
@@ -92,6 +94,7 @@ func NewCmdCertsInstall(f Factory, streams genericiooptions.IOStreams) *cobra.Co
 	cmd.Flags().StringSliceVar(&o.Contexts, "contexts", nil, "Install into these contexts: CTX or NAME=CTX, comma-separated.")
 	cmd.Flags().StringSliceVar(&o.ClusterNames, "cluster-names", nil, "Cluster names for --contexts, in the same order.")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "Replace an existing cacerts Secret that holds a different root or intermediate.")
+	cmd.Flags().StringVar(&o.BackupDir, "backup-dir", "", "Where a replaced cacerts Secret is saved first, one 0600 file per cluster (default <dir>/backups).")
 	cmd.Flags().BoolVar(&o.Restart, "restart", false, "Restart istiod afterwards so that it loads the new CA.")
 	cmd.Flags().BoolVar(&o.RestartGateways, "restart-gateways", false, "With --restart, also restart the ingress and egress gateways.")
 	cmd.Flags().StringVar(&o.DryRun, "dry-run", dryRunNone, `Must be "none", "server", or "client". client: only print what would be sent; server: send it without persisting.`)
@@ -176,10 +179,13 @@ type installPlan struct {
 	existing *corev1.Secret
 	nsExists bool
 	action   string // create, update, unchanged
+	backup   string // file holding the replaced Secret
 }
 
 // Run installs the Secret in every cluster. All clusters are read and
-// checked first, so a refusal in one leaves every cluster untouched.
+// checked first, so a refusal in one leaves every cluster untouched; every
+// Secret to be replaced is saved to a file before any is written. When a
+// write fails, the error lists the clusters written and those not.
 func (o *CertsInstallOptions) Run(ctx context.Context) error {
 	msg := o.Out
 	if o.Output != "" {
@@ -190,15 +196,22 @@ func (o *CertsInstallOptions) Run(ctx context.Context) error {
 	for _, t := range o.targets {
 		p, err := o.plan(ctx, t)
 		if err != nil {
-			return err
+			return withInterrupt(ctx, "certs install", fmt.Errorf("%w\nno cluster was written", err))
 		}
 		plans = append(plans, p)
 	}
+	if err := o.backUp(plans, msg); err != nil {
+		return fmt.Errorf("%w\nno cluster was written", err)
+	}
 	var printed []*corev1.Secret
-	for _, p := range plans {
-		out, err := o.apply(ctx, p, msg)
+	var written []string
+	for i, p := range plans {
+		out, wrote, err := o.apply(ctx, p, msg)
+		if wrote {
+			written = append(written, p.target.Name)
+		}
 		if err != nil {
-			return err
+			return withInterrupt(ctx, "certs install", partialInstall(err, plans[i:], wrote, written))
 		}
 		printed = append(printed, out)
 	}
@@ -207,6 +220,74 @@ func (o *CertsInstallOptions) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// partialInstall says which clusters got their cacerts written before err
+// stopped install, and which did not.
+func partialInstall(err error, rest []*installPlan, restartOnly bool, written []string) error {
+	var notWritten []string
+	for i, p := range rest {
+		if i == 0 && restartOnly {
+			continue // its Secret was written, its restart failed
+		}
+		if p.action != "unchanged" {
+			notWritten = append(notWritten, p.target.Name)
+		}
+	}
+	list := func(names []string) string {
+		if len(names) == 0 {
+			return "none"
+		}
+		return strings.Join(names, ", ")
+	}
+	return fmt.Errorf("%w\ncacerts written: %s; not written: %s; fix the cause and run install again (clusters that already hold the files stay unchanged)", err, list(written), list(notWritten))
+}
+
+// backUp saves every cacerts Secret install is about to replace, readable
+// by its owner only (it holds the old CA key), before any is written.
+func (o *CertsInstallOptions) backUp(plans []*installPlan, msg io.Writer) error {
+	if o.DryRun != dryRunNone {
+		return nil
+	}
+	dir := o.BackupDir
+	if dir == "" {
+		dir = filepath.Join(o.Dir, "backups")
+	}
+	stamp := o.now().UTC().Format("20060102T150405Z")
+	for _, p := range plans {
+		if p.action != "update" {
+			continue
+		}
+		b, err := yaml.Marshal(backupOf(p.existing))
+		if err != nil {
+			return err
+		}
+		path, err := pki.WriteBackup(dir, p.target.Name+"-cacerts-"+stamp+".yaml", b)
+		if err != nil {
+			return fmt.Errorf("%s: back up the cacerts Secret it replaces: %w; pass --backup-dir", p.target.Name, err)
+		}
+		p.backup = path
+		if _, err := fmt.Fprintf(msg, "%s: secret %s/%s to be replaced saved to %s (mode 0600: it holds the old CA key; restore it with kubectl replace -f)\n", p.target.Name, rules.IstioSystemNamespace, pki.SecretName, path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backupOf is a Secret as it can be applied again: without the fields the
+// API server sets.
+func backupOf(s *corev1.Secret) *corev1.Secret {
+	return &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, Labels: s.Labels, Annotations: s.Annotations},
+		Type:       s.Type,
+		Data:       s.Data,
+	}
+}
+
+// lastAppliedAnnotation is where kubectl apply keeps the whole object it
+// applied, keys included; carried over, it would keep the old CA key in the
+// new Secret.
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
 func (o *CertsInstallOptions) plan(ctx context.Context, t clusterTarget) (*installPlan, error) {
 	p := &installPlan{target: t, secret: pki.NewSecret(o.bundles[t.Name]), action: "create", nsExists: true}
@@ -256,7 +337,9 @@ func (o *CertsInstallOptions) plan(ctx context.Context, t clusterTarget) (*insta
 	return p, nil
 }
 
-func (o *CertsInstallOptions) apply(ctx context.Context, p *installPlan, msg io.Writer) (*corev1.Secret, error) {
+// apply writes one cluster's Secret; wrote says the Secret was created or
+// replaced (a later error is then about the restart).
+func (o *CertsInstallOptions) apply(ctx context.Context, p *installPlan, msg io.Writer) (_ *corev1.Secret, wrote bool, _ error) {
 	name := p.target.Name
 	suffix := ""
 	if o.DryRun != dryRunNone {
@@ -264,7 +347,7 @@ func (o *CertsInstallOptions) apply(ctx context.Context, p *installPlan, msg io.
 	}
 	if o.DryRun == dryRunClient {
 		_, err := fmt.Fprintf(msg, "%s: secret %s/%s would be created or updated%s\n", name, rules.IstioSystemNamespace, pki.SecretName, suffix)
-		return p.secret, err
+		return p.secret, false, err
 	}
 	create := metav1.CreateOptions{FieldManager: rules.FieldManager}
 	update := metav1.UpdateOptions{FieldManager: rules.FieldManager}
@@ -279,16 +362,16 @@ func (o *CertsInstallOptions) apply(ctx context.Context, p *installPlan, msg io.
 	if !p.nsExists {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rules.IstioSystemNamespace}}
 		if _, err := p.kube.CoreV1().Namespaces().Create(ctx, ns, create); err != nil && !apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("%s: create namespace %s: %w", name, rules.IstioSystemNamespace, err)
+			return nil, false, fmt.Errorf("%s: create namespace %s: %w", name, rules.IstioSystemNamespace, err)
 		}
 		if _, err := fmt.Fprintf(msg, "%s: namespace %s created%s\n", name, rules.IstioSystemNamespace, suffix); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if o.DryRun == dryRunServer {
 			// The namespace was not persisted, so the server cannot check
 			// a Secret inside it; show what would be sent.
 			_, err := fmt.Fprintf(msg, "%s: secret %s/%s would be created%s\n", name, rules.IstioSystemNamespace, pki.SecretName, suffix)
-			return p.secret, err
+			return p.secret, false, err
 		}
 	}
 	var err error
@@ -299,23 +382,25 @@ func (o *CertsInstallOptions) apply(ctx context.Context, p *installPlan, msg io.
 		s := p.secret.DeepCopy()
 		s.ResourceVersion = p.existing.ResourceVersion
 		s.Labels = mergeLabels(p.existing.Labels, s.Labels)
-		s.Annotations = p.existing.Annotations
+		s.Annotations = maps.Clone(p.existing.Annotations)
+		delete(s.Annotations, lastAppliedAnnotation)
 		result, err = secrets.Update(ctx, s, update)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s secret %s/%s: %w", name, p.action, rules.IstioSystemNamespace, pki.SecretName, err)
+		return nil, false, fmt.Errorf("%s (context %s): %s secret %s/%s: %w", name, p.target.Context, p.action, rules.IstioSystemNamespace, pki.SecretName, err)
 	}
+	wrote = p.action != "unchanged" && o.DryRun == dryRunNone
 	id, _ := o.bundles[name].Identity()
 	verb := map[string]string{"create": "created", "update": "replaced", "unchanged": "unchanged"}[p.action]
 	if _, err := fmt.Fprintf(msg, "%s: secret %s/%s %s%s\n  root %s\n  intermediate %s\n", name, rules.IstioSystemNamespace, pki.SecretName, verb, suffix, strings.Join(id.Roots, " + "), id.Intermediate); err != nil {
-		return nil, err
+		return nil, wrote, err
 	}
 	if err := o.afterInstall(ctx, p, patch, msg, suffix); err != nil {
-		return nil, err
+		return nil, wrote, err
 	}
 	result = result.DeepCopy()
 	result.TypeMeta = p.secret.TypeMeta
-	return result, nil
+	return result, wrote, nil
 }
 
 // afterInstall reports istiod's state and restarts it (and the gateways)
