@@ -82,6 +82,8 @@ type CA struct {
 	CertPEM []byte
 	Key     crypto.Signer
 	KeyPEM  []byte
+
+	certPath string // the file it was read from, for messages
 }
 
 // RootRequest describes a new root CA.

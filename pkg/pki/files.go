@@ -232,11 +232,20 @@ func KeyMatches(c *x509.Certificate, key crypto.Signer) bool {
 // exactly one certificate, that it is a CA valid now, and that the key
 // belongs to it.
 func LoadCA(certPath, keyPath string, now time.Time) (*CA, error) {
-	certPEM, err := readFile(certPath, "make a root with `kubectl mesh certs root` or pass --root-cert")
+	ca, err := LoadCACert(certPath, now)
 	if err != nil {
 		return nil, err
 	}
-	keyPEM, err := readFile(keyPath, "pass the CA's private key with --root-key")
+	if err := ca.LoadKey(keyPath); err != nil {
+		return nil, err
+	}
+	return ca, nil
+}
+
+// LoadCACert reads a CA certificate without its key, for what needs no
+// signing: the key of a root is often kept offline.
+func LoadCACert(certPath string, now time.Time) (*CA, error) {
+	certPEM, err := readFile(certPath, "make a root with `kubectl mesh certs root` or pass --root-cert")
 	if err != nil {
 		return nil, err
 	}
@@ -250,14 +259,25 @@ func LoadCA(certPath, keyPath string, now time.Time) (*CA, error) {
 	if err := CheckIssuer(certs[0], certPath, now); err != nil {
 		return nil, err
 	}
+	return &CA{Cert: certs[0], CertPEM: certPEM, certPath: certPath}, nil
+}
+
+// LoadKey reads the CA's private key, checking that it belongs to the
+// certificate.
+func (ca *CA) LoadKey(keyPath string) error {
+	keyPEM, err := readFile(keyPath, "signing needs the CA's private key; pass it with --root-key (e.g. from where the root is kept offline)")
+	if err != nil {
+		return err
+	}
 	key, err := ParseKey(keyPEM, keyPath)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if !KeyMatches(certs[0], key) {
-		return nil, fmt.Errorf("%s: the key does not match the certificate in %s; pass the key that belongs to it", keyPath, certPath)
+	if !KeyMatches(ca.Cert, key) {
+		return fmt.Errorf("%s: the key does not match the certificate in %s; pass the key that belongs to it", keyPath, ca.certPath)
 	}
-	return &CA{Cert: certs[0], CertPEM: certPEM, Key: key, KeyPEM: keyPEM}, nil
+	ca.Key, ca.KeyPEM = key, keyPEM
+	return nil
 }
 
 // LoadBundle reads the four cacerts files of a cluster directory.

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -197,6 +198,21 @@ func (b *Bundle) Identity() (Identity, error) {
 // and the same intermediate.
 func (id Identity) Same(o Identity) bool {
 	return id.Intermediate == o.Intermediate && strings.Join(id.Roots, ",") == strings.Join(o.Roots, ",")
+}
+
+// OnlyAddsTrust is true when id is installed over the CA installed: the same
+// intermediate, and every root installed stays trusted next to new ones (the
+// first step of a root rotation). Nothing of the installed CA is lost.
+func (id Identity) OnlyAddsTrust(installed Identity) bool {
+	if id.Intermediate != installed.Intermediate || len(id.Roots) <= len(installed.Roots) {
+		return false
+	}
+	for _, r := range installed.Roots {
+		if !slices.Contains(id.Roots, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // String shows the identity for messages: root fingerprint(s) and the

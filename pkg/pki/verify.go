@@ -3,6 +3,7 @@ package pki
 import (
 	"bytes"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -58,12 +59,21 @@ func (r *Report) checkValidity(c *x509.Certificate, file string, now time.Time, 
 	}
 }
 
+// LongLivedIntermediate is the lifetime beyond which an intermediate gets a
+// warning: its key lives in the cluster, and Istio's own tooling issues
+// intermediates for two years.
+const LongLivedIntermediate = 3 * 365 * 24 * time.Hour
+
 // VerifyBundle checks one cluster's plug-in CA the way istiod and its peers
-// will use it: the intermediate chains to a root of root-cert.pem (which
-// may be a transition bundle of several roots), cert-chain.pem is exactly
-// the intermediate followed by its issuing root, the key matches, the
-// intermediate is a CA limited to path length 0, nothing is expired and
-// nothing outlives its issuer.
+// use it. What breaks a mesh is an error: a key that does not match,
+// ca-cert.pem not verifying to root-cert.pem through cert-chain.pem (with
+// the options istiod verifies it with, so SHA-1 signatures and unsuitable
+// key usages fail as they do in istiod), an expired or not yet valid
+// certificate, a root-cert.pem that holds no root. What works but is weaker
+// than what kubectl mesh makes is a warning: an intermediate without path
+// length 0, a cert-chain.pem without the root, a long-lived intermediate or
+// one outliving its root, a SHA-1 root, and anything expiring within
+// warnWithin. root-cert.pem may be a transition bundle of several roots.
 func VerifyBundle(source string, b *Bundle, now time.Time, warnWithin time.Duration) *Report {
 	r := &Report{Source: source}
 	roots, err := b.Roots()
@@ -77,8 +87,11 @@ func VerifyBundle(source string, b *Bundle, now time.Time, warnWithin time.Durat
 		if !root.IsCA {
 			r.errorf("%s: %q is not a CA certificate; root-cert.pem must hold only root CAs", RootCertFile, root.Subject.CommonName)
 		}
-		if root.CheckSignatureFrom(root) != nil {
+		if !isSelfSigned(root) {
 			r.errorf("%s: %q is not self-signed; root-cert.pem must hold the root, not an intermediate", RootCertFile, root.Subject.CommonName)
+		}
+		if sha1Signed(root) {
+			r.warnf("%s: %q signs itself with SHA-1 (%s); peers do not check a root's own signature, but make new roots with SHA-256 (kubectl mesh certs root --rotate)", RootCertFile, root.Subject.CommonName, root.SignatureAlgorithm)
 		}
 		r.checkValidity(root, RootCertFile, now, warnWithin)
 	}
@@ -89,30 +102,62 @@ func VerifyBundle(source string, b *Bundle, now time.Time, warnWithin time.Durat
 	}
 	info := infoOf(inter)
 	r.Intermediate = &info
-	if !inter.IsCA {
+	switch {
+	case !inter.IsCA:
 		r.errorf("%s: %q is not a CA certificate; istiod cannot sign workload certificates with it; make one with `kubectl mesh certs intermediate`", CACertFile, inter.Subject.CommonName)
-	} else if inter.MaxPathLen != 0 || !inter.MaxPathLenZero {
-		r.errorf("%s: %q has no path length 0 constraint; an intermediate that may sign further CAs widens the trust; make one with `kubectl mesh certs intermediate`", CACertFile, inter.Subject.CommonName)
+	case isSelfSigned(inter) && contains(roots, inter):
+		r.warnf("%s: %q is the root itself, so the root's key is in the cluster; install an intermediate made from it (kubectl mesh certs intermediate)", CACertFile, inter.Subject.CommonName)
+	case inter.MaxPathLen != 0 || !inter.MaxPathLenZero:
+		r.warnf("%s: %q has no path length 0 constraint, so its key could sign further CAs that every cluster trusts; istiod works with it, but `kubectl mesh certs intermediate` makes one limited to workload certificates", CACertFile, inter.Subject.CommonName)
 	}
 	r.checkValidity(inter, CACertFile, now, warnWithin)
+	if life := inter.NotAfter.Sub(inter.NotBefore); life > LongLivedIntermediate {
+		r.warnf("%s: %q is valid for %s; its key lives in the cluster, so rotate it at least every two years (kubectl mesh certs rotate)", CACertFile, inter.Subject.CommonName, years(life))
+	}
 
-	var issuer *x509.Certificate
-	for _, root := range roots {
-		if inter.CheckSignatureFrom(root) == nil {
-			issuer = root
-			break
+	chain, chainErr := b.Chain()
+	if chainErr != nil {
+		r.Errors = append(r.Errors, chainErr.Error())
+	}
+	intermediates := x509.NewCertPool()
+	for i, c := range chain {
+		if i > 0 && !contains(roots, c) {
+			r.checkValidity(c, CertChainFile, now, warnWithin)
+		}
+		if i > 0 {
+			intermediates.AddCert(c)
 		}
 	}
-	if issuer == nil {
-		r.errorf("%s: %q is not signed by any root in %s; re-create it from this root with `kubectl mesh certs intermediate`", CACertFile, inter.Subject.CommonName, RootCertFile)
-	} else {
+	if len(chain) > 0 {
+		switch last := chain[len(chain)-1]; {
+		case !chain[0].Equal(inter):
+			r.errorf("%s: the first certificate is not %s; peers build the chain from it: it must be the intermediate, then any CA between it and the root, then the root", CertChainFile, CACertFile)
+		case !contains(roots, last) && !isSelfSigned(inter):
+			r.warnf("%s: does not end with the root of %s; istiod works with it, but Istio's guides and kubectl mesh put the root last (cat %s %s > %s)", CertChainFile, RootCertFile, CACertFile, RootCertFile, CertChainFile)
+		}
+	}
+
+	// As istiod verifies a plug-in CA: ca-cert.pem through cert-chain.pem
+	// to root-cert.pem, default key usages.
+	verified, err := inter.Verify(x509.VerifyOptions{Roots: pool, Intermediates: intermediates, CurrentTime: now})
+	var unknown x509.UnknownAuthorityError
+	sha1 := slices.ContainsFunc(append([]*x509.Certificate{inter}, chain...), func(c *x509.Certificate) bool { return sha1Signed(c) && !isSelfSigned(c) })
+	switch {
+	case err == nil:
+		path := verified[0]
+		issuer := path[len(path)-1]
 		r.IssuingRoot = Fingerprint(issuer)
-		if _, err := inter.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil && now.Before(inter.NotAfter) && now.Before(issuer.NotAfter) {
-			r.errorf("%s: does not verify against %s: %v", CACertFile, RootCertFile, err)
-		}
 		if inter.NotAfter.After(issuer.NotAfter) {
-			r.errorf("%s: %q outlives its root (%s > %s); re-issue it, its validity is capped at the root's", CACertFile, inter.Subject.CommonName, inter.NotAfter.UTC().Format(time.RFC3339), issuer.NotAfter.UTC().Format(time.RFC3339))
+			r.warnf("%s: %q outlives its root (%s > %s); it stops working when the root expires; re-issue it, capped at the root's expiry", CACertFile, inter.Subject.CommonName, inter.NotAfter.UTC().Format(time.RFC3339), issuer.NotAfter.UTC().Format(time.RFC3339))
 		}
+	case expiredInChain(now, inter, chain, roots):
+		// Already an error of its own.
+	case sha1:
+		r.errorf("%s: %q (or a CA in %s) is signed with SHA-1, which istiod (like every Go program) refuses; re-issue it with SHA-256 (kubectl mesh certs intermediate)", CACertFile, inter.Subject.CommonName, CertChainFile)
+	case errors.As(err, &unknown):
+		r.errorf("%s: %q is not signed by any root in %s (nor through the CAs in %s); re-create it from this root with `kubectl mesh certs intermediate`, or install the root it was made from", CACertFile, inter.Subject.CommonName, RootCertFile, CertChainFile)
+	default:
+		r.errorf("%s: does not verify against %s through %s as istiod checks it: %v", CACertFile, RootCertFile, CertChainFile, err)
 	}
 
 	if key, err := ParseKey(b.CAKey, CAKeyFile); err != nil {
@@ -120,21 +165,47 @@ func VerifyBundle(source string, b *Bundle, now time.Time, warnWithin time.Durat
 	} else if !KeyMatches(inter, key) {
 		r.errorf("%s: the key does not match %s; install the key made with that certificate", CAKeyFile, CACertFile)
 	}
-
-	chain, err := b.Chain()
-	if err != nil {
-		r.Errors = append(r.Errors, err.Error())
-		return r
-	}
-	switch {
-	case len(chain) != 2:
-		r.errorf("%s: holds %d certificates; it must be exactly the intermediate then its root", CertChainFile, len(chain))
-	case !bytes.Equal(chain[0].Raw, inter.Raw):
-		r.errorf("%s: the first certificate is not %s; it must be the intermediate then its root", CertChainFile, CACertFile)
-	case issuer != nil && !bytes.Equal(chain[1].Raw, issuer.Raw):
-		r.errorf("%s: the second certificate is not the root that signed %s; it must be the intermediate then its root", CertChainFile, CACertFile)
-	}
 	return r
+}
+
+// expiredInChain tells a verification that failed because a certificate
+// on the way is outside its validity, which checkValidity reports.
+func expiredInChain(now time.Time, inter *x509.Certificate, chain, roots []*x509.Certificate) bool {
+	for _, c := range append(append([]*x509.Certificate{inter}, chain...), roots...) {
+		if now.After(c.NotAfter) || now.Before(c.NotBefore) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(certs []*x509.Certificate, c *x509.Certificate) bool {
+	return slices.ContainsFunc(certs, c.Equal)
+}
+
+// isSelfSigned: a root signs itself. A SHA-1 self-signature cannot be
+// checked in Go, and need not be: peers trust a root as it is.
+func isSelfSigned(c *x509.Certificate) bool {
+	if !bytes.Equal(c.RawIssuer, c.RawSubject) {
+		return false
+	}
+	err := c.CheckSignatureFrom(c)
+	var insecure x509.InsecureAlgorithmError
+	return err == nil || errors.As(err, &insecure)
+}
+
+func sha1Signed(c *x509.Certificate) bool {
+	switch c.SignatureAlgorithm {
+	case x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.DSAWithSHA1:
+		return true
+	}
+	return false
+}
+
+// years shows a lifetime in years, e.g. "10 years".
+func years(d time.Duration) string {
+	y := float64(d) / float64(365*24*time.Hour)
+	return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", y), "0"), ".") + " years"
 }
 
 // CheckShared checks that the clusters can authenticate each other: every

@@ -93,7 +93,7 @@ func NewCmdCertsInstall(f Factory, streams genericiooptions.IOStreams) *cobra.Co
 	cmd.Flags().StringVar(&o.Cluster, "cluster", "", "Cluster whose files to install into --context (default: the context's name).")
 	cmd.Flags().StringSliceVar(&o.Contexts, "contexts", nil, "Install into these contexts: CTX or NAME=CTX, comma-separated.")
 	cmd.Flags().StringSliceVar(&o.ClusterNames, "cluster-names", nil, "Cluster names for --contexts, in the same order.")
-	cmd.Flags().BoolVar(&o.Force, "force", false, "Replace an existing cacerts Secret that holds a different root or intermediate.")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "Replace an existing cacerts Secret that holds a different root or intermediate (not needed when the new files only add roots to the installed intermediate and roots).")
 	cmd.Flags().StringVar(&o.BackupDir, "backup-dir", "", "Where a replaced cacerts Secret is saved first, one 0600 file per cluster (default <dir>/backups).")
 	cmd.Flags().BoolVar(&o.Restart, "restart", false, "Restart istiod afterwards so that it loads the new CA.")
 	cmd.Flags().BoolVar(&o.RestartGateways, "restart-gateways", false, "With --restart, also restart the ingress and egress gateways.")
@@ -180,6 +180,9 @@ type installPlan struct {
 	nsExists bool
 	action   string // create, update, unchanged
 	backup   string // file holding the replaced Secret
+	// addsTrust: the update keeps the installed intermediate and roots and
+	// adds roots, which needs no --force.
+	addsTrust bool
 }
 
 // Run installs the Secret in every cluster. All clusters are read and
@@ -331,6 +334,8 @@ func (o *CertsInstallOptions) plan(ctx context.Context, t clusterTarget) (*insta
 	switch {
 	case err != nil && !o.Force:
 		return nil, fmt.Errorf("%s (context %s): the existing secret %s/%s is unreadable (%v); pass --force to replace it with %s", t.Name, t.Context, rules.IstioSystemNamespace, pki.SecretName, err, newID)
+	case err == nil && newID.OnlyAddsTrust(oldID):
+		p.addsTrust = true
 	case err == nil && !oldID.Same(newID) && !o.Force:
 		return nil, fmt.Errorf("%s (context %s): secret %s/%s holds a different CA: installed %s; new %s; pass --force to replace it (then restart istiod and the workloads: --restart)", t.Name, t.Context, rules.IstioSystemNamespace, pki.SecretName, oldID, newID)
 	}
@@ -392,6 +397,9 @@ func (o *CertsInstallOptions) apply(ctx context.Context, p *installPlan, msg io.
 	wrote = p.action != "unchanged" && o.DryRun == dryRunNone
 	id, _ := o.bundles[name].Identity()
 	verb := map[string]string{"create": "created", "update": "replaced", "unchanged": "unchanged"}[p.action]
+	if p.addsTrust {
+		verb = "updated: the same intermediate, trusting more roots"
+	}
 	if _, err := fmt.Fprintf(msg, "%s: secret %s/%s %s%s\n  root %s\n  intermediate %s\n", name, rules.IstioSystemNamespace, pki.SecretName, verb, suffix, strings.Join(id.Roots, " + "), id.Intermediate); err != nil {
 		return nil, wrote, err
 	}

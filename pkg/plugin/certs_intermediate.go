@@ -1,8 +1,7 @@
 package plugin
 
 import (
-	"crypto/ecdsa"
-	"crypto/rsa"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,7 +35,8 @@ type CertsIntermediateOptions struct {
 	// rotate requires an existing intermediate and replaces it.
 	rotate   bool
 	validity time.Duration
-	root     *pki.CA
+	root     *pki.CA // its key is read only to sign, in Run
+	rootKey  string
 	roots    []byte
 	now      func() time.Time
 	genericiooptions.IOStreams
@@ -100,7 +100,8 @@ func (o *CertsIntermediateOptions) complete(args []string) error {
 	return o.Run()
 }
 
-// Complete reads the root and parses the flags.
+// Complete reads the root certificate (not its key: that is needed only to
+// sign, and may be kept offline) and parses the flags.
 func (o *CertsIntermediateOptions) Complete(args []string) error {
 	o.Clusters = args
 	d, err := parseValidity("validity", o.Validity)
@@ -115,9 +116,10 @@ func (o *CertsIntermediateOptions) Complete(args []string) error {
 	if certPath == "" {
 		certPath, keyPath = filepath.Join(o.Dir, pki.RootCertFile), filepath.Join(o.Dir, pki.RootKeyFile)
 	}
-	if o.root, err = pki.LoadCA(certPath, keyPath, o.now()); err != nil {
+	if o.root, err = pki.LoadCACert(certPath, o.now()); err != nil {
 		return err
 	}
+	o.rootKey = keyPath
 	o.roots = o.root.CertPEM
 	// During a root rotation, clusters must trust the old and the new root
 	// until every cluster issues from the new one.
@@ -127,10 +129,10 @@ func (o *CertsIntermediateOptions) Complete(args []string) error {
 		}
 	}
 	if o.KeyAlgorithm == "" {
-		switch o.root.Key.(type) {
-		case *ecdsa.PrivateKey:
+		switch o.root.Cert.PublicKeyAlgorithm {
+		case x509.ECDSA:
 			o.KeyAlgorithm = pki.KeyECDSA
-		case *rsa.PrivateKey:
+		case x509.RSA:
 			o.KeyAlgorithm = pki.KeyRSA
 		}
 	}
@@ -165,6 +167,9 @@ func (o *CertsIntermediateOptions) Run() error {
 		case !o.rotate && !o.Force && err == nil:
 			return fmt.Errorf("%s already exists; pass --force to replace it, or use `kubectl mesh certs rotate %s`", filepath.Join(dir, pki.CACertFile), c)
 		}
+	}
+	if err := o.root.LoadKey(o.rootKey); err != nil {
+		return err
 	}
 	for _, c := range o.Clusters {
 		dir := filepath.Join(o.Dir, c)

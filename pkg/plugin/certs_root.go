@@ -22,7 +22,7 @@ const certsRootExample = `  # A new RSA-4096 root valid for 10 years in ./mesh-c
   kubectl mesh certs root --rotate`
 
 const rotationSteps = `Root rotation, in this order:
-  1. kubectl mesh certs install --contexts … --force --restart
+  1. kubectl mesh certs install --contexts … --restart   (only adds trust: no --force)
      every cluster now trusts both roots (its root-cert.pem is the transition bundle)
      while it still issues from its old intermediate; wait until workloads restarted.
   2. kubectl mesh certs rotate CLUSTER…   (new intermediates from the new root)

@@ -164,13 +164,19 @@ func TestCertsFileCommands(t *testing.T) {
 		t.Fatal("a refused command changed cluster1's intermediate")
 	}
 
-	// A new root over the old one leaves intermediates that no longer match.
+	// A new root over the old one leaves intermediates that no longer match
+	// it: they still work (a warning), but not with intermediates made
+	// from the new root.
 	stale := filepath.Join(t.TempDir(), "stale")
 	mustCerts(t, "root", "--dir", stale, "--key-algorithm", "ecdsa")
 	mustCerts(t, "intermediate", "cluster1", "--dir", stale)
 	mustCerts(t, "root", "--dir", stale, "--key-algorithm", "ecdsa", "--force")
-	if out, err := runCerts(t, "verify", "--dir", stale); err == nil || !strings.Contains(out, "does not hold the root of") {
+	if out, err := runCerts(t, "verify", "--dir", stale); err != nil || !strings.Contains(out, "warning: ") || !strings.Contains(out, "does not hold the root of") {
 		t.Fatalf("verify --dir with an intermediate from a replaced root: %v\n%s", err, out)
+	}
+	mustCerts(t, "intermediate", "cluster2", "--dir", stale)
+	if out, err := runCerts(t, "verify", "--dir", stale); err == nil || !strings.Contains(out, "does not trust the root") {
+		t.Fatalf("verify --dir with intermediates of two roots: %v\n%s", err, out)
 	}
 
 	out := mustCerts(t, "rotate", "cluster1", "--dir", dir)

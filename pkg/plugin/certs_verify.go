@@ -120,9 +120,10 @@ func (o *CertsVerifyOptions) Run(ctx context.Context) error {
 	res := &VerifyResult{}
 	now := o.now()
 	if o.checkDir {
-		reports, errs := o.verifyDir(now)
+		reports, errs, warnings := o.verifyDir(now)
 		res.Files = reports
 		res.Errors = append(res.Errors, errs...)
+		res.Warnings = append(res.Warnings, warnings...)
 		_, shareErrs := pki.CheckShared(reports)
 		res.Errors = append(res.Errors, shareErrs...)
 	}
@@ -164,26 +165,33 @@ func (o *CertsVerifyOptions) Run(ctx context.Context) error {
 }
 
 // verifyDir checks the root of --dir and every cluster directory in it.
-func (o *CertsVerifyOptions) verifyDir(now time.Time) ([]*pki.Report, []string) {
-	var errs []string
+// The root's key is not needed (it is often kept offline); when it is
+// there, a key that does not match is a warning: signing new intermediates
+// will fail, the mesh does not.
+func (o *CertsVerifyOptions) verifyDir(now time.Time) (reports []*pki.Report, errs, warnings []string) {
 	rootPath := filepath.Join(o.Dir, pki.RootCertFile)
 	var rootFP string
 	if _, err := os.Stat(rootPath); err == nil {
-		root, err := pki.LoadCA(rootPath, filepath.Join(o.Dir, pki.RootKeyFile), now)
+		root, err := pki.LoadCACert(rootPath, now)
 		if err != nil {
 			errs = append(errs, err.Error())
 		} else {
 			rootFP = pki.Fingerprint(root.Cert)
+			keyPath := filepath.Join(o.Dir, pki.RootKeyFile)
+			if _, err := os.Stat(keyPath); err == nil {
+				if err := root.LoadKey(keyPath); err != nil {
+					warnings = append(warnings, err.Error()+"; `certs intermediate` and `certs rotate` cannot sign with it")
+				}
+			}
 		}
 	}
 	clusters, err := clusterDirs(o.Dir)
 	if err != nil {
-		return nil, append(errs, err.Error())
+		return nil, append(errs, err.Error()), warnings
 	}
 	if len(clusters) == 0 {
-		errs = append(errs, fmt.Sprintf("%s holds no cluster directories; make them with `kubectl mesh certs intermediate CLUSTER…`", o.Dir))
+		errs = append(errs, fmt.Sprintf("%s holds no cluster directories (<cluster>/ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem); make them with `kubectl mesh certs intermediate CLUSTER…`", o.Dir))
 	}
-	var reports []*pki.Report
 	for _, c := range clusters {
 		dir := filepath.Join(o.Dir, c)
 		b, err := pki.LoadBundle(dir)
@@ -192,14 +200,15 @@ func (o *CertsVerifyOptions) verifyDir(now time.Time) ([]*pki.Report, []string) 
 			continue
 		}
 		r := pki.VerifyBundle(dir, b, now, o.warnWithin)
-		// Intermediates made from another root (e.g. before a --force
-		// re-run of `certs root`) would not trust new ones made here.
+		// Intermediates made here from now on would not be trusted by a
+		// cluster whose root-cert.pem lacks the root of --dir (e.g. after
+		// a --force re-run of `certs root`).
 		if rootFP != "" && !slices.ContainsFunc(r.Roots, func(c pki.CertInfo) bool { return c.Fingerprint == rootFP }) {
-			r.Errors = append(r.Errors, fmt.Sprintf("%s does not hold the root of %s (%s); re-create it with `kubectl mesh certs intermediate %s --force`", pki.RootCertFile, rootPath, pki.Short(rootFP), c))
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%s does not hold the root of %s (%s), so it will not trust intermediates made from that root; re-create it with `kubectl mesh certs intermediate %s --force`", pki.RootCertFile, rootPath, pki.Short(rootFP), c))
 		}
 		reports = append(reports, r)
 	}
-	return reports, errs
+	return reports, errs, warnings
 }
 
 func (o *CertsVerifyOptions) print(res *VerifyResult) error {

@@ -1,0 +1,87 @@
+// Package pkitest makes plug-in CAs the way other tools make them, for the
+// tests of kubectl mesh certs: Istio's samples/certs and tools/certs make
+// RSA CAs without a path length constraint, and samples/certs ships a
+// cert-chain.pem holding the intermediate alone.
+package pkitest
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
+)
+
+// CA is a certificate with its RSA key, both also as PEM.
+type CA struct {
+	Cert            *x509.Certificate
+	Key             *rsa.PrivateKey
+	CertPEM, KeyPEM []byte
+}
+
+// IstioStyle makes a CA as Istio's samples do: RSA 2048, CA:true without a
+// path length constraint, signed by parent (self-signed when nil), valid
+// from an hour ago for validity. An intermediate gets Istio's SAN
+// ca.istio.io.
+func IstioStyle(cn string, parent *CA, validity time.Duration) (*CA, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{Country: []string{"US"}, Province: []string{"California"}, Locality: []string{"Sunnyvale"}, Organization: []string{"Istio"}, CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(validity),
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+	}
+	signer, signerKey := tmpl, key
+	if parent != nil {
+		tmpl.DNSNames = []string{"ca.istio.io"}
+		signer, signerKey = parent.Cert, parent.Key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
+	if err != nil {
+		return nil, fmt.Errorf("sign %s: %w", cn, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &CA{Cert: cert, Key: key,
+		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})}, nil
+}
+
+// IstioSample is a root and an intermediate like Istio's samples/certs,
+// the intermediate valid for two years.
+func IstioSample() (root, inter *CA, err error) {
+	if root, err = IstioStyle("Root CA", nil, 10*365*24*time.Hour); err != nil {
+		return nil, nil, err
+	}
+	if inter, err = IstioStyle("Istio CA", root, 2*365*24*time.Hour); err != nil {
+		return nil, nil, err
+	}
+	return root, inter, nil
+}
+
+// SampleFiles are the cacerts files of samples/certs for inter under
+// roots (the PEM of root-cert.pem): cert-chain.pem is the intermediate
+// alone.
+func SampleFiles(inter *CA, roots []byte) map[string][]byte {
+	return map[string][]byte{
+		pki.CACertFile:    inter.CertPEM,
+		pki.CAKeyFile:     inter.KeyPEM,
+		pki.RootCertFile:  roots,
+		pki.CertChainFile: inter.CertPEM,
+	}
+}
