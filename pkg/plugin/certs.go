@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -99,6 +100,23 @@ func validateCertsClusterName(name string) error {
 type clusterTarget struct {
 	Name    string
 	Context string
+}
+
+// stopped returns an error when ctx was interrupted, saying which clusters'
+// files were written and which not (none when both are nil).
+func stopped(ctx context.Context, done, left []string) error {
+	cause := interrupted(ctx)
+	if cause == nil {
+		return nil
+	}
+	if done == nil && left == nil {
+		return fmt.Errorf("%w; nothing was written", cause)
+	}
+	written := strings.Join(done, ", ")
+	if written == "" {
+		written = "none"
+	}
+	return fmt.Errorf("%w; files written for: %s; not written for: %s; run the command again for those", cause, written, strings.Join(left, ", "))
 }
 
 func targetContexts(ts []clusterTarget) []string {

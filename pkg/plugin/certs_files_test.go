@@ -2,8 +2,11 @@ package plugin
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
@@ -52,5 +55,26 @@ func TestCertsRootKeepsPreviousRootAndForeignDirectories(t *testing.T) {
 	}
 	if st, err := os.Stat(filepath.Join(shared, pki.RootKeyFile)); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("root key in an existing directory: %v, want 0600", err)
+	}
+}
+
+// An interrupt stops the file commands before the next files they write,
+// and says which clusters got theirs.
+func TestCertsStopOnInterrupt(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	mustCerts(t, "root", "--dir", dir, "--key-algorithm", "ecdsa")
+	ctx, cancel := context.WithCancelCause(t.Context())
+	cancel(fmt.Errorf("%w by SIGINT (Ctrl-C)", ErrInterrupted))
+	streams, _, _ := certsStreams()
+	cmd := NewCmdCerts(Factory{}, streams)
+	cmd.SetArgs([]string{"intermediate", "cluster1", "cluster2", "--dir", dir})
+	cmd.SetOut(&bytes.Buffer{})
+	cmd.SetErr(&bytes.Buffer{})
+	err := cmd.ExecuteContext(ctx)
+	if err == nil || !strings.Contains(err.Error(), "interrupted") || !strings.Contains(err.Error(), "not written for: cluster1, cluster2") {
+		t.Fatalf("intermediate after an interrupt: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cluster1")); !os.IsNotExist(err) {
+		t.Errorf("files written after the interrupt: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
 	"os"
@@ -51,8 +52,8 @@ func NewCmdCertsIntermediate(streams genericiooptions.IOStreams) *cobra.Command 
 		Long:    "Create one intermediate CA per cluster, signed by the root, in <dir>/<cluster>/: ca-cert.pem, ca-key.pem, root-cert.pem and cert-chain.pem (intermediate then root), the files of Istio's cacerts Secret.",
 		Example: certsIntermediateExample,
 		Args:    cobra.MinimumNArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			return o.complete(args)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.complete(cmd.Context(), args)
 		},
 	}
 	o.addFlags(cmd)
@@ -69,8 +70,8 @@ func NewCmdCertsRotate(streams genericiooptions.IOStreams) *cobra.Command {
   kubectl mesh certs rotate cluster1
   kubectl mesh certs install --context cluster1 --force --restart`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			return o.complete(args)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.complete(cmd.Context(), args)
 		},
 	}
 	o.addFlags(cmd)
@@ -90,14 +91,14 @@ func (o *CertsIntermediateOptions) addFlags(cmd *cobra.Command) {
 	}
 }
 
-func (o *CertsIntermediateOptions) complete(args []string) error {
+func (o *CertsIntermediateOptions) complete(ctx context.Context, args []string) error {
 	if err := o.Complete(args); err != nil {
 		return err
 	}
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	return o.Run()
+	return o.Run(ctx)
 }
 
 // Complete reads the root certificate (not its key: that is needed only to
@@ -156,8 +157,8 @@ func (o *CertsIntermediateOptions) Validate() error {
 
 // Run makes and writes the intermediates. Every refusal (existing files
 // without --force, missing ones for rotate) is checked before anything is
-// written.
-func (o *CertsIntermediateOptions) Run() error {
+// written; an interrupt stops it before the next cluster's files.
+func (o *CertsIntermediateOptions) Run(ctx context.Context) error {
 	for _, c := range o.Clusters {
 		dir := filepath.Join(o.Dir, c)
 		_, err := os.Stat(filepath.Join(dir, pki.CACertFile))
@@ -171,7 +172,10 @@ func (o *CertsIntermediateOptions) Run() error {
 	if err := o.root.LoadKey(o.rootKey); err != nil {
 		return err
 	}
-	for _, c := range o.Clusters {
+	for i, c := range o.Clusters {
+		if err := stopped(ctx, o.Clusters[:i], o.Clusters[i:]); err != nil {
+			return err
+		}
 		dir := filepath.Join(o.Dir, c)
 		var oldFP string
 		if o.rotate {
@@ -183,6 +187,9 @@ func (o *CertsIntermediateOptions) Run() error {
 		}
 		inter, err := pki.NewIntermediate(o.root, pki.IntermediateRequest{Cluster: c, Org: o.Org, Validity: o.validity, Key: pki.KeySpec{Algorithm: o.KeyAlgorithm, Size: o.KeySize}}, o.now())
 		if err != nil {
+			return err
+		}
+		if err := stopped(ctx, o.Clusters[:i], o.Clusters[i:]); err != nil {
 			return err
 		}
 		if err := pki.WriteFiles(dir, pki.BundleFiles(pki.NewBundle(inter, o.root.Cert, o.roots)), o.Force || o.rotate); err != nil {

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,14 +58,14 @@ func NewCmdCertsRoot(streams genericiooptions.IOStreams) *cobra.Command {
 		Short:   "Create the mesh's root CA (root-cert.pem, root-key.pem)",
 		Example: certsRootExample,
 		Args:    cobra.NoArgs,
-		RunE: func(_ *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Complete(); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			return o.Run()
+			return o.Run(cmd.Context())
 		},
 	}
 	cmd.Flags().StringVar(&o.Dir, "dir", defaultCertsDir, "Directory for the root's files.")
@@ -100,16 +101,20 @@ func (o *CertsRootOptions) Validate() error {
 	return pki.KeySpec{Algorithm: o.KeyAlgorithm, Size: o.KeySize}.Validate()
 }
 
-// Run writes the root (or rotates it).
-func (o *CertsRootOptions) Run() error {
+// Run writes the root (or rotates it). An interrupt during the key
+// generation stops it before anything is written.
+func (o *CertsRootOptions) Run(ctx context.Context) error {
 	switch {
 	case o.Rotate:
-		return o.rotate()
+		return o.rotate(ctx)
 	case o.FinishRotation:
 		return o.finishRotation()
 	}
 	root, err := pki.NewRoot(o.request())
 	if err != nil {
+		return err
+	}
+	if err := stopped(ctx, nil, nil); err != nil {
 		return err
 	}
 	if err := pki.WriteFiles(o.Dir, pki.RootFiles(root), o.Force); err != nil {
@@ -141,7 +146,7 @@ func clusterDirs(dir string) ([]string, error) {
 	return out, nil
 }
 
-func (o *CertsRootOptions) rotate() error {
+func (o *CertsRootOptions) rotate(ctx context.Context) error {
 	old, err := pki.LoadCA(filepath.Join(o.Dir, pki.RootCertFile), filepath.Join(o.Dir, pki.RootKeyFile), o.now())
 	if err != nil {
 		return fmt.Errorf("--rotate needs the current root in --dir: %w", err)
@@ -156,6 +161,9 @@ func (o *CertsRootOptions) rotate() error {
 	}
 	root, err := pki.NewRoot(o.request())
 	if err != nil {
+		return err
+	}
+	if err := stopped(ctx, nil, nil); err != nil {
 		return err
 	}
 	transition := pki.Concat(old.CertPEM, root.CertPEM)

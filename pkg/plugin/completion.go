@@ -102,6 +102,16 @@ func completeContexts(f Factory) cobra.CompletionFunc {
 // sourceContext is the context a command reads Services and namespaces
 // from: --from when the command has it and it is set, else "" (the
 // --context or current context).
+// completionContext bounds a completion's requests; Ctrl-C in the shell
+// cancels them too.
+func completionContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	parent := cmd.Context()
+	if parent == nil {
+		parent = context.Background()
+	}
+	return context.WithTimeout(parent, completionTimeout)
+}
+
 func sourceContext(cmd *cobra.Command) string {
 	if fl := cmd.Flag("from"); fl != nil {
 		return fl.Value.String()
@@ -111,7 +121,7 @@ func sourceContext(cmd *cobra.Command) string {
 
 func completeNamespaces(f Factory) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
+		ctx, cancel := completionContext(cmd)
 		defer cancel()
 		c, err := f.Cluster(sourceContext(cmd))
 		if err != nil {
@@ -137,7 +147,7 @@ func completeNamespaces(f Factory) cobra.CompletionFunc {
 // (-n, else the context's namespace, else default) not already given.
 func completeServices(f Factory) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
+		ctx, cancel := completionContext(cmd)
 		defer cancel()
 		c, err := f.Cluster(sourceContext(cmd))
 		if err != nil {
