@@ -45,7 +45,8 @@ func SourcesOf(se *unstructured.Unstructured) []Source {
 		if cluster == "" || address == "" {
 			continue
 		}
-		s := Source{Cluster: cluster, GatewayHost: address, GatewayPort: rules.GatewayPort, Versions: versions[cluster]}
+		locality, _, _ := unstructured.NestedString(ep, "locality")
+		s := Source{Cluster: cluster, GatewayHost: address, GatewayPort: rules.GatewayPort, Versions: versions[cluster], Locality: locality}
 		ports, _, _ := unstructured.NestedMap(ep, "ports")
 		for _, k := range slices.Sorted(maps.Keys(ports)) {
 			if n, ok := asInt(ports[k]); ok && n > 0 {

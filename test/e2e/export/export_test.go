@@ -210,6 +210,7 @@ func normalizeSpec(t *testing.T, s map[string]any) any {
 	delete(out, "addresses")
 	for _, ep := range out["endpoints"].([]any) {
 		delete(ep.(map[string]any), "address")
+		delete(ep.(map[string]any), "locality") // the seed's clusters have none; see TestExportEndpointLocality
 	}
 	for _, p := range out["ports"].([]any) {
 		p.(map[string]any)["protocol"] = strings.ToUpper(p.(map[string]any)["protocol"].(string))
@@ -676,5 +677,30 @@ func TestExportRefusesMixedClusterDomains(t *testing.T) {
 	se := mustGet(t, "cluster3", builders.KindServiceEntry, "hello", "helloworld-hello")
 	if got := se.GetAnnotations()[builders.AnnotationSourceClusters]; got != "cluster2" {
 		t.Errorf("entry sources after the refusal = %q, want cluster2 only", got)
+	}
+}
+
+// Every endpoint carries its source's locality, from the topology labels of
+// the source's nodes (the lab's cluster2 nodes share the region and not the
+// zone) or --locality, so that Istio's locality load balancing tells the
+// sources apart.
+func TestExportEndpointLocality(t *testing.T) {
+	mustMesh(t, "export", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster3")
+	t.Cleanup(func() { _, _, _ = mesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster3") })
+	_, stderr := mustMesh(t, "export", "helloworld", "-n", "hello", "--from", "cluster1", "--to", "cluster3", "--locality", "eu-west-1/eu-west-1a")
+	t.Cleanup(func() { _, _, _ = mesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster1", "--to", "cluster3") })
+	if strings.Contains(stderr, "no locality") {
+		t.Errorf("export with --locality warns about a missing locality:\n%s", stderr)
+	}
+	eps := endpoints(mustGet(t, "cluster3", builders.KindServiceEntry, "hello", "helloworld-hello"))
+	if got := eps["cluster2"]["locality"]; got != "region-cluster2" {
+		t.Errorf("cluster2 endpoint locality = %v, want region-cluster2 (its nodes' common region; their zones differ)", got)
+	}
+	if got := eps["cluster1"]["locality"]; got != "eu-west-1/eu-west-1a" {
+		t.Errorf("cluster1 endpoint locality = %v, want the --locality given", got)
+	}
+	_, stderr, err := mesh(t, "export", "helloworld", "-n", "hello", "--from", "cluster1", "--to", "cluster3", "--locality", "eu/*")
+	if err == nil || !strings.Contains(stderr, "--locality") {
+		t.Errorf("a bad --locality: err = %v, want an error naming the flag:\n%s", err, stderr)
 	}
 }
