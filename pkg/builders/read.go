@@ -141,12 +141,18 @@ func Unchanged(existing, desired *unstructured.Unstructured) bool {
 
 // HostOf returns a DestinationRule's spec.host.
 func HostOf(dr *unstructured.Unstructured) string {
+	if dr == nil {
+		return ""
+	}
 	h, _, _ := unstructured.NestedString(dr.Object, "spec", "host")
 	return h
 }
 
 // SubsetNames returns a DestinationRule's subset names.
 func SubsetNames(dr *unstructured.Unstructured) []string {
+	if dr == nil {
+		return nil
+	}
 	subsets, _, _ := unstructured.NestedSlice(dr.Object, "spec", "subsets")
 	var names []string
 	for _, raw := range subsets {

@@ -259,20 +259,10 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 			}
 		}
 	}
-	if err := printRows(o.Out, o.PrintFlags, rows, o.dryRunSuffix()); err != nil {
+	if err := printRows(o.Out, o.PrintFlags, rows, dryRunSuffix(o.DryRun)); err != nil {
 		return err
 	}
 	return failures(rows, "export")
-}
-
-func (o *ExportOptions) dryRunSuffix() string {
-	switch o.DryRun {
-	case DryRunClient:
-		return " (dry run)"
-	case DryRunServer:
-		return " (server dry run)"
-	}
-	return ""
 }
 
 func (o *ExportOptions) warn(format string, a ...any) {

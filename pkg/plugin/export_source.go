@@ -28,9 +28,9 @@ type exportService struct {
 // source is what export reads from the source cluster, with one List per
 // kind for all the Services of the run.
 type source struct {
-	Context  string
-	Name     string // the cluster name in labels
-	Gateway  gateway.Address
+	Context string
+	Name    string // the cluster name in labels
+	Gateway gateway.Address
 	// Locality is region[/zone] of the gateway, for the endpoints; "" when
 	// unknown.
 	Locality string

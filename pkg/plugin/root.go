@@ -53,6 +53,7 @@ func newCmdMesh(getter *genericclioptions.ConfigFlags, streams genericiooptions.
 		NewCmdCerts(f, streams),
 		NewCmdLink(f, streams), NewCmdUnlink(f, streams), NewCmdStatus(f, streams),
 		NewCmdExport(f, streams), NewCmdUnexport(f, streams),
+		NewCmdRoute(f, streams),
 	)
 	RegisterCompletions(cmd, f)
 	_ = f // used by the cluster commands
