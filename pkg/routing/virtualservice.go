@@ -21,7 +21,9 @@ const KindVirtualService = "VirtualService"
 const DefaultRule = "default"
 
 // Name is the VirtualService route writes for Service name in namespace.
-func Name(name, namespace string) string { return builders.ServiceEntryName(name, namespace) + "-route" }
+func Name(name, namespace string) string {
+	return builders.ServiceEntryName(name, namespace) + "-route"
+}
 
 // Destination is where a share of a rule's traffic goes: the local host or
 // the `.global` one, a subset ("" for the whole service), a weight.

@@ -686,9 +686,13 @@ func TestExportRefusesMixedClusterDomains(t *testing.T) {
 // sources apart.
 func TestExportEndpointLocality(t *testing.T) {
 	mustMesh(t, "export", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster3")
-	t.Cleanup(func() { _, _, _ = mesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster3") })
+	t.Cleanup(func() {
+		_, _, _ = mesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster3")
+	})
 	_, stderr := mustMesh(t, "export", "helloworld", "-n", "hello", "--from", "cluster1", "--to", "cluster3", "--locality", "eu-west-1/eu-west-1a")
-	t.Cleanup(func() { _, _, _ = mesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster1", "--to", "cluster3") })
+	t.Cleanup(func() {
+		_, _, _ = mesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster1", "--to", "cluster3")
+	})
 	if strings.Contains(stderr, "no locality") {
 		t.Errorf("export with --locality warns about a missing locality:\n%s", stderr)
 	}
