@@ -37,9 +37,10 @@ type Entry struct {
 
 // Endpoint is one ServiceEntry endpoint.
 type Endpoint struct {
-	Address string
-	Labels  map[string]string
-	Ports   map[string]int64
+	Address  string
+	Labels   map[string]string
+	Ports    map[string]int64
+	Locality string
 }
 
 // Ref is namespace/name.
@@ -63,6 +64,7 @@ func EntryFrom(u *unstructured.Unstructured) Entry {
 		}
 		ep := Endpoint{Labels: map[string]string{}, Ports: map[string]int64{}}
 		ep.Address, _, _ = unstructured.NestedString(m, "address")
+		ep.Locality, _, _ = unstructured.NestedString(m, "locality")
 		ep.Labels, _, _ = unstructured.NestedStringMap(m, "labels")
 		if ports, ok := m["ports"].(map[string]any); ok {
 			for k, v := range ports {
@@ -149,6 +151,10 @@ const (
 	ProblemSubsetLabels    = "SubsetSelectsNothing"
 	ProblemPeerUnreachable = "PeerUnreachable"
 	ProblemNoGlobalDNS     = "GlobalNamesDoNotResolve"
+	ProblemRouteSubset     = "RouteToUndefinedSubset"
+	ProblemFailoverNoEject = "FailoverWithoutOutlierDetection"
+	ProblemLocalityDropped = "LocalityPolicyDroppedForPort"
+	ProblemNoLocality      = "EndpointsWithoutLocality"
 
 	// Route problems (routes.go): a (host, port, subset) of a .global
 	// entry that lands nowhere, and why.

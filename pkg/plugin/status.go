@@ -21,6 +21,7 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/meshconfig"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/routing"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
@@ -34,7 +35,10 @@ For every link: the peer's gateway and whether the peer answers. Then the
 problems, each with its object and the fix: duplicate VIPs, VIPs outside
 the class-E rules, stale .global entries, endpoints that no longer point at
 the source cluster's gateway, .global subsets that select nothing, .global
-names no DNS answers, and unreachable peers. Then every route: for each port and subset of every
+names no DNS answers, VirtualService routes to subsets no DestinationRule
+defines, locality policies that do nothing (failover without outlier
+detection, dropped by a port-level setting, on endpoints without locality),
+and unreachable peers. Then every route: for each port and subset of every
 .global entry, the SNI the caller sends, the source gateway and Gateway
 that take it, and the source Service it lands on, with the problems of
 routes that land nowhere (plain text or the default SNI, no *.local
@@ -129,6 +133,8 @@ type ClusterStatus struct {
 	gateway   *mesh.GatewayAddress
 	entries   []mesh.Entry
 	drs       []mesh.DestRule
+	traffic   []mesh.TrafficRule
+	dests     []mesh.RouteDestination
 	records   []mesh.Record
 	routeView mesh.RouteView
 	cluster   *Cluster
@@ -292,7 +298,17 @@ func (cs *ClusterStatus) readMeshObjects(ctx context.Context) error {
 	}
 	for i := range drs.Items {
 		cs.drs = append(cs.drs, mesh.DestRuleFrom(&drs.Items[i]))
+		cs.traffic = append(cs.traffic, mesh.TrafficRuleFrom(&drs.Items[i]))
 		cs.routeView.Rules = append(cs.routeView.Rules, mesh.TLSRuleFrom(&drs.Items[i]))
+	}
+	vss, err := c.Dynamic.Resource(routing.VirtualServiceGVR).List(ctx, metav1.ListOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("list VirtualServices: %w", err)
+	}
+	if err == nil {
+		for i := range vss.Items {
+			cs.dests = append(cs.dests, mesh.VirtualServiceDestinations(&vss.Items[i])...)
+		}
 	}
 	cms, err := c.Kube.CoreV1().ConfigMaps(mesh.Namespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.RecordLabel + "=" + mesh.RecordLink})
 	if err != nil {
@@ -385,6 +401,8 @@ func (o *StatusOptions) check(ctx context.Context, rep *Report) {
 		rep.Problems = append(rep.Problems, mesh.CheckStale(cs.Context, cs.entries, lookup)...)
 		rep.Problems = append(rep.Problems, mesh.CheckGateways(cs.Context, cs.entries, gateways)...)
 		rep.Problems = append(rep.Problems, mesh.CheckSubsets(cs.Context, cs.entries, cs.drs)...)
+		rep.Problems = append(rep.Problems, mesh.CheckRouteSubsets(cs.Context, cs.dests, cs.drs, cs.entries)...)
+		rep.Problems = append(rep.Problems, mesh.CheckLocality(cs.Context, cs.traffic, cs.entries)...)
 		for _, r := range cs.records {
 			ls := o.linkStatus(ctx, cs, r, byName)
 			rep.Links = append(rep.Links, ls)
