@@ -252,3 +252,57 @@ func TestRouteDistributeLocal(t *testing.T) {
 		}
 	}
 }
+
+// status reports routes and locality policies that do nothing, on objects
+// written by hand next to a real export.
+func TestStatusReportsRoutingProblems(t *testing.T) {
+	mustMesh(t, "export", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster1")
+	t.Cleanup(func() {
+		_, _, _ = theLab.Kubectl(context.Background(), nil, "mesh", "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster1")
+	})
+	c1 := theLab.Cluster("cluster1").Dynamic
+	vs := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+		"metadata": map[string]any{"name": "by-hand", "namespace": "hello"},
+		"spec": map[string]any{"hosts": []any{"helloworld.hello.global"}, "http": []any{map[string]any{"route": []any{
+			map[string]any{"destination": map[string]any{"host": "helloworld.hello.global", "subset": "v9"}},
+		}}}},
+	}}
+	dr := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+		"metadata": map[string]any{"name": "failover-by-hand", "namespace": "foo"},
+		"spec": map[string]any{"host": "sleep.foo.svc.cluster.local", "trafficPolicy": map[string]any{
+			"loadBalancer": map[string]any{"localityLbSetting": map[string]any{"failover": []any{map[string]any{"from": "region-cluster1", "to": "region-cluster2"}}}},
+		}},
+	}}
+	for _, x := range []struct {
+		gvr schema.GroupVersionResource
+		obj *unstructured.Unstructured
+	}{{routing.VirtualServiceGVR, vs}, {builders.DestinationRuleGVR, dr}} {
+		ri := c1.Resource(x.gvr).Namespace(x.obj.GetNamespace())
+		if _, err := ri.Create(t.Context(), x.obj, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ri.Delete(context.Background(), x.obj.GetName(), metav1.DeleteOptions{}) })
+	}
+	out, _, _ := mesh(t, "status", "--contexts", "cluster1,cluster2", "-o", "json")
+	var r struct {
+		Problems []struct{ Kind, Object, Message, Fix string } `json:"problems"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("status -o json: %v\n%s", err, out)
+	}
+	want := map[string]string{
+		"RouteToUndefinedSubset":          "virtualservice hello/by-hand",
+		"FailoverWithoutOutlierDetection": "destinationrule foo/failover-by-hand",
+	}
+	for kind, obj := range want {
+		found := false
+		for _, p := range r.Problems {
+			found = found || p.Kind == kind && p.Object == obj && p.Fix != ""
+		}
+		if !found {
+			t.Errorf("status does not report %s on %s:\n%s", kind, obj, out)
+		}
+	}
+}
