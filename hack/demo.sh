@@ -65,6 +65,15 @@ run kubectl mesh export helloworld -n hello --from cluster2 --to cluster1
 run kubectl --context cluster1 get destinationrule helloworld-hello-global -n hello -o jsonpath='{range .spec.subsets[*]}{.name} -> cluster={.labels.cluster} sni={.trafficPolicy.portLevelSettings[0].tls.sni}{"\n"}{end}'
 run kubectl --context cluster2 get destinationrule helloworld-hello-local -n hello -o jsonpath='{range .spec.subsets[*]}{.name} -> version={.labels.version}{"\n"}{end}'
 
+step "route: jason's requests go 70/30 to v2/v3 in cluster2 (through helloworld.hello.global), everyone else to v1 in cluster1"
+run kubectl mesh route helloworld -n hello --context cluster1 --when header:end-user=jason --to v2=70,v3=30 --otherwise v1
+run kubectl --context cluster1 get virtualservice helloworld-hello-route -n hello -o yaml
+run kubectl --context cluster1 get destinationrule helloworld-hello-local -n hello -o jsonpath='{range .spec.subsets[*]}{.name} -> version={.labels.version}{"\n"}{end}'
+
+step "route: regional failover (region-cluster1 -> region-cluster2) with outlier detection, in both clusters"
+run kubectl mesh route helloworld -n hello --contexts cluster1,cluster2 --host local --failover region-cluster1=region-cluster2
+run kubectl --context cluster2 get destinationrule helloworld-hello-local -n hello -o jsonpath='failover={.spec.trafficPolicy.loadBalancer.localityLbSetting.failover} outlierDetection={.spec.trafficPolicy.outlierDetection}{"\n"}'
+
 step "export: a re-run changes nothing and keeps the VIPs"
 run kubectl mesh export helloworld -n hello --from cluster2 --to cluster1
 
