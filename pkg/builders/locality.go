@@ -120,10 +120,24 @@ func (p *LocalityPolicy) trafficPolicy() map[string]any {
 		"loadBalancer": map[string]any{"localityLbSetting": lb},
 		"outlierDetection": map[string]any{
 			"consecutive5xxErrors": int64(p.Outlier.Consecutive5xxErrors),
-			"interval":             p.Outlier.Interval.String(),
-			"baseEjectionTime":     p.Outlier.BaseEjectionTime.String(),
+			"interval":             durationString(p.Outlier.Interval),
+			"baseEjectionTime":     durationString(p.Outlier.BaseEjectionTime),
 		},
 	}
+}
+
+// durationString writes a duration the way Istio's examples do (1s, 1m,
+// 1h) rather than Go's 1m0s; both parse, the short form reads better.
+func durationString(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	case d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return d.String()
 }
 
 // withLocality adds the policy to a traffic policy map (nil: unchanged).
