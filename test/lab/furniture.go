@@ -202,13 +202,19 @@ func (c *Cluster) furnishIstio(ctx context.Context, p Profile) error {
 			return err
 		}
 	}
-	for _, d := range []struct{ name, app, image string }{
-		{"istiod", "istiod", "docker.io/istio/pilot:1.7.8"},
-		{"istio-ingressgateway", "istio-ingressgateway", "docker.io/istio/proxyv2:1.7.8"},
-		{"istio-egressgateway", "istio-egressgateway", "docker.io/istio/proxyv2:1.7.8"},
-		{"istiocoredns", "istiocoredns", "docker.io/coredns/coredns:1.6.2"},
+	// The pod labels are Istio's own: its Gateways select gateway pods by
+	// istio=<name>, as the Services above do.
+	for _, d := range []struct {
+		name   string
+		labels map[string]string
+		image  string
+	}{
+		{"istiod", map[string]string{"app": "istiod", "istio": "pilot"}, "docker.io/istio/pilot:1.7.8"},
+		{"istio-ingressgateway", map[string]string{"app": "istio-ingressgateway", "istio": "ingressgateway"}, "docker.io/istio/proxyv2:1.7.8"},
+		{"istio-egressgateway", map[string]string{"app": "istio-egressgateway", "istio": "egressgateway"}, "docker.io/istio/proxyv2:1.7.8"},
+		{"istiocoredns", map[string]string{"app": "istiocoredns"}, "docker.io/coredns/coredns:1.6.2"},
 	} {
-		if err := create(ctx, c.Kube.AppsV1().Deployments(ns).Create, deployment(ns, d.name, map[string]string{"app": d.app}, d.image)); err != nil {
+		if err := create(ctx, c.Kube.AppsV1().Deployments(ns).Create, deployment(ns, d.name, d.labels, d.image)); err != nil {
 			return err
 		}
 	}
