@@ -49,7 +49,7 @@ func SourcesOf(se *unstructured.Unstructured) []Source {
 		s := Source{Cluster: cluster, GatewayHost: address, GatewayPort: rules.GatewayPort, Versions: versions[cluster], Locality: locality}
 		ports, _, _ := unstructured.NestedMap(ep, "ports")
 		for _, k := range slices.Sorted(maps.Keys(ports)) {
-			if n, ok := asInt(ports[k]); ok && n > 0 {
+			if n, ok := rules.Integer(ports[k]); ok && n > 0 {
 				s.GatewayPort = uint32(n) //nolint:gosec // checked positive; ports are below 2^16
 				break
 			}
@@ -59,17 +59,6 @@ func SourcesOf(se *unstructured.Unstructured) []Source {
 	return out
 }
 
-func asInt(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int64:
-		return n, true
-	case int:
-		return int64(n), true
-	case float64:
-		return int64(n), true
-	}
-	return 0, false
-}
 
 // ClusterDomainOf returns the DNS domain of an entry's source clusters:
 // the annotation export writes when it is not cluster.local, else
@@ -248,7 +237,7 @@ func PortsOf(se *unstructured.Unstructured) []Port {
 		p := Port{}
 		p.Name, _ = m["name"].(string)
 		p.Protocol, _ = m["protocol"].(string)
-		if n, ok := asInt(m["number"]); ok {
+		if n, ok := rules.Integer(m["number"]); ok {
 			p.Number = int32(n) //nolint:gosec // a port number
 		}
 		out = append(out, p)

@@ -68,11 +68,8 @@ func EntryFrom(u *unstructured.Unstructured) Entry {
 		ep.Labels, _, _ = unstructured.NestedStringMap(m, "labels")
 		if ports, ok := m["ports"].(map[string]any); ok {
 			for k, v := range ports {
-				switch n := v.(type) {
-				case int64:
+				if n, ok := rules.Integer(v); ok {
 					ep.Ports[k] = n
-				case float64:
-					ep.Ports[k] = int64(n)
 				}
 			}
 		}

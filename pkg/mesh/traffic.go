@@ -43,7 +43,7 @@ func TrafficRuleFrom(u *unstructured.Unstructured) TrafficRule {
 		for i, raw := range pls {
 			pl, _ := raw.(map[string]any)
 			port, _, _ := unstructured.NestedFieldNoCopy(pl, "port", "number")
-			n, _ := number(port)
+			n, _ := rules.Integer(port)
 			r.Levels = append(r.Levels, policyLevel(fmt.Sprintf("%s.portLevelSettings[%d]", path, i), subset, n, pl))
 		}
 	}
