@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,11 +35,14 @@ import (
 	"istio.io/istio/pkg/log"
 )
 
-// The lab's clusters. cluster1 calls; cluster2 and cluster4 export. cluster3
-// has no load balancer (NodePort gateway), which the lab's webhook does not
-// allow as an endpoint port yet, so it stays a bystander: its pilot is built
-// and must not be where any route lands.
-var labClusters = []string{"cluster1", "cluster2", "cluster3", "cluster4"}
+// The lab's clusters. cluster1 calls; cluster2, cluster4 and cluster5
+// export, each from its own region (the lab's nodes carry
+// topology.kubernetes.io/region=region-<cluster>), so that a failover rule
+// has three regions to order. cluster3 has no load balancer (NodePort
+// gateway), which the lab's webhook does not allow as an endpoint port yet,
+// so it stays a bystander: its pilot is built and must not be where any
+// route lands.
+var labClusters = []string{"cluster1", "cluster2", "cluster3", "cluster4", "cluster5"}
 
 const callerCluster = "cluster1"
 
@@ -84,8 +88,13 @@ var (
 
 // scenario is what the product wrote, read back from every lab cluster.
 type scenario struct {
+	// clusters are every cluster after the whole session (the last
+	// command being the locality --distribute).
 	clusters map[string]*clusterObjects
-	took     map[string]time.Duration
+	// afterFailover is the caller's cluster as the --failover command
+	// left it, before --distribute replaced the policy.
+	afterFailover *clusterObjects
+	took          map[string]time.Duration
 }
 
 // needScenario starts the lab, runs the product and reads the clusters back,
@@ -141,26 +150,44 @@ func setup() (*scenario, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := furnishCluster4(ctx, clients["cluster4"].kube); err != nil {
-		return nil, fmt.Errorf("cluster4: %w", err)
+	for name, version := range map[string]string{"cluster4": "v5", "cluster5": "v6"} {
+		if err := furnishHelloworld(ctx, clients[name].kube, version); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	readBack := func(name string) (*clusterObjects, error) {
+		start := time.Now()
+		defer func() { sc.took["read back"] += time.Since(start) }()
+		c, err := readCluster(ctx, clients[name], name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: read back: %w", name, err)
+		}
+		return c.withKubeletAndInjector(slices.Index(labClusters, name)), nil
 	}
 
 	start = time.Now()
 	if err := runProduct(filepath.Join(theLab.dir, "certs")); err != nil {
 		return nil, err
 	}
-	sc.took["kubectl mesh"] = time.Since(start)
-
-	start = time.Now()
-	sc.clusters = map[string]*clusterObjects{}
-	for i, name := range labClusters {
-		c, err := readCluster(ctx, clients[name], name)
-		if err != nil {
-			return nil, fmt.Errorf("%s: read back: %w", name, err)
-		}
-		sc.clusters[name] = c.withKubeletAndInjector(i)
+	if err := theLab.kubectlMesh(failoverArgs...); err != nil {
+		return nil, err
 	}
-	sc.took["read back"] = time.Since(start)
+	sc.took["kubectl mesh"] = time.Since(start)
+	if sc.afterFailover, err = readBack(callerCluster); err != nil {
+		return nil, err
+	}
+	start = time.Now()
+	if err := theLab.kubectlMesh(distributeArgs...); err != nil {
+		return nil, err
+	}
+	sc.took["kubectl mesh"] += time.Since(start)
+
+	sc.clusters = map[string]*clusterObjects{}
+	for _, name := range labClusters {
+		if sc.clusters[name], err = readBack(name); err != nil {
+			return nil, err
+		}
+	}
 	return sc, nil
 }
 
@@ -174,19 +201,32 @@ func repoRoot() (string, error) {
 	return filepath.Abs(root)
 }
 
+// The session's locality commands, run after runProduct: a failover from
+// cluster2's region to cluster5's (cluster4's region is then the last
+// resort), then a weighted distribution that replaces it. Each is read
+// back (scenario.afterFailover, scenario.clusters).
+var (
+	failoverArgs   = []string{"route", "helloworld", "-n", "hello", "--contexts", callerCluster, "--failover", "region-cluster2=region-cluster5"}
+	distributeArgs = []string{"route", "helloworld", "-n", "hello", "--contexts", callerCluster, "--distribute", "region-cluster2/*=region-cluster2/*:80,region-cluster4/*:10,region-cluster5/*:10"}
+)
+
 // runProduct is the user's session: a shared root CA, an intermediate per
-// cluster, two links and three exports (httpbin into another namespace,
-// helloworld from two source clusters).
+// cluster, three links, four exports (httpbin into another namespace,
+// helloworld from three source clusters) and the seed's version routing
+// (jason 70/30 to the remote v2/v3, everyone else to the local v1).
 func runProduct(certs string) error {
 	for _, args := range [][]string{
 		{"certs", "root", "--dir", certs, "--key-algorithm", "ecdsa"},
-		{"certs", "intermediate", "cluster1", "cluster2", "cluster4", "--dir", certs},
-		{"certs", "install", "--dir", certs, "--contexts", "cluster1,cluster2,cluster4"},
+		{"certs", "intermediate", "cluster1", "cluster2", "cluster4", "cluster5", "--dir", certs},
+		{"certs", "install", "--dir", certs, "--contexts", "cluster1,cluster2,cluster4,cluster5"},
 		{"link", "--from", "cluster1", "--to", "cluster2"},
 		{"link", "--from", "cluster1", "--to", "cluster4"},
+		{"link", "--from", "cluster1", "--to", "cluster5"},
 		{"export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1", "--target-namespace", "foo"},
 		{"export", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster1"},
 		{"export", "helloworld", "-n", "hello", "--from", "cluster4", "--to", "cluster1"},
+		{"export", "helloworld", "-n", "hello", "--from", "cluster5", "--to", "cluster1"},
+		seedRouteArgs,
 	} {
 		if err := theLab.kubectlMesh(args...); err != nil {
 			return err
@@ -301,11 +341,13 @@ rm -rf "$4"`
 	return nil
 }
 
-// furnishCluster4 is test furniture: the lab gives cluster4 (the first
-// profile again, LoadBalancer IP 192.0.2.13) no apps, so this test adds a
-// fifth helloworld version there, making helloworld.hello.global a service
-// of two source clusters.
-func furnishCluster4(ctx context.Context, kube kubernetes.Interface) error {
+// furnishHelloworld is test furniture: the lab gives cluster4 (the first
+// profile again, LoadBalancer IP 192.0.2.13) and cluster5 (the second
+// profile again, LoadBalancer host name gw-5.elb.example.com) no apps, so
+// this test adds a helloworld version to each (v5, v6), making
+// helloworld.hello.global a service of three source clusters in three
+// regions.
+func furnishHelloworld(ctx context.Context, kube kubernetes.Interface, version string) error {
 	const ns, name = "hello", "helloworld"
 	labels := map[string]string{"app": name}
 	if _, err := kube.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{
@@ -323,10 +365,10 @@ func furnishCluster4(ctx context.Context, kube kubernetes.Interface) error {
 		return err
 	}
 	_, err := kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name + "-v5", Namespace: ns, Labels: map[string]string{"app": name, "version": "v5"}},
+		ObjectMeta: metav1.ObjectMeta{Name: name + "-" + version, Namespace: ns, Labels: map[string]string{"app": name, "version": version}},
 		Spec: corev1.PodSpec{
 			ServiceAccountName: name,
-			Containers:         []corev1.Container{{Name: name, Image: "docker.io/istio/examples-helloworld-v5:1.0"}},
+			Containers:         []corev1.Container{{Name: name, Image: "docker.io/istio/examples-helloworld-" + version + ":1.0"}},
 		},
 	}, metav1.CreateOptions{})
 	return err

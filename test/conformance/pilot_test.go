@@ -19,6 +19,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"istio.io/istio/pilot/pkg/model"
+	"istio.io/istio/pilot/pkg/networking/util"
+	labelutil "istio.io/istio/pilot/pkg/serviceregistry/util/label"
 	"istio.io/istio/pilot/pkg/xds/endpoints"
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/cluster"
@@ -59,7 +61,19 @@ func newPilots(t *testing.T, sc *scenario) map[string]*pilot {
 // proxyOf is the proxy of pod as pilot sees it when the pod's istio-proxy
 // connects: a sidecar, or a gateway (Router).
 func (p *pilot) proxyOf(pod *corev1.Pod, typ model.NodeType) *model.Proxy {
-	return p.s.SetupProxy(&model.Proxy{
+	return p.proxyIn(pod, typ, "")
+}
+
+// proxyIn is proxyOf placed in a locality (REGION[/ZONE[/SUBZONE]]; ""
+// none). A connecting proxy's locality is what pilot's ADS server derives
+// from the topology labels the registry gives the pod (its Node's) or else
+// from the xDS node (pilot/pkg/xds/ads.go setTopologyLabels); the fake's
+// SetupProxy does neither, so, as Istio's own locality tests do, the
+// locality is set on the proxy, its xDS node, and as topology labels on
+// the proxy and its node metadata (labelutil.AugmentLabels, what
+// setTopologyLabels adds).
+func (p *pilot) proxyIn(pod *corev1.Pod, typ model.NodeType, locality string) *model.Proxy {
+	proxy := &model.Proxy{
 		Type:            typ,
 		ID:              pod.Name + "." + pod.Namespace,
 		ConfigNamespace: pod.Namespace,
@@ -70,7 +84,14 @@ func (p *pilot) proxyOf(pod *corev1.Pod, typ model.NodeType) *model.Proxy {
 			ClusterID: cluster.ID(p.name),
 			Labels:    pod.Labels,
 		},
-	})
+	}
+	if locality != "" {
+		proxy.Locality = util.ConvertLocality(locality)
+		proxy.XdsNode = &corev3.Node{Id: proxy.ID, Locality: proxy.Locality}
+		proxy.Labels = labelutil.AugmentLabels(pod.Labels, cluster.ID(p.name), locality, pod.Spec.NodeName, "")
+		proxy.Metadata.Labels = proxy.Labels
+	}
+	return p.s.SetupProxy(proxy)
 }
 
 // joinYAML joins YAML documents with the "\n---\n" separator that

@@ -467,10 +467,11 @@ func fromUnstructured(u *unstructured.Unstructured, into any) error {
 var wantLanded = map[route]map[string][]string{
 	{"httpbin.bar.global", 8000, ""}:        {"cluster2": {"httpbin-v1"}},
 	{"httpbin.bar.global", 8000, "v1"}:      {"cluster2": {"httpbin-v1"}},
-	{"helloworld.hello.global", 5000, ""}:   {"cluster2": {"helloworld-v2", "helloworld-v3"}, "cluster4": {"helloworld-v5"}},
+	{"helloworld.hello.global", 5000, ""}:   {"cluster2": {"helloworld-v2", "helloworld-v3"}, "cluster4": {"helloworld-v5"}, "cluster5": {"helloworld-v6"}},
 	{"helloworld.hello.global", 5000, "v2"}: {"cluster2": {"helloworld-v2"}},
 	{"helloworld.hello.global", 5000, "v3"}: {"cluster2": {"helloworld-v3"}},
 	{"helloworld.hello.global", 5000, "v5"}: {"cluster4": {"helloworld-v5"}},
+	{"helloworld.hello.global", 5000, "v6"}: {"cluster5": {"helloworld-v6"}},
 }
 
 func landed(hops []hop) map[route]map[string][]string {
@@ -521,9 +522,9 @@ func TestRoutes(t *testing.T) {
 	if !maps.EqualFunc(got, wantLanded, func(a, b map[string][]string) bool { return maps.EqualFunc(a, b, slices.Equal) }) {
 		t.Errorf("routes followed (route → source cluster[pods landed on]):%s\nwant:%s", formatLanded(got), formatLanded(wantLanded))
 	}
-	// 6 routes, 7 hops: the whole helloworld service lands in two clusters.
-	if len(got) != 6 || len(hops) != 7 {
-		t.Errorf("followed %d routes in %d hops, want 6 routes in 7 hops", len(got), len(hops))
+	// 7 routes, 9 hops: the whole helloworld service lands in three clusters.
+	if len(got) != 7 || len(hops) != 9 {
+		t.Errorf("followed %d routes in %d hops, want 7 routes in 9 hops", len(got), len(hops))
 	}
 	t.Logf("followed %d routes in %d hops:%s", len(got), len(hops), formatLanded(got))
 }
@@ -560,7 +561,7 @@ func TestRoutesCanFail(t *testing.T) {
 		})
 	}
 
-	for _, src := range []string{"cluster2", "cluster4"} {
+	for _, src := range []string{"cluster2", "cluster4", "cluster5"} {
 		t.Run(src+" Gateway hosts *.global", func(t *testing.T) {
 			// Older versions of the product passed *.global through, which
 			// no callee service matches.
