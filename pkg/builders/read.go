@@ -59,7 +59,6 @@ func SourcesOf(se *unstructured.Unstructured) []Source {
 	return out
 }
 
-
 // ClusterDomainOf returns the DNS domain of an entry's source clusters:
 // the annotation export writes when it is not cluster.local, else
 // rules.DefaultClusterDomain (also for entries of older versions, which

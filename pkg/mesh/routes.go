@@ -192,7 +192,6 @@ func nested(m map[string]any, keys ...string) any {
 	return v
 }
 
-
 // portNumber reads a port number as any decoder delivers it.
 func portNumber(v any) (uint32, bool) {
 	n, ok := rules.Integer(v)

@@ -65,7 +65,8 @@ func (p *pilot) proxyOf(pod *corev1.Pod, typ model.NodeType) *model.Proxy {
 }
 
 // proxyIn is proxyOf placed in a locality (REGION[/ZONE[/SUBZONE]]; ""
-// none). A connecting proxy's locality is what pilot's ADS server derives
+// none: the empty locality of a proxy whose node has no topology labels,
+// which is what proxyOf gives every proxy). A connecting proxy's locality is what pilot's ADS server derives
 // from the topology labels the registry gives the pod (its Node's) or else
 // from the xDS node (pilot/pkg/xds/ads.go setTopologyLabels); the fake's
 // SetupProxy does neither, so, as Istio's own locality tests do, the
@@ -85,8 +86,10 @@ func (p *pilot) proxyIn(pod *corev1.Pod, typ model.NodeType, locality string) *m
 			Labels:    pod.Labels,
 		},
 	}
+	// Never nil, as in ADS: without one, pilot's locality failover
+	// dereferences it (and panics).
+	proxy.Locality = util.ConvertLocality(locality)
 	if locality != "" {
-		proxy.Locality = util.ConvertLocality(locality)
 		proxy.XdsNode = &corev3.Node{Id: proxy.ID, Locality: proxy.Locality}
 		proxy.Labels = labelutil.AugmentLabels(pod.Labels, cluster.ID(p.name), locality, pod.Spec.NodeName, "")
 		proxy.Metadata.Labels = proxy.Labels
