@@ -121,7 +121,7 @@ func (o *RouteOptions) localPolicy(ctx context.Context, c *Cluster, svc routing.
 	versions := builders.SubsetNames(existing)
 	if existing == nil {
 		if _, err := c.Kube.CoreV1().Services(ns).Get(ctx, svc.Name, metav1.GetOptions{}); err != nil {
-			return nil, nil, fmt.Errorf("Service %s/%s: %w; --host local balances a Service of this cluster", ns, svc.Name, err)
+			return nil, nil, fmt.Errorf("service %s/%s: %w; --host local balances a Service of this cluster", ns, svc.Name, err)
 		}
 	}
 	want = builders.LocalDestinationRule(builders.Local{

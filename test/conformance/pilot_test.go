@@ -66,13 +66,13 @@ func (p *pilot) proxyOf(pod *corev1.Pod, typ model.NodeType) *model.Proxy {
 
 // proxyIn is proxyOf placed in a locality (REGION[/ZONE[/SUBZONE]]; ""
 // none: the empty locality of a proxy whose node has no topology labels,
-// which is what proxyOf gives every proxy). A connecting proxy's locality is what pilot's ADS server derives
-// from the topology labels the registry gives the pod (its Node's) or else
-// from the xDS node (pilot/pkg/xds/ads.go setTopologyLabels); the fake's
-// SetupProxy does neither, so, as Istio's own locality tests do, the
-// locality is set on the proxy, its xDS node, and as topology labels on
-// the proxy and its node metadata (labelutil.AugmentLabels, what
-// setTopologyLabels adds).
+// which is what proxyOf gives every proxy). A connecting proxy's locality
+// is what pilot's ADS server derives from the topology labels the registry
+// gives the pod (its Node's) or else from the xDS node
+// (pilot/pkg/xds/ads.go setTopologyLabels); the fake's SetupProxy does
+// neither, so, as Istio's own locality tests do, the locality is set on
+// the proxy, its xDS node, and as topology labels on the proxy and its
+// node metadata (labelutil.AugmentLabels, what setTopologyLabels adds).
 func (p *pilot) proxyIn(pod *corev1.Pod, typ model.NodeType, locality string) *model.Proxy {
 	proxy := &model.Proxy{
 		Type:            typ,

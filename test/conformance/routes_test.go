@@ -190,7 +190,7 @@ func remoteSNI(port uint32, subset, name, ns string) string {
 // DestinationRule selects (all for the whole service), HOST:PORT on the
 // endpoint's port for the entry port.
 func entryEndpoints(se *networkingv1.ServiceEntry, portName string, portNumber uint32, dr *networkingv1.DestinationRule, subset string) []string {
-	var sel labels.Selector = labels.Everything()
+	sel := labels.Everything()
 	if subset != "" && dr != nil {
 		for _, s := range dr.Spec.Subsets {
 			if s.Name == subset {
@@ -573,7 +573,7 @@ func TestRoutesCanFail(t *testing.T) {
 			want := map[string]bool{}
 			for _, h := range baseHops {
 				if h.source == src {
-					want[h.route.String()+" via "+h.endpoint] = true
+					want[h.String()+" via "+h.endpoint] = true
 				}
 			}
 			got := map[string]bool{}
