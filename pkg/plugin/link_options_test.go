@@ -11,17 +11,27 @@ func TestLinkValidate(t *testing.T) {
 		o    LinkOptions
 		want string // substring of the error; "" for none
 	}{
-		"ok":                    {o: LinkOptions{From: "a", To: "b", DryRun: "none"}},
-		"missing to":            {o: LinkOptions{From: "a"}, want: "--from and --to"},
-		"same cluster":          {o: LinkOptions{From: "a", To: "a"}, want: "two different clusters"},
-		"bad dns configmap":     {o: LinkOptions{From: "a", To: "b", DNSConfigMap: "coredns-custom"}, want: "NAMESPACE/NAME"},
-		"dns cm bidirectional":  {o: LinkOptions{From: "a", To: "b", DNSConfigMap: "kube-system/x", Bidirectional: true}, want: "--bidirectional"},
-		"network needs mp":      {o: LinkOptions{From: "a", To: "b", Network: "n"}, want: "--multi-primary"},
-		"short token":           {o: LinkOptions{From: "a", To: "b", MultiPrimary: true, TokenExpiry: time.Minute}, want: "--token-expiry"},
-		"bad dry run":           {o: LinkOptions{From: "a", To: "b", DryRun: "maybe"}, want: "--dry-run"},
-		"bad output":            {o: LinkOptions{From: "a", To: "b", Output: "wide"}, want: "--output"},
-		"bad gateway address":   {o: LinkOptions{From: "a", To: "b", GatewayAddress: "gw:notaport"}, want: "gw:notaport"},
-		"multi-primary network": {o: LinkOptions{From: "a", To: "b", MultiPrimary: true, Network: "n", TokenExpiry: 24 * time.Hour}},
+		"ok":                      {o: LinkOptions{From: "a", To: "b", DryRun: "none"}},
+		"missing to":              {o: LinkOptions{From: "a"}, want: "--from and --to"},
+		"same cluster":            {o: LinkOptions{From: "a", To: "a"}, want: "two different clusters"},
+		"bad dns configmap":       {o: LinkOptions{From: "a", To: "b", DNSConfigMap: "coredns-custom"}, want: "NAMESPACE/NAME"},
+		"dns cm bidirectional":    {o: LinkOptions{From: "a", To: "b", DNSConfigMap: "kube-system/x", Bidirectional: true}, want: "--bidirectional"},
+		"network needs mp":        {o: LinkOptions{From: "a", To: "b", Networks: []string{"n"}}, want: "--multi-primary"},
+		"server needs mp":         {o: LinkOptions{From: "a", To: "b", Servers: []string{"https://10.0.0.2:6443"}}, want: "--server only applies"},
+		"no-secret-read needs mp": {o: LinkOptions{From: "a", To: "b", NoSecretRead: true}, want: "--no-secret-read only applies"},
+		"bad network":             {o: LinkOptions{From: "a", To: "b", MultiPrimary: true, Networks: []string{"net work"}, TokenExpiry: 24 * time.Hour}, want: "not a label value"},
+		"network of a stranger":   {o: LinkOptions{From: "a", To: "b", MultiPrimary: true, Networks: []string{"c=n"}, TokenExpiry: 24 * time.Hour}, want: "neither --from"},
+		"two networks for one":    {o: LinkOptions{From: "a", To: "b", MultiPrimary: true, Networks: []string{"b=n1", "n2"}, TokenExpiry: 24 * time.Hour}, want: "both"},
+		"bare server both ways":   {o: LinkOptions{From: "a", To: "b", Bidirectional: true, MultiPrimary: true, Servers: []string{"https://10.0.0.2:6443"}, TokenExpiry: 24 * time.Hour}, want: "CONTEXT=VALUE"},
+		"server not https":        {o: LinkOptions{From: "a", To: "b", MultiPrimary: true, Servers: []string{"10.0.0.2:6443"}, TokenExpiry: 24 * time.Hour}, want: "https URL"},
+		"server of the caller":    {o: LinkOptions{From: "a", To: "b", MultiPrimary: true, Servers: []string{"a=https://10.0.0.1:6443"}, TokenExpiry: 24 * time.Hour}, want: "does not call"},
+		"renewal too long":        {o: LinkOptions{From: "a", To: "b", MultiPrimary: true, TokenExpiry: 24 * time.Hour, TokenRenewBefore: 48 * time.Hour}, want: "--token-renew-before"},
+		"servers both ways":       {o: LinkOptions{From: "a", To: "b", Bidirectional: true, MultiPrimary: true, Servers: []string{"a=https://10.0.0.1:6443", "b=https://10.0.0.2:6443"}, Networks: []string{"a=n1", "b=n2"}, TokenExpiry: 24 * time.Hour, DryRun: "none"}},
+		"short token":             {o: LinkOptions{From: "a", To: "b", MultiPrimary: true, TokenExpiry: time.Minute}, want: "--token-expiry"},
+		"bad dry run":             {o: LinkOptions{From: "a", To: "b", DryRun: "maybe"}, want: "--dry-run"},
+		"bad output":              {o: LinkOptions{From: "a", To: "b", Output: "wide"}, want: "--output"},
+		"bad gateway address":     {o: LinkOptions{From: "a", To: "b", GatewayAddress: "gw:notaport"}, want: "gw:notaport"},
+		"multi-primary network":   {o: LinkOptions{From: "a", To: "b", MultiPrimary: true, Networks: []string{"n"}, TokenExpiry: 24 * time.Hour}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
