@@ -2,6 +2,8 @@ package mesh
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -71,6 +73,10 @@ func EastWestGatewayHelmValues(network string) map[string]any {
 
 // EastWestGatewayHelmCommand is the helm command installing it.
 func EastWestGatewayHelmCommand(network string) string {
-	return fmt.Sprintf("helm install %s %s -n %s --set name=%s --set networkGateway=%s",
-		EastWestGatewayName, HelmGatewayChart, rules.IstioSystemNamespace, EastWestGatewayName, network)
+	values := EastWestGatewayHelmValues(network)
+	cmd := fmt.Sprintf("helm install %s %s -n %s", EastWestGatewayName, HelmGatewayChart, rules.IstioSystemNamespace)
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		cmd += fmt.Sprintf(" --set %s=%v", k, values[k])
+	}
+	return cmd
 }

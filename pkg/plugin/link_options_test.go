@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,31 @@ func TestContains(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if got := contains(have, tc.want); got != tc.ok {
 				t.Fatalf("contains(%v, %v) = %v", have, tc.want, got)
+			}
+		})
+	}
+}
+
+func TestLinkByContext(t *testing.T) {
+	tests := map[string]struct {
+		o        LinkOptions
+		networks map[string]string
+		servers  map[string]string
+	}{
+		"bare network: the called cluster": {o: LinkOptions{From: "a", To: "b", Networks: []string{"n"}}, networks: map[string]string{"b": "n"}, servers: map[string]string{}},
+		"bare network both ways: both":     {o: LinkOptions{From: "a", To: "b", Bidirectional: true, Networks: []string{"n"}}, networks: map[string]string{"a": "n", "b": "n"}, servers: map[string]string{}},
+		"by context": {o: LinkOptions{From: "a", To: "b", Bidirectional: true, Networks: []string{"a=n1", "b=n2"}, Servers: []string{"a=https://10.0.0.1:6443", "b=https://10.0.0.2:6443"}},
+			networks: map[string]string{"a": "n1", "b": "n2"}, servers: map[string]string{"a": "https://10.0.0.1:6443", "b": "https://10.0.0.2:6443"}},
+		"bare server": {o: LinkOptions{From: "a", To: "b", Servers: []string{"https://b.example.com:6443"}}, networks: map[string]string{}, servers: map[string]string{"b": "https://b.example.com:6443"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			tc.o.MultiPrimary, tc.o.TokenExpiry, tc.o.DryRun = true, 24*time.Hour, "none"
+			if err := tc.o.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(tc.o.networks, tc.networks) || !maps.Equal(tc.o.servers, tc.servers) {
+				t.Fatalf("networks %v servers %v, want %v %v", tc.o.networks, tc.o.servers, tc.networks, tc.servers)
 			}
 		})
 	}
