@@ -45,7 +45,29 @@ Exported services are called with their own cluster's SNI
 (outbound_.<port>_.<subset>_.<name>.<ns>.svc.cluster.local), which such a
 server routes on every Istio since 1.1; the *.global server of older guides
 routes nothing since Istio 1.14, and a *.global Gateway an older version of
-link wrote is removed.`
+link wrote is removed.
+
+Multi-primary (--multi-primary, Istio 1.8 and later), as Istio's
+multi-primary, multi-network guide builds it: --from's istiod gets a remote
+secret for --to like istioctl create-remote-secret's (Secret
+istio-system/istio-remote-secret-<cluster>, label istio/multiCluster: "true",
+annotation networking.istio.io/cluster, a kubeconfig keyed by the cluster
+name), where <cluster> is the clusterName of --to's istiod (its CLUSTER_ID).
+The server is the kubeconfig's, or --server; a loopback address gets a
+warning. The token is of Istio's istio-reader-service-account when --to has
+it, else of kubectl-mesh's reader with the rules of the installed Istio's
+reader ClusterRole; Istio's role reads Secrets, istio-system/cacerts too:
+--no-secret-read uses kubectl-mesh's reader less Secrets. Tokens come from
+the TokenRequest API (--token-expiry, default one year), bound to a Secret
+kubectl-mesh-remote-token-<from> in --to that unlink deletes, which revokes
+the token; running link within the renewal window (--token-renew-before,
+default the last third of the lifetime) replaces the token and revokes the
+old one. --network labels istio-system and the east-west gateway Service
+topology.istio.io/network. A peer on the same network gets no gateway step;
+one on another network needs Istio's east-west gateway (Service
+istio-eastwestgateway, pods istio: eastwestgateway), and link says how to
+install it (helm values and the IstioOperator, with the objects under -o)
+when it is missing. kubectl mesh status checks every remote secret.`
 
 const linkExample = `  # Let cluster1 call services of cluster2
   kubectl mesh link --from cluster1 --to cluster2
@@ -59,8 +81,13 @@ const linkExample = `  # Let cluster1 call services of cluster2
   # AKS: edit the managed coredns-custom ConfigMap instead of coredns
   kubectl mesh link --from aks1 --to cluster2 --dns-configmap kube-system/coredns-custom
 
-  # Multi-primary (Istio 1.8+): also give cluster1's istiod a reader kubeconfig for cluster2
-  kubectl mesh link --from cluster1 --to cluster2 --multi-primary --network network2`
+  # Multi-primary, multi-network (Istio 1.8+): remote secrets both ways, each cluster on its network
+  kubectl mesh link --from cluster1 --to cluster2 --bidirectional --multi-primary \
+    --network cluster1=network1 --network cluster2=network2 \
+    --server cluster1=https://172.18.0.2:6443 --server cluster2=https://172.18.0.3:6443
+
+  # The same, with readers that may not read Secrets (no access to the peer's cacerts key)
+  kubectl mesh link --from cluster1 --to cluster2 --multi-primary --network network2 --no-secret-read`
 
 // LinkOptions are the options of `kubectl mesh link`.
 type LinkOptions struct {

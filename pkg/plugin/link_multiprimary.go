@@ -11,7 +11,6 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -405,13 +404,4 @@ func result(changed bool) string {
 		return stepChanged
 	}
 	return stepOK
-}
-
-// tokenBindingFor is the caller's token binding in c, nil when none.
-func tokenBindingFor(ctx context.Context, c *Cluster, caller string) (*corev1.Secret, error) {
-	s, err := c.Kube.CoreV1().Secrets(rules.IstioSystemNamespace).Get(ctx, mesh.TokenBindingName(caller), metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	return s, err
 }

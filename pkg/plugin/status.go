@@ -44,8 +44,17 @@ and unreachable peers. Then every route: for each port and subset of every
 that take it, and the source Service it lands on, with the problems of
 routes that land nowhere (plain text or the default SNI, no *.local
 AUTO_PASSTHROUGH server on the gateway's pods, a missing Service, port or
-subset in the source). The exit code is 1 when there is a problem, so
-status can gate CI.`
+subset in the source).
+For multi-primary meshes, every remote secret (Secrets labelled
+istio/multiCluster: "true", whoever wrote them) is asked of the server it
+names, as its token: whether the server answers and accepts the token,
+whether the token may list Services and EndpointSlices and read Secrets,
+and when it expires (a warning within 30 days); and the mesh: cluster names
+unique and the peers' own, mesh IDs and roots the same, every cluster
+labelled with its network, and every peer on another network reached
+through a gateway of that network with a *.local AUTO_PASSTHROUGH server.
+The exit code is 1 when there is a problem (not for warnings), so status
+can gate CI.`
 
 const statusExample = `  # Every context of the kubeconfig that has istio-system
   kubectl mesh status

@@ -21,17 +21,27 @@ unlink reads the link record in CTX1's mesh-system namespace and removes
 exactly what link added: the global DNS block or stub domain (the ConfigMap
 gets back its original text, byte for byte), the DNS proxying setting of
 --enable-dns-capture (the mesh config gets back its text, or, when someone
-edited it since, just that setting), the remote secret and the reader
-ServiceAccount and RBAC of --multi-primary, the network label, and the
+edited it since, just that setting), what --multi-primary added, and the
 record. DNS changes stay while another link of CTX1 still needs them. The
 *.local Gateway in CTX2 stays: other clusters may call through it; a
-*.global Gateway that an older version of link wrote there is removed.`
+*.global Gateway that an older version of link wrote there is removed.
+
+Of --multi-primary: the remote secret in CTX1, the token binding Secret in
+CTX2 (which revokes the token), kubectl-mesh's reader ServiceAccount,
+ClusterRole and ClusterRoleBinding in CTX2 when no other caller's token
+uses them (Istio's reader stays), and the network labels link set, put back
+as they were, once neither cluster is part of another multi-primary link.
+With --multi-primary, unlink removes only that and keeps the rest of the
+link.`
 
 const unlinkExample = `  # Stop cluster1 calling cluster2
   kubectl mesh unlink --from cluster1 --to cluster2
 
   # See what would be removed
-  kubectl mesh unlink --from cluster1 --to cluster2 --dry-run=client`
+  kubectl mesh unlink --from cluster1 --to cluster2 --dry-run=client
+
+  # Stop cluster1's istiod reading cluster2, keep the rest of the link
+  kubectl mesh unlink --from cluster1 --to cluster2 --multi-primary`
 
 // UnlinkOptions are the options of `kubectl mesh unlink`.
 type UnlinkOptions struct {
