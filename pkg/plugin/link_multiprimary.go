@@ -380,15 +380,15 @@ func removeLegacyReader(ctx context.Context, log *stepLog, c *Cluster, a applier
 		{"ClusterRoleBinding " + mp.Reader, func() (bool, error) { return a.remove(ctx, gvrClusterRoleBinding, "", mp.Reader) }},
 		{"ClusterRole " + mp.Reader, func() (bool, error) { return a.remove(ctx, gvrClusterRole, "", mp.Reader) }},
 		{"token Secret istio-system/" + mp.TokenSecret, func() (bool, error) {
-			if mp.TokenSecret == "" {
-				return false, nil
-			}
 			return a.remove(ctx, gvrSecret, rules.IstioSystemNamespace, mp.TokenSecret)
 		}},
 		{"ServiceAccount istio-system/" + mp.Reader, func() (bool, error) {
 			return a.remove(ctx, gvrServiceAccount, rules.IstioSystemNamespace, mp.Reader)
 		}},
 	} {
+		if x.what == "token Secret istio-system/" {
+			continue // the older link used the TokenRequest API
+		}
 		deleted, err := x.do()
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.Context, err)
