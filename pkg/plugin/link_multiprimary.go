@@ -13,6 +13,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
@@ -371,29 +372,30 @@ func isLegacyReader(mp *mesh.MultiPrimaryRecord) bool {
 	return mp.TokenBinding == "" && strings.HasPrefix(mp.Reader, "kubectl-mesh-reader-")
 }
 
-// removeLegacyReader deletes the per-caller reader of an older link.
+// removeLegacyReader deletes the per-caller reader of an older link: its
+// ClusterRoleBinding, ClusterRole, token Secret (when it used one) and
+// ServiceAccount.
 func removeLegacyReader(ctx context.Context, log *stepLog, c *Cluster, a applier, mp *mesh.MultiPrimaryRecord) error {
-	for _, x := range []struct {
-		what string
-		do   func() (bool, error)
-	}{
-		{"ClusterRoleBinding " + mp.Reader, func() (bool, error) { return a.remove(ctx, gvrClusterRoleBinding, "", mp.Reader) }},
-		{"ClusterRole " + mp.Reader, func() (bool, error) { return a.remove(ctx, gvrClusterRole, "", mp.Reader) }},
-		{"token Secret istio-system/" + mp.TokenSecret, func() (bool, error) {
-			return a.remove(ctx, gvrSecret, rules.IstioSystemNamespace, mp.TokenSecret)
-		}},
-		{"ServiceAccount istio-system/" + mp.Reader, func() (bool, error) {
-			return a.remove(ctx, gvrServiceAccount, rules.IstioSystemNamespace, mp.Reader)
-		}},
-	} {
-		if x.what == "token Secret istio-system/" {
-			continue // the older link used the TokenRequest API
-		}
-		deleted, err := x.do()
+	type object struct {
+		what      string
+		gvr       schema.GroupVersionResource
+		namespace string
+		name      string
+	}
+	objs := []object{
+		{"ClusterRoleBinding " + mp.Reader, gvrClusterRoleBinding, "", mp.Reader},
+		{"ClusterRole " + mp.Reader, gvrClusterRole, "", mp.Reader},
+	}
+	if mp.TokenSecret != "" {
+		objs = append(objs, object{"token Secret istio-system/" + mp.TokenSecret, gvrSecret, rules.IstioSystemNamespace, mp.TokenSecret})
+	}
+	objs = append(objs, object{"ServiceAccount istio-system/" + mp.Reader, gvrServiceAccount, rules.IstioSystemNamespace, mp.Reader})
+	for _, o := range objs {
+		deleted, err := a.remove(ctx, o.gvr, o.namespace, o.name)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.Context, err)
 		}
-		log.line(c.Context, result(deleted), "reader", x.what+" of an older link deleted")
+		log.line(c.Context, result(deleted), "reader", o.what+" of an older link deleted")
 	}
 	return nil
 }
