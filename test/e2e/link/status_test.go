@@ -265,13 +265,7 @@ func TestStatusReportsEachProblem(t *testing.T) {
 			tc.inject(t)
 			out, stderr := meshFails(t, "status", "--contexts", "cluster1,cluster2", "-o", "json", "--peer-timeout", "2s")
 			r := decodeStatus(t, out)
-			var found bool
-			for _, p := range r.Problems {
-				if p.Kind == tc.kind && strings.Contains(p.Object, tc.wantObject) && strings.Contains(p.Message, tc.wantText) && p.Fix != "" {
-					found = true
-				}
-			}
-			if !found {
+			if !hasProblem(r.Problems, tc.kind, tc.wantObject, tc.wantText) {
 				t.Fatalf("status does not report %s on %s mentioning %q:\n%s\n%s", tc.kind, tc.wantObject, tc.wantText, out, stderr)
 			}
 			// Nothing else is wrong: every problem is about what was injected.
@@ -282,6 +276,14 @@ func TestStatusReportsEachProblem(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hasProblem reports whether ps has a problem of kind on object whose
+// message mentions text, with a fix.
+func hasProblem(ps []mesh.Problem, kind, object, text string) bool {
+	return slices.ContainsFunc(ps, func(p mesh.Problem) bool {
+		return p.Kind == kind && strings.Contains(p.Object, object) && strings.Contains(p.Message, text) && p.Fix != ""
+	})
 }
 
 // injectRecord writes a link record in cluster1 for peer.
