@@ -140,7 +140,7 @@ deploy-manifests: $(BIN)/kubectl ## Render deploy/webhook overlays with the imag
 ##@ Lab
 
 .PHONY: lab-up
-lab-up: tools build ## Start cluster1..cluster3 in the background; writes .lab/kubeconfig.
+lab-up: tools build ## Start cluster1..cluster3 and the current-Istio east, west in the background; writes .lab/kubeconfig.
 	$(GO) run ./hack/lab up -dir $(LAB_DIR)
 
 .PHONY: lab-down

@@ -308,6 +308,9 @@ type GatewayService struct {
 	// stands for them).
 	Selector  map[string]string
 	PodLabels []map[string]string
+	// Network is the Service's topology.istio.io/network label: istiod
+	// takes a Service so labelled as a gateway of that network.
+	Network string
 }
 
 // Ref is namespace/name.

@@ -93,7 +93,11 @@ var KubeDNSStubDomains = map[string][]string{"corp.example.com": {"10.150.0.1"}}
 
 func (c *Cluster) furnish(ctx context.Context) error {
 	p := c.Profile()
-	for _, ns := range []string{"istio-system", "foo", "bar", "hello"} {
+	namespaces := []string{"istio-system", "foo", "bar", "hello"}
+	if c.CurrentIstio {
+		namespaces = append(namespaces, SampleNamespace)
+	}
+	for _, ns := range namespaces {
 		labels := map[string]string{"istio-injection": "enabled"}
 		if ns == "istio-system" {
 			labels = map[string]string{"topology.istio.io/network": "network-" + c.Name}
@@ -107,13 +111,25 @@ func (c *Cluster) furnish(ctx context.Context) error {
 	if err := c.furnishNodes(ctx, p); err != nil {
 		return err
 	}
-	if err := c.furnishIstio(ctx, p); err != nil {
+	istio := c.furnishIstio
+	if c.CurrentIstio {
+		istio = c.furnishCurrentIstio
+	}
+	if err := istio(ctx, p); err != nil {
 		return err
 	}
 	if err := c.furnishDNS(ctx, p); err != nil {
 		return err
 	}
 	return c.furnishApps(ctx)
+}
+
+// Apps are the cluster's sample apps.
+func (c *Cluster) Apps() []App {
+	if c.CurrentIstio {
+		return CurrentApps(c.CurrentIndex)
+	}
+	return AppsOf(c.Index)
 }
 
 func (c *Cluster) furnishNodes(ctx context.Context, p Profile) error {
@@ -299,7 +315,12 @@ func AppsOf(i int) []App {
 }
 
 func (c *Cluster) furnishApps(ctx context.Context) error {
-	for _, app := range AppsOf(c.Index) {
+	if c.CurrentIstio {
+		if err := c.furnishEndpointSlices(ctx, c.Apps()); err != nil {
+			return err
+		}
+	}
+	for _, app := range c.Apps() {
 		sel := map[string]string{"app": app.Name}
 		if err := create(ctx, c.Kube.CoreV1().ServiceAccounts(app.Namespace).Create, &corev1.ServiceAccount{
 			ObjectMeta: metav1.ObjectMeta{Name: app.Name, Namespace: app.Namespace},
