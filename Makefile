@@ -94,6 +94,7 @@ lint: $(GOLANGCI) ## gofmt, go vet, golangci-lint and go mod tidy checks.
 	@out=$$(gofmt -l cmd pkg test hack); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GOLANGCI) run ./...
+	cd test/conformance && $(GO) vet ./... && $(GOLANGCI) run --config ../../.golangci.yml ./...
 	@hack/check-tidy.sh . hack/tools hack/lint hack/release/krew hack/image test/conformance
 
 ##@ Release
@@ -139,7 +140,7 @@ deploy-manifests: $(BIN)/kubectl ## Render deploy/webhook overlays with the imag
 ##@ Lab
 
 .PHONY: lab-up
-lab-up: tools build ## Start cluster1..cluster3 in the background; writes .lab/kubeconfig.
+lab-up: tools build ## Start cluster1..cluster3 and the current-Istio east, west in the background; writes .lab/kubeconfig.
 	$(GO) run ./hack/lab up -dir $(LAB_DIR)
 
 .PHONY: lab-down

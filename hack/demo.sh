@@ -11,7 +11,7 @@ steps=()
 step() { echo; echo "${bold}== $*${reset}"; steps+=("$*"); }
 run()  { echo "${dim}\$ $*${reset}"; "$@"; }
 
-step "The lab: three API servers, one kubeconfig context each"
+step "The lab: five API servers (cluster1..3; east, west with a current Istio), one kubeconfig context each"
 run kubectl config get-contexts
 
 step "kubectl discovers the plugin on PATH"
@@ -64,6 +64,15 @@ step "export: helloworld v2, v3 from cluster2; subsets select the endpoint's clu
 run kubectl mesh export helloworld -n hello --from cluster2 --to cluster1
 run kubectl --context cluster1 get destinationrule helloworld-hello-global -n hello -o jsonpath='{range .spec.subsets[*]}{.name} -> cluster={.labels.cluster} sni={.trafficPolicy.portLevelSettings[0].tls.sni}{"\n"}{end}'
 run kubectl --context cluster2 get destinationrule helloworld-hello-local -n hello -o jsonpath='{range .spec.subsets[*]}{.name} -> version={.labels.version}{"\n"}{end}'
+
+step "route: jason's requests go 70/30 to v2/v3 in cluster2 (through helloworld.hello.global), everyone else to v1 in cluster1"
+run kubectl mesh route helloworld -n hello --context cluster1 --when header:end-user=jason --to v2=70,v3=30 --otherwise v1
+run kubectl --context cluster1 get virtualservice helloworld-hello-route -n hello -o yaml
+run kubectl --context cluster1 get destinationrule helloworld-hello-local -n hello -o jsonpath='{range .spec.subsets[*]}{.name} -> version={.labels.version}{"\n"}{end}'
+
+step "route: regional failover (region-cluster1 -> region-cluster2) with outlier detection, in both clusters"
+run kubectl mesh route helloworld -n hello --contexts cluster1,cluster2 --host local --failover region-cluster1=region-cluster2
+run kubectl --context cluster2 get destinationrule helloworld-hello-local -n hello -o jsonpath='failover={.spec.trafficPolicy.loadBalancer.localityLbSetting.failover} outlierDetection={.spec.trafficPolicy.outlierDetection}{"\n"}'
 
 step "export: a re-run changes nothing and keeps the VIPs"
 run kubectl mesh export helloworld -n hello --from cluster2 --to cluster1
@@ -127,6 +136,52 @@ spec:
 YAML
 run kubectl mesh status --contexts cluster1 || echo "(kubectl mesh status exited with $?)"
 run kubectl --context cluster1 delete destinationrule httpbin-by-version -n bar
+
+# --- multi-primary, multi-network: Istio's guide on current-Istio clusters ---
+step "multi-primary: east and west run a current Istio (no istiocoredns; istiod with its clusterName; an east-west gateway; the network labels)"
+for ctx in east west; do
+  run kubectl --context "$ctx" get deploy istiod -n istio-system -o jsonpath='{.metadata.name}: CLUSTER_ID={.spec.template.spec.containers[0].env[?(@.name=="CLUSTER_ID")].value}{"\n"}'
+  run kubectl --context "$ctx" get svc istio-eastwestgateway -n istio-system -L topology.istio.io/network
+done
+run kubectl mesh certs intermediate east west --dir "$certs_dir"
+run kubectl mesh certs install --dir "$certs_dir" --contexts east,west --force --restart
+
+step "link --multi-primary both ways: each istiod gets a remote secret like istioctl create-remote-secret's; networks; the east-west gateways pass *.local through"
+run kubectl mesh link --from east --to west --bidirectional --multi-primary --network east=network1 --network west=network2
+run kubectl --context east get secret istio-remote-secret-west -n istio-system \
+  -o jsonpath='labels={.metadata.labels} annotations={.metadata.annotations} keys={.data}{"\n"}' | sed -E 's/"west":"[^"]*"/"west":"<kubeconfig>"/'
+run kubectl --context west get gateway cross-network-gateway -n istio-system -o jsonpath='{.spec.servers[0].port.number} {.spec.servers[0].tls.mode} {.spec.servers[0].hosts} selector={.spec.selector}{"\n"}'
+
+step "the remote secret's kubeconfig is what istiod uses: it reads west, writes nothing, and (Istio's reader) reads Secrets"
+remote_kubeconfig=$(mktemp)
+kubectl --context east get secret istio-remote-secret-west -n istio-system -o jsonpath='{.data.west}' | base64 -d > "$remote_kubeconfig"
+run kubectl --kubeconfig "$remote_kubeconfig" get svc,endpointslices -n sample
+for q in "list services --all-namespaces" "create configmaps -n sample" "delete pods -n sample" "get secrets -n istio-system"; do
+  echo "${dim}\$ kubectl --kubeconfig <remote secret> auth can-i $q${reset}"
+  # shellcheck disable=SC2086 # q holds several words
+  echo "$(kubectl --kubeconfig "$remote_kubeconfig" auth can-i $q || true)"
+done
+
+step "status: every remote secret asked of its server as its token; cluster names, mesh IDs, networks, gateways"
+run kubectl mesh status --contexts east,west
+
+step "--no-secret-read: a reader with Istio's rules less Secrets (the peer's cacerts key stays unreadable); the old token is revoked"
+run kubectl mesh link --from east --to west --multi-primary --network network2 --no-secret-read
+kubectl --context east get secret istio-remote-secret-west -n istio-system -o jsonpath='{.data.west}' | base64 -d > "$remote_kubeconfig"
+echo "${dim}\$ kubectl --kubeconfig <remote secret> auth can-i get secrets -n istio-system${reset}"
+echo "$(kubectl --kubeconfig "$remote_kubeconfig" auth can-i get secrets -n istio-system || true)"
+rm -f "$remote_kubeconfig"
+
+step "status catches a broken multi-network path: west's *.local passthrough deleted"
+run kubectl --context west delete gateway cross-network-gateway -n istio-system
+run kubectl mesh status --contexts east,west || echo "(kubectl mesh status exited with $?)"
+run kubectl mesh link --from east --to west --multi-primary --network network2 --no-secret-read
+
+step "unlink --multi-primary: exactly what link added goes (remote secrets, tokens revoked, kubectl-mesh's reader, network labels back); the rest of the link stays"
+run kubectl mesh unlink --from east --to west --bidirectional --multi-primary
+for ctx in east west; do
+  run kubectl --context "$ctx" get ns istio-system -L topology.istio.io/network
+done
 
 echo
 echo "${bold}Summary${reset}"

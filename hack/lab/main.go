@@ -2,7 +2,7 @@
 // and `make lab-down`: one etcd and kube-apiserver per cluster, whose
 // processes outlive this command and are stopped by the PIDs it records.
 //
-//	go run ./hack/lab up   [-dir .lab] [-clusters cluster1,cluster2,cluster3]
+//	go run ./hack/lab up   [-dir .lab] [-clusters cluster1,cluster2,cluster3,east,west] [-current-istio east,west]
 //	go run ./hack/lab down [-dir .lab]
 //	go run ./hack/lab status [-dir .lab]
 package main
@@ -54,7 +54,8 @@ func main() {
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	dir := fs.String("dir", ".lab", "lab directory (kubeconfig, state, cluster data)")
-	clusters := fs.String("clusters", strings.Join(lab.DefaultClusters, ","), "comma-separated cluster names")
+	clusters := fs.String("clusters", strings.Join(append(slices.Clone(lab.DefaultClusters), defaultCurrentIstio...), ","), "comma-separated cluster names")
+	current := fs.String("current-istio", strings.Join(defaultCurrentIstio, ","), "comma-separated clusters (of -clusters) with the furniture of a current Istio multi-network install")
 	_ = fs.Parse(os.Args[2:])
 	abs, err := filepath.Abs(*dir)
 	if err != nil {
@@ -62,7 +63,7 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "up":
-		err = up(abs, strings.Split(*clusters, ","), os.Stdout)
+		err = up(abs, strings.Split(*clusters, ","), strings.Split(*current, ","), os.Stdout)
 	case "down":
 		err = down(abs, os.Stdout)
 	case "status":
@@ -94,7 +95,11 @@ func readState(dir string) (*state, error) {
 	return &s, nil
 }
 
-func up(dir string, names []string, out io.Writer) error {
+// defaultCurrentIstio are the lab's current-Istio clusters, on which the
+// demo follows Istio's multi-primary, multi-network guide.
+var defaultCurrentIstio = []string{"east", "west"}
+
+func up(dir string, names, currentIstio []string, out io.Writer) error {
 	if s, err := readState(dir); err == nil {
 		if healthy(s) && slices.Equal(clusterNames(s), names) {
 			_, _ = fmt.Fprintf(out, "lab: already up (%s); KUBECONFIG=%s\n", strings.Join(names, ", "), s.Kubeconfig)
@@ -110,7 +115,7 @@ func up(dir string, names []string, out io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	l, err := lab.Start(ctx, lab.Options{Clusters: names, Dir: dir, Log: out})
+	l, err := lab.Start(ctx, lab.Options{Clusters: names, CurrentIstio: currentIstio, Dir: dir, Log: out})
 	if err != nil {
 		// Start stopped what it started; make sure no data is left behind.
 		for _, n := range names {

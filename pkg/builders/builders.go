@@ -128,6 +128,10 @@ type Source struct {
 	GatewayHost string // IP or DNS name
 	GatewayPort uint32 // 15443, or a node port
 	Versions    []string
+	// Locality is region[/zone] of the source's gateway, written on its
+	// endpoint so that Istio's locality load balancing can tell sources
+	// apart; "" leaves it out.
+	Locality string
 }
 
 // Export is everything the `.global` objects of one Service are built from.
@@ -144,6 +148,9 @@ type Export struct {
 	// ClusterDomain is the DNS domain of the source clusters; "" means
 	// rules.DefaultClusterDomain.
 	ClusterDomain string
+	// Locality is the locality load balancing `kubectl mesh route` set on
+	// the `.global` rule; nil for none.
+	Locality *LocalityPolicy
 	// EgressAddress, when set, selects the egress-gateway variant: the
 	// local egress gateway's ClusterIP becomes an endpoint and the remote
 	// gateways are put on the external network.
@@ -212,6 +219,11 @@ func (e Export) Validate() error {
 	}
 	if e.ClusterDomain != "" {
 		if err := rules.ValidateClusterDomain(e.ClusterDomain); err != nil {
+			return err
+		}
+	}
+	if e.Locality != nil {
+		if err := e.Locality.Validate(); err != nil {
 			return err
 		}
 	}
@@ -297,6 +309,9 @@ func ServiceEntry(e Export) (*unstructured.Unstructured, error) {
 			"labels":  map[string]any{rules.ClusterLabel: s.Cluster},
 			"ports":   endpointPorts(s.GatewayPort),
 		}
+		if s.Locality != "" {
+			ep["locality"] = s.Locality
+		}
 		if e.EgressAddress != "" {
 			ep["network"] = rules.ExternalNetwork
 		}
@@ -360,6 +375,11 @@ func GlobalDestinationRule(e Export) (*unstructured.Unstructured, []string, erro
 	subsets := make([]any, 0, len(names))
 	for _, v := range names {
 		subset := map[string]any{"name": v, "trafficPolicy": map[string]any{"portLevelSettings": e.portTLS(v)}}
+		if e.Locality != nil {
+			// The subset's port-level settings replace the rule's locality
+			// settings too: they have to carry them.
+			subset["trafficPolicy"] = withLocality(subset["trafficPolicy"].(map[string]any), e.Locality)
+		}
 		switch hs := holders[v]; {
 		case len(hs) == 1:
 			subset["labels"] = map[string]any{rules.ClusterLabel: hs[0]}
@@ -376,15 +396,16 @@ func GlobalDestinationRule(e Export) (*unstructured.Unstructured, []string, erro
 	})
 	spec := map[string]any{
 		"host": e.Host().String(),
-		"trafficPolicy": map[string]any{
+		"trafficPolicy": withLocality(map[string]any{
 			"tls":               map[string]any{"mode": TLSModeIstioMutual},
 			"portLevelSettings": e.portTLS(""),
-		},
+		}, e.Locality),
 	}
 	if len(subsets) > 0 {
 		spec["subsets"] = subsets
 	}
 	u.Object["spec"] = spec
+	annotate(u, e.Locality)
 	return u, warnings, nil
 }
 
@@ -393,10 +414,10 @@ func GlobalDestinationRule(e Export) (*unstructured.Unstructured, []string, erro
 func (e Export) portTLS(subset string) []any {
 	out := make([]any, 0, len(e.Ports))
 	for _, p := range e.Ports {
-		out = append(out, map[string]any{
+		out = append(out, withLocality(map[string]any{
 			"port": map[string]any{"number": int64(p.Number)},
 			"tls":  map[string]any{"mode": TLSModeIstioMutual, "sni": e.SNI(p.Number, subset)},
-		})
+		}, e.Locality))
 	}
 	return out
 }
@@ -434,6 +455,9 @@ type Local struct {
 	VersionLabel    string // "" means DefaultVersionLabel
 	Versions        []string
 	ExportedTo      []string
+	// Locality is the locality load balancing `kubectl mesh route` set on
+	// the local host; nil for none.
+	Locality *LocalityPolicy
 }
 
 // LocalHost is the in-cluster host the remote SNI names.
@@ -460,12 +484,13 @@ func LocalDestinationRule(l Local) *unstructured.Unstructured {
 	}
 	spec := map[string]any{
 		"host":          l.LocalHost(),
-		"trafficPolicy": map[string]any{"tls": map[string]any{"mode": TLSModeIstioMutual}},
+		"trafficPolicy": withLocality(map[string]any{"tls": map[string]any{"mode": TLSModeIstioMutual}}, l.Locality),
 	}
 	if len(subsets) > 0 {
 		spec["subsets"] = subsets
 	}
 	u.Object["spec"] = spec
+	annotate(u, l.Locality)
 	return u
 }
 

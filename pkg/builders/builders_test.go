@@ -463,3 +463,48 @@ func TestClusterDomainAnnotation(t *testing.T) {
 		t.Fatalf("local rule host = %q", h)
 	}
 }
+
+func TestLocalityPolicyOnEveryLevel(t *testing.T) {
+	e := helloworld()
+	e.Ports = append(e.Ports, Port{Name: "grpc", Number: 9000, Protocol: "GRPC"})
+	e.Locality = &LocalityPolicy{Failover: []Failover{{From: "region1", To: "region2"}}, Outlier: DefaultOutlier}
+	dr, _, err := GlobalDestinationRule(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var levels []map[string]any
+	top, _, _ := unstructured.NestedMap(dr.Object, "spec", "trafficPolicy")
+	levels = append(levels, top)
+	collect := func(policy map[string]any) {
+		pls, _, _ := unstructured.NestedSlice(policy, "portLevelSettings")
+		for _, p := range pls {
+			levels = append(levels, p.(map[string]any))
+		}
+	}
+	collect(top)
+	subsets, _, _ := unstructured.NestedSlice(dr.Object, "spec", "subsets")
+	for _, s := range subsets {
+		p, _, _ := unstructured.NestedMap(s.(map[string]any), "trafficPolicy")
+		collect(p)
+	}
+	if len(levels) != 1+2+3*2 {
+		t.Fatalf("%d policy levels, want 9 (rule, 2 ports, 3 subsets × 2 ports)", len(levels))
+	}
+	for _, l := range levels {
+		to, _, _ := unstructured.NestedSlice(l, "loadBalancer", "localityLbSetting", "failover")
+		interval, _, _ := unstructured.NestedString(l, "outlierDetection", "interval")
+		eject, _, _ := unstructured.NestedString(l, "outlierDetection", "baseEjectionTime")
+		if len(to) != 1 || interval != "1s" || eject != "1m" {
+			t.Fatalf("a level lacks the policy (port-level settings do not inherit): %v", l)
+		}
+	}
+	if p := LocalityPolicyOf(dr); p == nil || !reflect.DeepEqual(*p, *e.Locality) {
+		t.Fatalf("recorded policy = %+v, want %+v", p, e.Locality)
+	}
+	bad := *e.Locality
+	bad.Outlier.Consecutive5xxErrors = 0
+	e.Locality = &bad
+	if _, _, err := GlobalDestinationRule(e); err == nil || !strings.Contains(err.Error(), "never fails over") {
+		t.Fatalf("failover without outlier detection: %v", err)
+	}
+}

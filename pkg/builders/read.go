@@ -45,10 +45,11 @@ func SourcesOf(se *unstructured.Unstructured) []Source {
 		if cluster == "" || address == "" {
 			continue
 		}
-		s := Source{Cluster: cluster, GatewayHost: address, GatewayPort: rules.GatewayPort, Versions: versions[cluster]}
+		locality, _, _ := unstructured.NestedString(ep, "locality")
+		s := Source{Cluster: cluster, GatewayHost: address, GatewayPort: rules.GatewayPort, Versions: versions[cluster], Locality: locality}
 		ports, _, _ := unstructured.NestedMap(ep, "ports")
 		for _, k := range slices.Sorted(maps.Keys(ports)) {
-			if n, ok := asInt(ports[k]); ok && n > 0 {
+			if n, ok := rules.Integer(ports[k]); ok && n > 0 {
 				s.GatewayPort = uint32(n) //nolint:gosec // checked positive; ports are below 2^16
 				break
 			}
@@ -56,18 +57,6 @@ func SourcesOf(se *unstructured.Unstructured) []Source {
 		out = append(out, s)
 	}
 	return out
-}
-
-func asInt(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int64:
-		return n, true
-	case int:
-		return int64(n), true
-	case float64:
-		return int64(n), true
-	}
-	return 0, false
 }
 
 // ClusterDomainOf returns the DNS domain of an entry's source clusters:
@@ -140,12 +129,18 @@ func Unchanged(existing, desired *unstructured.Unstructured) bool {
 
 // HostOf returns a DestinationRule's spec.host.
 func HostOf(dr *unstructured.Unstructured) string {
+	if dr == nil {
+		return ""
+	}
 	h, _, _ := unstructured.NestedString(dr.Object, "spec", "host")
 	return h
 }
 
 // SubsetNames returns a DestinationRule's subset names.
 func SubsetNames(dr *unstructured.Unstructured) []string {
+	if dr == nil {
+		return nil
+	}
 	subsets, _, _ := unstructured.NestedSlice(dr.Object, "spec", "subsets")
 	var names []string
 	for _, raw := range subsets {
@@ -241,7 +236,7 @@ func PortsOf(se *unstructured.Unstructured) []Port {
 		p := Port{}
 		p.Name, _ = m["name"].(string)
 		p.Protocol, _ = m["protocol"].(string)
-		if n, ok := asInt(m["number"]); ok {
+		if n, ok := rules.Integer(m["number"]); ok {
 			p.Number = int32(n) //nolint:gosec // a port number
 		}
 		out = append(out, p)

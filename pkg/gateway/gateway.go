@@ -121,14 +121,16 @@ func Discover(ctx context.Context, kube kubernetes.Interface, opts Options) (Add
 }
 
 // Service reads the gateway Service of opts: the named one, else the
-// east-west gateway when the cluster has one, else the ingress gateway.
+// east-west gateway when the cluster has one (Service istio-eastwestgateway,
+// or one selecting the pods istio: eastwestgateway, as Istio's gateway chart
+// installs it under another release name), else the ingress gateway.
 func Service(ctx context.Context, kube kubernetes.Interface, opts Options) (*corev1.Service, error) {
 	opts = opts.withDefaults()
 	names := []string{opts.Service}
 	if opts.Service == "" {
 		names = []string{EastWestService, DefaultService}
 	}
-	for _, name := range names {
+	for i, name := range names {
 		svc, err := kube.CoreV1().Services(opts.Namespace).Get(ctx, name, metav1.GetOptions{})
 		switch {
 		case err == nil:
@@ -136,11 +138,49 @@ func Service(ctx context.Context, kube kubernetes.Interface, opts Options) (*cor
 		case !apierrors.IsNotFound(err):
 			return nil, fmt.Errorf("gateway Service %s/%s: %w", opts.Namespace, name, err)
 		}
+		if opts.Service == "" && i == 0 {
+			svc, err := eastWestBySelector(ctx, kube, opts.Namespace)
+			if err != nil || svc != nil {
+				return svc, err
+			}
+		}
 	}
 	if opts.Service == "" {
 		return nil, fmt.Errorf("neither gateway Service %s/%s nor %s/%s exists; install Istio's east-west gateway, name yours with --gateway-service and --gateway-namespace, or %s", opts.Namespace, EastWestService, opts.Namespace, DefaultService, overrideHint)
 	}
 	return nil, fmt.Errorf("gateway Service %s/%s not found; check --gateway-service and --gateway-namespace, or %s", opts.Namespace, opts.Service, overrideHint)
+}
+
+// EastWestSelector is the pod label of Istio's east-west gateway.
+const EastWestSelector = "eastwestgateway"
+
+// IsEastWest reports whether svc is Istio's east-west gateway: named so,
+// or selecting the pods istio: eastwestgateway.
+func IsEastWest(svc *corev1.Service) bool {
+	return svc.Name == EastWestService || svc.Spec.Selector["istio"] == EastWestSelector
+}
+
+// eastWestBySelector finds a Service of ns selecting the east-west
+// gateway's pods; nil when there is none.
+func eastWestBySelector(ctx context.Context, kube kubernetes.Interface, ns string) (*corev1.Service, error) {
+	list, err := kube.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+	if apierrors.IsForbidden(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list the Services of %s for an east-west gateway: %w", ns, err)
+	}
+	var found []corev1.Service
+	for _, s := range list.Items {
+		if s.Spec.Selector["istio"] == EastWestSelector {
+			found = append(found, s)
+		}
+	}
+	if len(found) == 0 {
+		return nil, nil
+	}
+	slices.SortFunc(found, func(a, b corev1.Service) int { return cmp.Compare(a.Name, b.Name) })
+	return &found[0], nil
 }
 
 func needsNodes(svc *corev1.Service) bool {

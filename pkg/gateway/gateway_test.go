@@ -218,3 +218,57 @@ func TestDiscoverPrefersEastWest(t *testing.T) {
 		})
 	}
 }
+
+func TestLocality(t *testing.T) {
+	node := func(name, region, zone string) *corev1.Node {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}}}
+		if region != "" {
+			n.Labels[RegionLabel] = region
+		}
+		if zone != "" {
+			n.Labels[ZoneLabel] = zone
+		}
+		return n
+	}
+	pod := func(name, nodeName string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}, Spec: corev1.PodSpec{NodeName: nodeName}}
+	}
+	gw := Address{Service: "istio-system/istio-ingressgateway", Selector: map[string]string{"istio": "ingressgateway"}}
+	tests := map[string]struct {
+		objects []runtime.Object
+		want    string
+		how     string
+	}{
+		"gateway pods on one zone": {
+			objects: []runtime.Object{node("a", "eu", "eu-1"), node("b", "us", "us-1"), pod("gw-1", "a")},
+			want:    "eu/eu-1", how: "gateway's pods",
+		},
+		"gateway pods in two zones of one region": {
+			objects: []runtime.Object{node("a", "eu", "eu-1"), node("b", "eu", "eu-2"), node("c", "us", "us-1"), pod("gw-1", "a"), pod("gw-2", "b")},
+			want:    "eu", how: "gateway's pods",
+		},
+		"no pods: all nodes agree on the region": {
+			objects: []runtime.Object{node("a", "eu", "eu-1"), node("b", "eu", "eu-2")},
+			want:    "eu", how: "cluster's nodes",
+		},
+		"no pods: nodes disagree": {
+			objects: []runtime.Object{node("a", "eu", "eu-1"), node("b", "us", "us-1")},
+			want:    "", how: "cluster's nodes",
+		},
+		"no topology labels": {
+			objects: []runtime.Object{node("a", "", "")},
+			want:    "", how: "cluster's nodes",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, how, err := Locality(t.Context(), fake.NewClientset(tc.objects...), gw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want || !strings.Contains(how, tc.how) {
+				t.Fatalf("Locality = %q (%s), want %q (%s)", got, how, tc.want, tc.how)
+			}
+		})
+	}
+}

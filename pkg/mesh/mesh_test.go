@@ -135,13 +135,6 @@ func TestRemoteKubeconfig(t *testing.T) {
 	if s.Labels[MultiClusterLabel] != "true" || s.Annotations[ClusterAnnotation] != "cluster2" || s.Name != "istio-remote-secret-cluster2" {
 		t.Fatalf("remote secret = %+v", s.ObjectMeta)
 	}
-	for _, rule := range ReaderClusterRole("cluster1").Rules {
-		for _, v := range rule.Verbs {
-			if v != "get" && v != "list" && v != "watch" {
-				t.Fatalf("reader role may %s %v", v, rule.Resources)
-			}
-		}
-	}
 }
 
 func entry(ns, name, host string, addrs []string, managed bool, eps ...Endpoint) Entry {

@@ -1,17 +1,11 @@
 package mesh
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
@@ -120,107 +114,4 @@ func IsGlobalPassthrough(gw *unstructured.Unstructured) bool {
 		}
 	}
 	return true
-}
-
-// Multi-primary names and labels, as Istio expects them.
-const (
-	MultiClusterLabel      = "istio/multiCluster"
-	ClusterAnnotation      = "networking.istio.io/cluster"
-	NetworkLabel           = "topology.istio.io/network"
-	RemoteSecretPrefix     = "istio-remote-secret-"
-	readerPrefix           = "kubectl-mesh-reader-"
-	ServiceAccountTokenKey = corev1.ServiceAccountTokenKey
-)
-
-// ReaderName is the name of the peer's reader ServiceAccount, ClusterRole
-// and ClusterRoleBinding for a calling cluster: one set per caller so
-// that unlinking one caller leaves the others working.
-func ReaderName(caller string) string { return readerPrefix + DNSLabel(caller) }
-
-// RemoteSecretName is the remote secret's name for a peer cluster.
-func RemoteSecretName(peer string) string { return RemoteSecretPrefix + DNSLabel(peer) }
-
-func managed() map[string]string {
-	return map[string]string{rules.ManagedByLabel: rules.ManagedByValue}
-}
-
-// ReaderServiceAccount is the peer's reader account for caller.
-func ReaderServiceAccount(caller string) *corev1.ServiceAccount {
-	return &corev1.ServiceAccount{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
-		ObjectMeta: metav1.ObjectMeta{Name: ReaderName(caller), Namespace: rules.IstioSystemNamespace, Labels: managed()},
-	}
-}
-
-// ReaderClusterRole may read what istiod's service discovery reads in a
-// remote cluster, and nothing else: no verb writes.
-func ReaderClusterRole(caller string) *rbacv1.ClusterRole {
-	read := []string{"get", "list", "watch"}
-	return &rbacv1.ClusterRole{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
-		ObjectMeta: metav1.ObjectMeta{Name: ReaderName(caller), Labels: managed()},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"services", "endpoints", "pods", "nodes", "namespaces", "configmaps", "secrets", "serviceaccounts"}, Verbs: read},
-			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: read},
-			{APIGroups: []string{"networking.istio.io", "security.istio.io", "telemetry.istio.io"}, Resources: []string{"*"}, Verbs: read},
-			{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: read},
-		},
-	}
-}
-
-// ReaderClusterRoleBinding binds the reader role to the reader account.
-func ReaderClusterRoleBinding(caller string) *rbacv1.ClusterRoleBinding {
-	name := ReaderName(caller)
-	return &rbacv1.ClusterRoleBinding{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: managed()},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: rules.IstioSystemNamespace}},
-	}
-}
-
-// ReaderTokenSecret asks the peer's token controller for a long-lived
-// token of the reader account.
-func ReaderTokenSecret(caller string) *corev1.Secret {
-	name := ReaderName(caller)
-	return &corev1.Secret{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name: name + "-token", Namespace: rules.IstioSystemNamespace, Labels: managed(),
-			Annotations: map[string]string{corev1.ServiceAccountNameKey: name},
-		},
-		Type: corev1.SecretTypeServiceAccountToken,
-	}
-}
-
-// RemoteKubeconfig is a kubeconfig that reaches server as the bearer of
-// token, trusting caData (nil: the system roots).
-func RemoteKubeconfig(cluster, server string, caData []byte, token string) ([]byte, error) {
-	if server == "" || token == "" {
-		return nil, fmt.Errorf("remote kubeconfig for %s needs a server and a token", cluster)
-	}
-	cfg := clientcmdapi.Config{
-		Clusters:       map[string]*clientcmdapi.Cluster{cluster: {Server: server, CertificateAuthorityData: caData}},
-		AuthInfos:      map[string]*clientcmdapi.AuthInfo{cluster: {Token: token}},
-		Contexts:       map[string]*clientcmdapi.Context{cluster: {Cluster: cluster, AuthInfo: cluster}},
-		CurrentContext: cluster,
-	}
-	return clientcmd.Write(cfg)
-}
-
-// RemoteSecret is the Secret istiod watches in istio-system to discover a
-// remote cluster's services: a kubeconfig under the cluster's name.
-func RemoteSecret(cluster string, kubeconfig []byte) *corev1.Secret {
-	return &corev1.Secret{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:        RemoteSecretName(cluster),
-			Namespace:   rules.IstioSystemNamespace,
-			Labels:      map[string]string{MultiClusterLabel: "true", rules.ManagedByLabel: rules.ManagedByValue},
-			Annotations: map[string]string{ClusterAnnotation: cluster},
-		},
-		Type:       corev1.SecretTypeOpaque,
-		StringData: nil,
-		Data:       map[string][]byte{cluster: kubeconfig},
-	}
 }

@@ -69,17 +69,38 @@ type Record struct {
 
 // MultiPrimaryRecord is what --multi-primary created.
 type MultiPrimaryRecord struct {
-	// RemoteSecret is the Secret's name in this cluster's istio-system.
+	// RemoteSecret is the Secret's name in this cluster's istio-system;
+	// ClusterName the peer's cluster name it is keyed by (istiod's
+	// clusterName there) and Server the API server address in it.
 	RemoteSecret string `json:"remoteSecret"`
-	// Reader is the name of the ServiceAccount, ClusterRole and
-	// ClusterRoleBinding in the peer.
-	Reader string `json:"reader"`
-	// TokenSecret is the peer's token Secret, if one was used.
-	TokenSecret string `json:"tokenSecret,omitempty"`
-	// TokenExpires is when a TokenRequest token expires.
+	ClusterName  string `json:"clusterName,omitempty"`
+	Server       string `json:"server,omitempty"`
+	// Reader is the ServiceAccount in the peer's istio-system whose token
+	// the remote secret holds. ReaderOwned: it is one of kubectl-mesh's
+	// shared readers (ServiceAccount, ClusterRole and ClusterRoleBinding
+	// of that name), removed by the last unlink that uses it; otherwise it
+	// is Istio's istio-reader-service-account, which stays.
+	Reader      string `json:"reader"`
+	ReaderOwned bool   `json:"readerOwned,omitempty"`
+	// SecretRead says whether the reader may read Secrets (Istio's role
+	// does; --no-secret-read drops it).
+	SecretRead bool `json:"secretRead,omitempty"`
+	// TokenBinding is the Secret in the peer's istio-system the token is
+	// bound to; unlink deletes it, which revokes the token.
+	TokenBinding string `json:"tokenBinding,omitempty"`
+	// TokenExpires is when the token expires.
 	TokenExpires *time.Time `json:"tokenExpires,omitempty"`
-	// Network is the label change on the peer's istio-system, if any.
+	// TokenSecret is the token Secret of an older link's per-caller
+	// reader (Reader then is kubectl-mesh-reader-<caller>), if one was used.
+	TokenSecret string `json:"tokenSecret,omitempty"`
+	// Network is the network label change of the peer's istio-system, as
+	// an older link recorded it; newer links keep what the label was on
+	// the labelled object itself (NetworkBeforeAnnotation) and record
+	// here what they set.
 	Network *LabelChange `json:"network,omitempty"`
+	// NetworkLabelled lists the objects (cluster: kind namespace/name)
+	// link labelled with their network.
+	NetworkLabelled []string `json:"networkLabelled,omitempty"`
 }
 
 // LabelChange is one label set on an object, with what it replaced.

@@ -192,23 +192,9 @@ func nested(m map[string]any, keys ...string) any {
 	return v
 }
 
-// number reads an integer as any decoder delivers it (int64 from the API
-// server's JSON, float64 from encoding/json); 1.5 is not one.
-func number(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int64:
-		return n, true
-	case float64:
-		return int64(n), float64(int64(n)) == n
-	case int:
-		return int64(n), true
-	}
-	return 0, false
-}
-
 // portNumber reads a port number as any decoder delivers it.
 func portNumber(v any) (uint32, bool) {
-	n, ok := number(v)
+	n, ok := rules.Integer(v)
 	if !ok || n < 1 || n > 65535 {
 		return 0, false
 	}
@@ -322,6 +308,9 @@ type GatewayService struct {
 	// stands for them).
 	Selector  map[string]string
 	PodLabels []map[string]string
+	// Network is the Service's topology.istio.io/network label: istiod
+	// takes a Service so labelled as a gateway of that network.
+	Network string
 }
 
 // Ref is namespace/name.

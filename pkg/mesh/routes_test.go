@@ -357,7 +357,7 @@ spec:
 				t.Errorf("got %d problems, want %d:\n%s", len(problems), len(tc.want), problemList(problems))
 			}
 			for _, w := range tc.want {
-				if !slices.ContainsFunc(problems, func(p Problem) bool { return w.matches(p) }) {
+				if !slices.ContainsFunc(problems, w.matches) {
 					t.Errorf("no %s problem on %s mentioning %q; got:\n%s", w.kind, w.object, w.text, problemList(problems))
 				}
 			}

@@ -37,9 +37,10 @@ type Entry struct {
 
 // Endpoint is one ServiceEntry endpoint.
 type Endpoint struct {
-	Address string
-	Labels  map[string]string
-	Ports   map[string]int64
+	Address  string
+	Labels   map[string]string
+	Ports    map[string]int64
+	Locality string
 }
 
 // Ref is namespace/name.
@@ -63,14 +64,12 @@ func EntryFrom(u *unstructured.Unstructured) Entry {
 		}
 		ep := Endpoint{Labels: map[string]string{}, Ports: map[string]int64{}}
 		ep.Address, _, _ = unstructured.NestedString(m, "address")
+		ep.Locality, _, _ = unstructured.NestedString(m, "locality")
 		ep.Labels, _, _ = unstructured.NestedStringMap(m, "labels")
 		if ports, ok := m["ports"].(map[string]any); ok {
 			for k, v := range ports {
-				switch n := v.(type) {
-				case int64:
+				if n, ok := rules.Integer(v); ok {
 					ep.Ports[k] = n
-				case float64:
-					ep.Ports[k] = int64(n)
 				}
 			}
 		}
@@ -150,6 +149,10 @@ const (
 	ProblemPeerUnreachable = "PeerUnreachable"
 	ProblemLinkIncomplete  = "LinkIncomplete"
 	ProblemNoGlobalDNS     = "GlobalNamesDoNotResolve"
+	ProblemRouteSubset     = "RouteToUndefinedSubset"
+	ProblemFailoverNoEject = "FailoverWithoutOutlierDetection"
+	ProblemLocalityDropped = "LocalityPolicyDroppedForPort"
+	ProblemNoLocality      = "EndpointsWithoutLocality"
 
 	// Route problems (routes.go): a (host, port, subset) of a .global
 	// entry that lands nowhere, and why.

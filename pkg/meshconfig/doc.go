@@ -2,7 +2,8 @@
 // ConfigMap: finding that ConfigMap (istio-system/istio, or istio-<revision>
 // for a revisioned install), reading whether
 // defaultConfig.proxyMetadata.ISTIO_META_DNS_CAPTURE is on, switching it on,
-// and undoing exactly that.
+// and undoing exactly that. It also reads the mesh ID status compares
+// across the clusters of a multi-primary mesh.
 //
 // Istio 1.8 removed istiocoredns; since then sidecars answer DNS for
 // ServiceEntry hosts themselves when DNS proxying is on, so this setting is

@@ -528,3 +528,32 @@ func kindName(n *yaml.Node) string {
 	}
 	return "YAML " + strings.TrimPrefix(n.ShortTag(), "!!") + " " + strconv.Quote(n.Value)
 }
+
+// DefaultTrustDomain is Istio's trust domain when the mesh config sets none.
+const DefaultTrustDomain = "cluster.local"
+
+// MeshID is the mesh ID of the mesh config text mesh:
+// defaultConfig.meshId (values.global.meshID), else, as Istio defaults it,
+// the trust domain.
+func MeshID(mesh string) (string, error) {
+	doc, _, err := parse(mesh)
+	if err != nil {
+		return "", fmt.Errorf("key %s: %w", Key, err)
+	}
+	var m struct {
+		TrustDomain   string `yaml:"trustDomain"`
+		DefaultConfig struct {
+			MeshID string `yaml:"meshId"`
+		} `yaml:"defaultConfig"`
+	}
+	if err := doc.Decode(&m); err != nil {
+		return "", fmt.Errorf("key %s: %w; fix the mesh config", Key, err)
+	}
+	switch {
+	case m.DefaultConfig.MeshID != "":
+		return m.DefaultConfig.MeshID, nil
+	case m.TrustDomain != "":
+		return m.TrustDomain, nil
+	}
+	return DefaultTrustDomain, nil
+}

@@ -514,3 +514,29 @@ func TestRevertOtherConfigMap(t *testing.T) {
 		t.Fatalf("Revert on istio-canary of a change to istio: %v, want an error naming both", err)
 	}
 }
+
+func TestMeshID(t *testing.T) {
+	tests := map[string]struct {
+		mesh, want, wantErr string
+	}{
+		"values.global.meshID": {mesh: "trustDomain: td\ndefaultConfig:\n  meshId: mesh1\n", want: "mesh1"},
+		"the trust domain":     {mesh: "trustDomain: example.org\n", want: "example.org"},
+		"Istio's default":      {mesh: "", want: DefaultTrustDomain},
+		"not a mapping":        {mesh: "- a\n", wantErr: "MeshConfig mapping"},
+		"meshId not a string":  {mesh: "defaultConfig:\n  meshId: {a: b}\n", wantErr: "fix the mesh config"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := MeshID(tc.mesh)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("MeshID(%q) = %q, %v; want an error with %q", tc.mesh, got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("MeshID(%q) = %q, %v; want %q", tc.mesh, got, err, tc.want)
+			}
+		})
+	}
+}

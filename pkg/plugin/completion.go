@@ -24,7 +24,7 @@ var contextFlags = []string{"context", "from", "to", "contexts"}
 // --context, --from, --to and --contexts complete kubeconfig contexts,
 // -n/--namespace the namespaces of the cluster the command reads (--from
 // when the command has it, else --context), and the arguments of `export`
-// the Services of that namespace. kubectl reaches it through the
+// and `route` the Services of that namespace. kubectl reaches it through the
 // kubectl_complete-mesh helper, which calls cobra's __complete.
 func RegisterCompletions(root *cobra.Command, f Factory) {
 	var walk func(c *cobra.Command)
@@ -43,7 +43,7 @@ func RegisterCompletions(root *cobra.Command, f Factory) {
 		}
 		c.PersistentFlags().VisitAll(register)
 		c.Flags().VisitAll(register)
-		if c.Name() == "export" && c.ValidArgsFunction == nil && len(c.ValidArgs) == 0 {
+		if (c.Name() == "export" || c.Name() == "route") && c.ValidArgsFunction == nil && len(c.ValidArgs) == 0 {
 			c.ValidArgsFunction = completeServices(f)
 		}
 		for _, sub := range c.Commands() {

@@ -84,6 +84,7 @@ type ExportOptions struct {
 	GatewayNS       string
 	GatewayAddress  string
 	ClusterDomain   string
+	Locality        string
 	ViaEgress       bool
 	DryRun          string
 	PrintFlags      *genericclioptions.PrintFlags
@@ -142,6 +143,7 @@ func NewCmdExport(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 	fl.StringVar(&o.GatewayNS, "gateway-namespace", o.GatewayNS, "Namespace of the gateway Services.")
 	fl.StringVar(&o.GatewayAddress, "gateway-address", "", "Source gateway address HOST[:PORT], instead of discovering it.")
 	fl.StringVar(&o.ClusterDomain, "source-cluster-domain", o.ClusterDomain, "DNS domain of the source cluster, as in the SNI of its services.")
+	fl.StringVar(&o.Locality, "locality", "", "Locality REGION[/ZONE] of the source's gateway on the entry's endpoint (default: from the topology labels of the nodes its pods run on, or of all nodes when they agree).")
 	fl.BoolVar(&o.ViaEgress, "via-egress", false, "Refused: an entry sent through the caller's egress gateway routes nowhere on current Istio (see above).")
 	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `Must be "none", "client" (contact only the source) or "server" (ask every target, write nothing).`)
 	o.PrintFlags.AddFlags(cmd)
@@ -183,6 +185,9 @@ func (o *ExportOptions) Validate() error {
 	if err := rules.ValidateClusterDomain(o.ClusterDomain); err != nil {
 		return fmt.Errorf("--source-cluster-domain: %w", err)
 	}
+	if err := validateLocality(o.Locality); err != nil {
+		return err
+	}
 	if err := validateDryRun(o.DryRun); err != nil {
 		return err
 	}
@@ -190,6 +195,19 @@ func (o *ExportOptions) Validate() error {
 		return err
 	}
 	return validateClusterName(o.FromClusterName)
+}
+
+// validateLocality checks --locality: REGION or REGION/ZONE (Istio also
+// knows a subzone, which the topology labels of a node do not give).
+func validateLocality(l string) error {
+	if l == "" {
+		return nil
+	}
+	parts := strings.Split(l, "/")
+	if len(parts) > 3 || slices.Contains(parts, "") || strings.ContainsAny(l, "* ") {
+		return fmt.Errorf("--locality %q: use REGION, REGION/ZONE or REGION/ZONE/SUBZONE, e.g. eu-west-1/eu-west-1a", l)
+	}
+	return nil
 }
 
 // errViaEgress says why --via-egress is refused (see exportLong).
@@ -251,23 +269,13 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 			}
 		}
 	}
-	if err := printRows(o.Out, o.PrintFlags, rows, o.dryRunSuffix()); err != nil {
+	if err := printRows(o.Out, o.PrintFlags, rows, dryRunSuffix(o.DryRun)); err != nil {
 		return err
 	}
 	if cause := interrupted(ctx); cause != nil {
 		return fmt.Errorf("export %w: every target that had not finished is as it was before (the table marks what was undone); run the same export again to finish", cause)
 	}
 	return failures(rows, "export")
-}
-
-func (o *ExportOptions) dryRunSuffix() string {
-	switch o.DryRun {
-	case DryRunClient:
-		return " (dry run)"
-	case DryRunServer:
-		return " (server dry run)"
-	}
-	return ""
 }
 
 func (o *ExportOptions) warn(format string, a ...any) {

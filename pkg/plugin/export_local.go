@@ -67,6 +67,7 @@ func (o *ExportOptions) localRule(ctx context.Context, w writer, src *source, sv
 		return nil, userRuleNote(src.Context, owned, local)
 	}
 	existing := src.Rules[o.namespace+"/"+name]
+	local.Locality = builders.LocalityPolicyOf(existing)
 	if o.DryRun == DryRunClient {
 		local.ExportedTo = append(builders.SplitList(annotation(existing, builders.AnnotationExportedTo)), targets...)
 		row.Action, row.Object = actionPlanned, builders.LocalDestinationRule(local)

@@ -107,6 +107,8 @@ func lowerKind(kind string) string {
 		return "namespace"
 	case "Service":
 		return "service"
+	case "VirtualService":
+		return "virtualservice"
 	}
 	return kind
 }

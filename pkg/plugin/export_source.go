@@ -28,9 +28,12 @@ type exportService struct {
 // source is what export reads from the source cluster, with one List per
 // kind for all the Services of the run.
 type source struct {
-	Context  string
-	Name     string // the cluster name in labels
-	Gateway  gateway.Address
+	Context string
+	Name    string // the cluster name in labels
+	Gateway gateway.Address
+	// Locality is region[/zone] of the gateway, for the endpoints; "" when
+	// unknown.
+	Locality string
 	Services []exportService
 	Kube     kubernetes.Interface
 	Dynamic  dynamic.Interface
@@ -91,6 +94,17 @@ func (o *ExportOptions) readSource(ctx context.Context) (*source, error) {
 		src.Gateway, err = gateway.Discover(ctx, kube, gateway.Options{Service: o.GatewayService, Namespace: o.GatewayNS})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", context, err)
+		}
+	}
+	if src.Locality = o.Locality; src.Locality == "" {
+		locality, how, err := gateway.Locality(ctx, kube, src.Gateway)
+		switch {
+		case err != nil:
+			o.warn("%s: %v", context, err)
+		case locality == "":
+			o.warn("%s: no locality for the gateway's endpoint (%s have no common %s label): Istio's locality load balancing cannot tell this source apart; pass --locality REGION[/ZONE]", context, how, gateway.RegionLabel)
+		default:
+			src.Locality = locality
 		}
 	}
 	src.Rules, err = listByName(ctx, dyn, builders.DestinationRuleGVR, ns)

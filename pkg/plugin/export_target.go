@@ -173,7 +173,7 @@ func (t *exportTarget) ensureNamespace(ctx context.Context) (*meshRow, error) {
 }
 
 func (t *exportTarget) thisSource(svc exportService) builders.Source {
-	return builders.Source{Cluster: t.src.Name, GatewayHost: t.src.Gateway.Host, GatewayPort: t.src.Gateway.Port, Versions: svc.Versions}
+	return builders.Source{Cluster: t.src.Name, GatewayHost: t.src.Gateway.Host, GatewayPort: t.src.Gateway.Port, Versions: svc.Versions, Locality: t.src.Locality}
 }
 
 func (t *exportTarget) export(svc exportService, sources []builders.Source, vipAddr string) builders.Export {
@@ -322,6 +322,10 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 	for attempt := 1; ; attempt++ {
 		sources := builders.MergeSource(builders.SourcesOf(se), t.thisSource(svc))
 		exp := t.export(svc, sources, vipAddr)
+		if builders.IsManaged(dr) {
+			// The locality policy of `kubectl mesh route` stays.
+			exp.Locality = builders.LocalityPolicyOf(dr)
+		}
 		wantSE, err := builders.ServiceEntry(exp)
 		if err != nil {
 			return undo(err)

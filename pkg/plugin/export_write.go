@@ -23,6 +23,17 @@ const (
 	DryRunServer = "server"
 )
 
+// dryRunSuffix is what the table adds to an action under --dry-run.
+func dryRunSuffix(mode string) string {
+	switch mode {
+	case DryRunClient:
+		return " (dry run)"
+	case DryRunServer:
+		return " (server dry run)"
+	}
+	return ""
+}
+
 func validateDryRun(s string) error {
 	switch s {
 	case DryRunNone, DryRunClient, DryRunServer:

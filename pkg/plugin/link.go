@@ -50,7 +50,29 @@ Exported services are called with their own cluster's SNI
 (outbound_.<port>_.<subset>_.<name>.<ns>.svc.cluster.local), which such a
 server routes on every Istio since 1.1; the *.global server of older guides
 routes nothing since Istio 1.14, and a *.global Gateway an older version of
-link wrote is removed.`
+link wrote is removed.
+
+Multi-primary (--multi-primary, Istio 1.8 and later), as Istio's
+multi-primary, multi-network guide builds it: --from's istiod gets a remote
+secret for --to like istioctl create-remote-secret's (Secret
+istio-system/istio-remote-secret-<cluster>, label istio/multiCluster: "true",
+annotation networking.istio.io/cluster, a kubeconfig keyed by the cluster
+name), where <cluster> is the clusterName of --to's istiod (its CLUSTER_ID).
+The server is the kubeconfig's, or --server; a loopback address gets a
+warning. The token is of Istio's istio-reader-service-account when --to has
+it, else of kubectl-mesh's reader with the rules of the installed Istio's
+reader ClusterRole; Istio's role reads Secrets, istio-system/cacerts too:
+--no-secret-read uses kubectl-mesh's reader less Secrets. Tokens come from
+the TokenRequest API (--token-expiry, default one year), bound to a Secret
+kubectl-mesh-remote-token-<from> in --to that unlink deletes, which revokes
+the token; running link within the renewal window (--token-renew-before,
+default the last third of the lifetime) replaces the token and revokes the
+old one. --network labels istio-system and the east-west gateway Service
+topology.istio.io/network. A peer on the same network gets no gateway step;
+one on another network needs Istio's east-west gateway (Service
+istio-eastwestgateway, pods istio: eastwestgateway), and link says how to
+install it (helm values and the IstioOperator, with the objects under -o)
+when it is missing. kubectl mesh status checks every remote secret.`
 
 const linkExample = `  # Let cluster1 call services of cluster2
   kubectl mesh link --from cluster1 --to cluster2
@@ -64,8 +86,13 @@ const linkExample = `  # Let cluster1 call services of cluster2
   # AKS: edit the managed coredns-custom ConfigMap instead of coredns
   kubectl mesh link --from aks1 --to cluster2 --dns-configmap kube-system/coredns-custom
 
-  # Multi-primary (Istio 1.8+): also give cluster1's istiod a reader kubeconfig for cluster2
-  kubectl mesh link --from cluster1 --to cluster2 --multi-primary --network network2`
+  # Multi-primary, multi-network (Istio 1.8+): remote secrets both ways, each cluster on its network
+  kubectl mesh link --from cluster1 --to cluster2 --bidirectional --multi-primary \
+    --network cluster1=network1 --network cluster2=network2 \
+    --server cluster1=https://172.18.0.2:6443 --server cluster2=https://172.18.0.3:6443
+
+  # The same, with readers that may not read Secrets (no access to the peer's cacerts key)
+  kubectl mesh link --from cluster1 --to cluster2 --multi-primary --network network2 --no-secret-read`
 
 // LinkOptions are the options of `kubectl mesh link`.
 type LinkOptions struct {
@@ -74,7 +101,10 @@ type LinkOptions struct {
 	DNSConfigMap     string
 	SkipTrustCheck   bool
 	MultiPrimary     bool
-	Network          string
+	Networks         []string
+	Servers          []string
+	NoSecretRead     bool
+	TokenRenewBefore time.Duration
 	GatewayService   string
 	GatewayNamespace string
 	GatewayAddress   string
@@ -86,6 +116,8 @@ type LinkOptions struct {
 
 	factory Factory
 	now     func() time.Time
+	// networks and servers are --network and --server by context.
+	networks, servers map[string]string
 	genericiooptions.IOStreams
 }
 
@@ -116,14 +148,17 @@ func NewCmdLink(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	fl.BoolVar(&o.Bidirectional, "bidirectional", false, "Link both ways.")
 	fl.StringVar(&o.DNSConfigMap, "dns-configmap", "", "NAMESPACE/NAME of the DNS ConfigMap to edit, for managed variants such as kube-system/coredns-custom (default: detect coredns or kube-dns).")
 	fl.BoolVar(&o.SkipTrustCheck, "skip-trust-check", false, "Link even if the clusters' cacerts roots differ or are missing.")
-	fl.BoolVar(&o.MultiPrimary, "multi-primary", false, "Also write a remote secret for --to into --from and an east-west Gateway (*.local) into --to.")
-	fl.StringVar(&o.Network, "network", "", "With --multi-primary: label istio-system of --to with topology.istio.io/network=NETWORK.")
+	fl.BoolVar(&o.MultiPrimary, "multi-primary", false, "Istio 1.8+: also give --from's istiod a remote secret for --to (like istioctl create-remote-secret), with a reader token of --to.")
+	fl.StringArrayVar(&o.Networks, "network", nil, "With --multi-primary: the network of --to (NAME; with --bidirectional, of both) or of a cluster of the link (CONTEXT=NAME, repeatable): labels its istio-system and east-west gateway Service topology.istio.io/network=NAME.")
+	fl.StringArrayVar(&o.Servers, "server", nil, "With --multi-primary: the API server address istiod must use to reach --to (URL), or a cluster of the link (CONTEXT=URL, repeatable); default: the kubeconfig's.")
+	fl.BoolVar(&o.NoSecretRead, "no-secret-read", false, "With --multi-primary: use a reader that may not read Secrets (Istio's reader role less Secrets, so the peer's istio-system/cacerts key stays unreadable); for meshes whose gateways are served by their own istiod.")
+	fl.DurationVar(&o.TokenRenewBefore, "token-renew-before", 0, "With --multi-primary: a re-run replaces the reader token when it expires within this time (default: the last third of its lifetime).")
 	fl.StringVar(&o.GatewayService, "gateway-service", "", "Gateway Service of --to that passes *.local through (default: istio-eastwestgateway when it exists, else istio-ingressgateway).")
 	fl.StringVar(&o.GatewayNamespace, "gateway-namespace", gateway.DefaultNamespace, "Namespace of the gateway Service of --to.")
 	fl.BoolVar(&o.EnableDNSCapture, "enable-dns-capture", false, "Without istiocoredns (Istio 1.8+): turn on Istio's DNS proxying in --from's mesh config so that .global names resolve; unlink turns it back.")
 	fl.StringVar(&o.IstioRevision, "istio-revision", "", "Istio revision of --from whose mesh config (ConfigMap istio-<revision>) to read and edit.")
 	fl.StringVar(&o.GatewayAddress, "gateway-address", "", "HOST[:PORT] of the gateway of --to, instead of discovering it.")
-	fl.DurationVar(&o.TokenExpiry, "token-expiry", o.TokenExpiry, "With --multi-primary: lifetime of the reader token when it comes from the TokenRequest API.")
+	fl.DurationVar(&o.TokenExpiry, "token-expiry", o.TokenExpiry, "With --multi-primary: lifetime of the reader token (TokenRequest API); the API server may shorten it.")
 	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `Must be "none", "client" (write nothing, ask nothing) or "server" (send every write as a dry run).`)
 	fl.StringVarP(&o.Output, "output", "o", "", "Print the objects that are (or would be) written: yaml or json. Step lines then go to stderr.")
 	return cmd
@@ -145,16 +180,13 @@ func (o *LinkOptions) Validate() error {
 			return errors.New("--dns-configmap names one cluster's ConfigMap and cannot be used with --bidirectional; link each direction on its own")
 		}
 	}
-	if o.Network != "" && !o.MultiPrimary {
-		return errors.New("--network only applies with --multi-primary")
+	if err := o.validateMultiPrimary(); err != nil {
+		return err
 	}
 	if o.GatewayAddress != "" {
 		if _, err := gateway.ParseOverride(o.GatewayAddress); err != nil {
 			return err
 		}
-	}
-	if o.MultiPrimary && o.TokenExpiry < time.Hour {
-		return fmt.Errorf("--token-expiry %s is too short for a remote secret; use at least 1h", o.TokenExpiry)
 	}
 	return validateLinkOutput(o.DryRun, o.Output)
 }
@@ -389,12 +421,8 @@ func (r *linkRun) dns(ctx context.Context) error {
 func (r *linkRun) savePending(ctx context.Context) error {
 	rec := r.record
 	rec.Pending = true
-	if r.saved != nil {
-		covered := rec
-		covered.Pending = r.saved.Pending
-		if r.saved.SameLink(covered) {
-			return nil
-		}
+	if r.saved != nil && covers(*r.saved, rec) {
+		return nil
 	}
 	if !r.fromA.writes() {
 		r.saved = &rec
@@ -405,6 +433,25 @@ func (r *linkRun) savePending(ctx context.Context) error {
 	}
 	r.saved = &rec
 	return nil
+}
+
+// covers reports whether saved already records everything rec would have
+// unlink undo. What differs only in bookkeeping (pending, a token's
+// expiry) or lists objects saved lists too needs no write before a change.
+func covers(saved, rec mesh.Record) bool {
+	saved.Pending, rec.Pending = false, false
+	if saved.MultiPrimary != nil && rec.MultiPrimary != nil {
+		s, r := *saved.MultiPrimary, *rec.MultiPrimary
+		for _, o := range r.NetworkLabelled {
+			if !slices.Contains(s.NetworkLabelled, o) {
+				return false
+			}
+		}
+		s.NetworkLabelled, r.NetworkLabelled = nil, nil
+		s.TokenExpires, r.TokenExpires = nil, nil
+		saved.MultiPrimary, rec.MultiPrimary = &s, &r
+	}
+	return saved.SameLink(rec)
 }
 
 // save writes the finished link record into --from.

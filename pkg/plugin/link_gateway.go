@@ -24,9 +24,24 @@ import (
 // writes names the called cluster's own services, and an AUTO_PASSTHROUGH
 // server only routes SNIs of services its hosts cover. A *.global Gateway
 // an older link wrote routes nothing and is removed.
+//
+// A multi-primary link to a cluster on the same network needs no gateway:
+// istiod gives the peer's pods as endpoints. One to another network uses
+// Istio's east-west gateway only, and says how to install it when missing.
 func (r *linkRun) gateway(ctx context.Context) error {
+	var network string
+	if r.o.MultiPrimary {
+		network = r.networkOf(ctx, r.to)
+		if from := r.networkOf(ctx, r.from); network != "" && network == from {
+			r.log.line(r.to.Context, stepSkipped, "gateway", fmt.Sprintf("both clusters are on network %s: istiod sends traffic to the peer's pods directly", network))
+			return nil
+		}
+	}
 	opts := gateway.Options{Service: r.o.GatewayService, Namespace: r.o.GatewayNamespace}
 	svc, err := gateway.Service(ctx, r.to.Kube, opts)
+	if r.o.MultiPrimary && err == nil && r.o.GatewayService == "" && r.o.GatewayAddress == "" && !gateway.IsEastWest(svc) {
+		return r.eastWestMissing(network, "Service "+svc.Namespace+"/"+svc.Name)
+	}
 	var addr gateway.Address
 	switch {
 	case r.o.GatewayAddress != "":

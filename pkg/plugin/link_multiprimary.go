@@ -1,243 +1,415 @@
 package plugin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
-// tokenWait is how long link waits for a token controller to fill the
-// reader's token Secret before it asks the TokenRequest API instead.
-const tokenWait = 3 * time.Second
+// validateMultiPrimary checks the flags of --multi-primary and parses
+// --network and --server by context.
+func (o *LinkOptions) validateMultiPrimary() error {
+	if !o.MultiPrimary {
+		for flag, set := range map[string]bool{"--network": len(o.Networks) > 0, "--server": len(o.Servers) > 0, "--no-secret-read": o.NoSecretRead, "--token-renew-before": o.TokenRenewBefore != 0} {
+			if set {
+				return fmt.Errorf("%s only applies with --multi-primary", flag)
+			}
+		}
+		return nil
+	}
+	if o.TokenExpiry < time.Hour {
+		return fmt.Errorf("--token-expiry %s is too short for a remote secret; use at least 1h", o.TokenExpiry)
+	}
+	if o.TokenRenewBefore < 0 || o.TokenRenewBefore >= o.TokenExpiry {
+		return fmt.Errorf("--token-renew-before %s must be positive and shorter than --token-expiry %s", o.TokenRenewBefore, o.TokenExpiry)
+	}
+	var err error
+	if o.networks, err = o.byContext("--network", o.Networks, true, func(v string) error {
+		if errs := validationLabelValue(v); errs != "" {
+			return fmt.Errorf("network %q is not a label value: %s", v, errs)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	o.servers, err = o.byContext("--server", o.Servers, false, func(v string) error {
+		u, err := url.Parse(v)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return fmt.Errorf("server %q is not an https URL such as https://10.0.0.2:6443", v)
+		}
+		return nil
+	})
+	return err
+}
 
-// multiPrimary gives --from's istiod a reader kubeconfig for --to.
+// byContext parses a flag given as VALUE (for --to; with --bidirectional,
+// for both clusters when bothWays) or CONTEXT=VALUE naming --from or --to.
+func (o *LinkOptions) byContext(flag string, vals []string, bothWays bool, check func(string) error) (map[string]string, error) {
+	out := map[string]string{}
+	set := func(ctx, v string) error {
+		if old, ok := out[ctx]; ok && old != v {
+			return fmt.Errorf("%s gives %s both %q and %q; give each cluster one", flag, ctx, old, v)
+		}
+		out[ctx] = v
+		return nil
+	}
+	for _, raw := range vals {
+		ctx, v, named := strings.Cut(raw, "=")
+		if !named || strings.Contains(ctx, "://") {
+			ctx, v = "", raw
+		}
+		if err := check(v); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", flag, raw, err)
+		}
+		switch {
+		case ctx == "" && o.Bidirectional && !bothWays:
+			return nil, fmt.Errorf("%s %s names no cluster, but --bidirectional calls both; give each as %s CONTEXT=VALUE", flag, raw, flag)
+		case ctx == "" && o.Bidirectional:
+			if err := set(o.From, v); err != nil {
+				return nil, err
+			}
+			ctx = o.To
+		case ctx == "":
+			ctx = o.To
+		case ctx != o.From && ctx != o.To:
+			return nil, fmt.Errorf("%s %s names %q, which is neither --from %q nor --to %q", flag, raw, ctx, o.From, o.To)
+		case ctx == o.From && !o.Bidirectional && flag == "--server":
+			return nil, fmt.Errorf("%s %s names --from %q, which this link does not call; the server address is the called cluster's", flag, raw, ctx)
+		}
+		if err := set(ctx, v); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// multiPrimary gives --from's istiod a remote secret for --to, shaped like
+// istioctl create-remote-secret's, holding a token of a reader account of
+// --to, and labels the clusters' networks.
 func (r *linkRun) multiPrimary(ctx context.Context) error {
 	if !r.o.MultiPrimary {
 		return nil
 	}
-	caller := r.from.Context
-	name := mesh.ReaderName(caller)
 	prev := r.record.MultiPrimary
-	mp := &mesh.MultiPrimaryRecord{Reader: name, RemoteSecret: mesh.RemoteSecretName(r.to.Context)}
-	if prev != nil {
-		mp.Network, mp.TokenSecret, mp.TokenExpires = prev.Network, prev.TokenSecret, prev.TokenExpires
+	name, err := r.peerClusterName(ctx)
+	if err != nil {
+		return err
 	}
+	server := r.o.servers[r.to.Context]
+	if server == "" {
+		server = r.to.Config.Host
+	}
+	if mesh.LoopbackServer(server) {
+		fmt.Fprintf(r.o.ErrOut, "Warning: %s: the remote secret's server %s is a loopback address, which istiod in %s cannot reach from its pod; pass --server %s=https://<an address of the API server that istiod reaches>\n", r.to.Context, server, r.from.Context, r.to.Context)
+	}
+	// What this step writes is on record before it is written (the
+	// reader, in reader), so that unlink can remove it after any failure.
+	mp := &mesh.MultiPrimaryRecord{RemoteSecret: mesh.RemoteSecretName(name), ClusterName: name, Server: server, TokenBinding: mesh.TokenBindingName(r.from.Context)}
+	reader, err := r.reader(ctx, mp)
+	if err != nil {
+		return err
+	}
+	mp.Reader, mp.ReaderOwned, mp.SecretRead = reader.name, reader.owned, reader.secretRead
 	r.record.MultiPrimary = mp
 	if err := r.savePending(ctx); err != nil {
 		return err
 	}
-	for _, w := range []struct {
-		what string
-		do   func() (bool, error)
-	}{
-		{"ServiceAccount istio-system/" + name, func() (bool, error) {
-			sa := mesh.ReaderServiceAccount(caller)
-			r.log.object(sa)
-			return r.toA.apply(ctx, gvrServiceAccount, sa)
-		}},
-		{"ClusterRole " + name + " (read only)", func() (bool, error) {
-			cr := mesh.ReaderClusterRole(caller)
-			r.log.object(cr)
-			return r.toA.apply(ctx, gvrClusterRole, cr)
-		}},
-		{"ClusterRoleBinding " + name, func() (bool, error) {
-			crb := mesh.ReaderClusterRoleBinding(caller)
-			r.log.object(crb)
-			return r.toA.apply(ctx, gvrClusterRoleBinding, crb)
-		}},
-	} {
-		changed, err := w.do()
-		if err != nil {
-			return fmt.Errorf("%s: %w", r.to.Context, err)
-		}
-		r.log.line(r.to.Context, result(changed), "reader", w.what)
-	}
-	ca, err := caData(r.to.Config)
+	ca, err := r.peerCA(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.to.Context, err)
 	}
-	kubeconfig := r.reusableKubeconfig(ctx, prev, mp)
+	if err := r.checkRemoteSecretOwner(ctx, mp.RemoteSecret); err != nil {
+		return err
+	}
+	kubeconfig, err := r.reusableKubeconfig(ctx, mp, ca)
+	if err != nil {
+		return err
+	}
 	if kubeconfig == nil {
-		token, how, err := r.readerToken(ctx, name, mp)
+		token, err := r.newToken(ctx, mp)
 		if err != nil {
 			return fmt.Errorf("%s: reader token: %w", r.to.Context, err)
 		}
-		r.log.line(r.to.Context, stepChanged, "reader token", how)
-		if kubeconfig, err = mesh.RemoteKubeconfig(r.to.Context, r.to.Config.Host, ca, token); err != nil {
+		if kubeconfig, err = mesh.RemoteKubeconfig(name, server, ca, token); err != nil {
 			return err
 		}
 	}
-	secret := mesh.RemoteSecret(r.to.Context, kubeconfig)
+	secret := mesh.RemoteSecret(name, kubeconfig)
 	shown := secret.DeepCopy()
-	if redacted, err := mesh.RemoteKubeconfig(r.to.Context, r.to.Config.Host, ca, "REDACTED"); err == nil {
-		shown.Data[r.to.Context] = redacted
+	if redacted, err := mesh.RemoteKubeconfig(name, server, ca, "REDACTED"); err == nil {
+		shown.Data[name] = redacted
 	}
 	r.log.object(shown)
 	changed, err := r.fromA.apply(ctx, gvrSecret, secret)
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.from.Context, err)
 	}
-	r.log.line(r.from.Context, result(changed), "remote secret", fmt.Sprintf("Secret istio-system/%s: kubeconfig of %s for istiod", secret.Name, r.to.Context))
-	if r.o.Network != "" {
-		if err := r.network(ctx, mp); err != nil {
+	r.log.line(r.from.Context, result(changed), "remote secret", fmt.Sprintf("Secret istio-system/%s: kubeconfig of %s (cluster name %s, server %s) for istiod", secret.Name, r.to.Context, name, server))
+	if prev != nil && prev.RemoteSecret != "" && prev.RemoteSecret != mp.RemoteSecret {
+		deleted, err := r.fromA.remove(ctx, gvrSecret, rules.IstioSystemNamespace, prev.RemoteSecret)
+		if err != nil {
+			return fmt.Errorf("%s: remove the remote secret under the old cluster name: %w", r.from.Context, err)
+		}
+		r.log.line(r.from.Context, result(deleted), "remote secret", fmt.Sprintf("Secret istio-system/%s of the old cluster name removed", prev.RemoteSecret))
+	}
+	if prev != nil && isLegacyReader(prev) {
+		if err := removeLegacyReader(ctx, r.log, r.to, r.toA, prev); err != nil {
 			return err
 		}
+	}
+	if err := r.networks(ctx, mp); err != nil {
+		return err
+	}
+	r.record.MultiPrimary = mp
+	return nil
+}
+
+// peerClusterName is the cluster name istiod in --to runs with (its
+// CLUSTER_ID, values.global.multiCluster.clusterName): the remote secret
+// must carry it, and it must differ from --from's, or istiod ignores the
+// secret.
+func (r *linkRun) peerClusterName(ctx context.Context) (string, error) {
+	to, toOK, err := istiodFacts(ctx, r.to)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", r.to.Context, err)
+	}
+	name, how := to.ClusterName, fmt.Sprintf("clusterName of istiod %s", to.Deployment)
+	if !toOK {
+		name, how = r.to.Context, "the context's name: no istiod Deployment (label app=istiod) in istio-system; it must equal istiod's values.global.multiCluster.clusterName there"
+	} else if !to.ClusterNameSet {
+		how += " (Istio's default: CLUSTER_ID is not set)"
+	}
+	if err := mesh.ValidateClusterName(name); err != nil {
+		return "", fmt.Errorf("%s: %w, from %s; install istiod there with values.global.multiCluster.clusterName set to a DNS-1123 label (lower case, e.g. %s)", r.to.Context, err, how, mesh.DNSLabel(r.to.Context))
+	}
+	if from, ok, err := istiodFacts(ctx, r.from); err == nil && ok && from.ClusterName == name {
+		return "", fmt.Errorf("%s and %s both run istiod with clusterName %q, and istiod ignores a remote secret for its own cluster name; give each cluster its own values.global.multiCluster.clusterName and reinstall istiod", r.from.Context, r.to.Context, name)
+	}
+	r.log.line(r.to.Context, stepOK, "cluster name", name+" ("+how+")")
+	return name, nil
+}
+
+// istiodFacts reads the istiod Deployment of a cluster; ok is false when
+// it has none or it may not be read.
+func istiodFacts(ctx context.Context, c *Cluster) (mesh.IstiodFacts, bool, error) {
+	list, err := c.Kube.AppsV1().Deployments(rules.IstioSystemNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app=istiod"})
+	if apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
+		return mesh.IstiodFacts{}, false, nil
+	}
+	if err != nil {
+		return mesh.IstiodFacts{}, false, fmt.Errorf("list istiod Deployments in istio-system: %w", err)
+	}
+	f, ok := mesh.IstiodFactsFrom(list.Items)
+	return f, ok, nil
+}
+
+// peerCA is the CA of --to's API server, as a token Secret's ca.crt (what
+// istioctl puts in the remote secret) holds it: the ConfigMap
+// kube-root-ca.crt that Kubernetes publishes in every namespace, else the
+// kubeconfig's certificate authority.
+func (r *linkRun) peerCA(ctx context.Context) ([]byte, error) {
+	cm, err := r.to.Kube.CoreV1().ConfigMaps(rules.IstioSystemNamespace).Get(ctx, "kube-root-ca.crt", metav1.GetOptions{})
+	if err == nil && cm.Data["ca.crt"] != "" {
+		return []byte(cm.Data["ca.crt"]), nil
+	}
+	if len(r.to.Config.CAData) > 0 {
+		return r.to.Config.CAData, nil
+	}
+	if r.to.Config.CAFile != "" {
+		b, err := os.ReadFile(r.to.Config.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read the API server CA %s: %w", r.to.Config.CAFile, err)
+		}
+		return b, nil
+	}
+	return nil, errors.New("no CA for its API server: neither ConfigMap istio-system/kube-root-ca.crt nor a certificate authority in the kubeconfig; add certificate-authority-data to the kubeconfig's cluster")
+}
+
+// checkRemoteSecretOwner refuses to take over a remote secret kubectl mesh
+// did not write (one of istioctl create-remote-secret, say).
+func (r *linkRun) checkRemoteSecretOwner(ctx context.Context, name string) error {
+	s, err := r.from.Kube.CoreV1().Secrets(rules.IstioSystemNamespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: read Secret istio-system/%s: %w", r.from.Context, name, err)
+	}
+	if s.Labels[rules.ManagedByLabel] != rules.ManagedByValue {
+		return fmt.Errorf("%s: Secret istio-system/%s exists and was not written by kubectl mesh (istioctl create-remote-secret?); delete it (kubectl --context %s -n istio-system delete secret %s) so that link writes and renews its own", r.from.Context, name, r.from.Context, name)
 	}
 	return nil
 }
 
 // reusableKubeconfig returns the kubeconfig of the existing remote secret
-// when its token (of the previous link, prev) is still good for a while,
-// so that running link again changes nothing.
-func (r *linkRun) reusableKubeconfig(ctx context.Context, prev, mp *mesh.MultiPrimaryRecord) []byte {
-	if prev == nil || (prev.TokenSecret == "" && (prev.TokenExpires == nil || time.Until(*prev.TokenExpires) < reuseMargin)) {
-		return nil
-	}
+// when it still says what link would write and its token is valid and not
+// yet due for renewal, so that running link again changes nothing; nil when
+// a new token is needed.
+func (r *linkRun) reusableKubeconfig(ctx context.Context, mp *mesh.MultiPrimaryRecord, ca []byte) ([]byte, error) {
 	s, err := r.from.Kube.CoreV1().Secrets(rules.IstioSystemNamespace).Get(ctx, mp.RemoteSecret, metav1.GetOptions{})
-	if err != nil || len(s.Data[r.to.Context]) == 0 {
-		return nil
+	if apierrors.IsNotFound(err) {
+		return nil, nil
 	}
-	cfg, err := clientcmd.Load(s.Data[r.to.Context])
-	if err != nil || cfg.Clusters[r.to.Context] == nil || cfg.Clusters[r.to.Context].Server != r.to.Config.Host {
-		return nil
+	if err != nil {
+		return nil, fmt.Errorf("%s: read Secret istio-system/%s: %w", r.from.Context, mp.RemoteSecret, err)
 	}
-	mp.TokenSecret, mp.TokenExpires = prev.TokenSecret, prev.TokenExpires
-	r.log.line(r.to.Context, stepOK, "reader token", "the remote secret's token is still valid")
-	return s.Data[r.to.Context]
+	kc := s.Data[mp.ClusterName]
+	view, err := mesh.ReadRemoteKubeconfig(kc)
+	if err != nil || view.Server != mp.Server || !bytes.Equal(view.CAData, ca) {
+		return nil, nil
+	}
+	claims, err := mesh.ReadTokenClaims(view.Token)
+	if err != nil || claims.ServiceAccount != mp.Reader || claims.BoundSecret != mp.TokenBinding || claims.Expires.IsZero() {
+		return nil, nil
+	}
+	binding, err := r.to.Kube.CoreV1().Secrets(rules.IstioSystemNamespace).Get(ctx, mp.TokenBinding, metav1.GetOptions{})
+	if err != nil || string(binding.UID) != claims.BoundSecretUID {
+		return nil, nil
+	}
+	renew := claims.RenewFrom(r.o.TokenRenewBefore)
+	if !r.o.now().Before(renew) {
+		r.log.line(r.to.Context, stepOK, "reader token", fmt.Sprintf("expires %s, within its renewal window (from %s): replacing it", claims.Expires.Format(time.RFC3339), renew.Format(time.RFC3339)))
+		return nil, nil
+	}
+	exp := claims.Expires
+	mp.TokenExpires = &exp
+	r.log.line(r.to.Context, stepOK, "reader token", fmt.Sprintf("the remote secret's token of %s is valid until %s; link renews it from %s", mp.Reader, exp.Format(time.RFC3339), renew.Format(time.RFC3339)))
+	return kc, nil
 }
 
-// reuseMargin: a token expiring sooner than this is replaced.
-const reuseMargin = 30 * 24 * time.Hour
+// newToken asks the TokenRequest API of --to for a token of the reader
+// with --token-expiry, bound to a fresh token binding Secret: replacing the
+// binding revokes the token it replaces, and unlink's deleting it revokes
+// this one.
+func (r *linkRun) newToken(ctx context.Context, mp *mesh.MultiPrimaryRecord) (string, error) {
+	binding := mesh.TokenBinding(r.from.Context, mp.Reader)
+	r.log.object(binding)
+	if !r.toA.writes() || r.o.DryRun == "server" {
+		if _, err := r.toA.apply(ctx, gvrSecret, binding); err != nil {
+			return "", err
+		}
+		r.log.line(r.to.Context, stepChanged, "reader token", fmt.Sprintf("TokenRequest for ServiceAccount istio-system/%s, bound to Secret istio-system/%s (not asked in a dry run)", mp.Reader, binding.Name))
+		return "REDACTED", nil
+	}
+	secrets := r.to.Kube.CoreV1().Secrets(rules.IstioSystemNamespace)
+	revoked, err := r.toA.remove(ctx, gvrSecret, rules.IstioSystemNamespace, binding.Name)
+	if err != nil {
+		return "", err
+	}
+	created, err := secrets.Create(ctx, binding, metav1.CreateOptions{FieldManager: rules.FieldManager})
+	if err != nil {
+		return "", fmt.Errorf("create token binding Secret istio-system/%s: %w", binding.Name, err)
+	}
+	secs := int64(r.o.TokenExpiry.Seconds())
+	tr, err := r.to.Kube.CoreV1().ServiceAccounts(rules.IstioSystemNamespace).CreateToken(ctx, mp.Reader, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{
+			ExpirationSeconds: &secs,
+			BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Secret", APIVersion: "v1", Name: created.Name, UID: created.UID},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("TokenRequest for ServiceAccount istio-system/%s: %w", mp.Reader, err)
+	}
+	exp := tr.Status.ExpirationTimestamp.UTC()
+	mp.TokenExpires = &exp
+	if err := r.checkReaderToken(ctx, mp, tr.Status.Token); err != nil {
+		return "", err
+	}
+	claims, _ := mesh.ReadTokenClaims(tr.Status.Token)
+	detail := fmt.Sprintf("TokenRequest for ServiceAccount istio-system/%s, bound to Secret istio-system/%s, expires %s; run link again from %s to renew it", mp.Reader, binding.Name, exp.Format(time.RFC3339), claims.RenewFrom(r.o.TokenRenewBefore).Format(time.RFC3339))
+	if revoked {
+		detail += " (the token it replaces is revoked)"
+	}
+	r.log.line(r.to.Context, stepChanged, "reader token", detail)
+	return tr.Status.Token, nil
+}
 
+// checkReaderToken asks --to, as the new token, what istiod needs: to list
+// Services and EndpointSlices everywhere; and records whether it may read
+// Secrets. RBAC caches of the API server may take a moment to see a new
+// binding, so the lists are asked again for a few seconds.
+func (r *linkRun) checkReaderToken(ctx context.Context, mp *mesh.MultiPrimaryRecord, token string) error {
+	cfg := rest.AnonymousClientConfig(r.to.Config)
+	cfg.BearerToken = token
+	if r.to.Config.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		acc, err := readerAccess(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("ask %s what the new token may do: %w", r.to.Context, err)
+		}
+		if acc.Services && acc.EndpointSlices {
+			mp.SecretRead = acc.Secrets
+			if acc.Secrets != (mp.Reader == mesh.IstioReaderServiceAccount || mp.Reader == mesh.ReaderName) {
+				fmt.Fprintf(r.o.ErrOut, "Warning: %s: ServiceAccount istio-system/%s %s Secrets, unlike its ClusterRole; another binding grants or denies it\n", r.to.Context, mp.Reader, map[bool]string{true: "may read", false: "may not read"}[acc.Secrets])
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the token of ServiceAccount istio-system/%s cannot list Services (%v) and EndpointSlices (%v) in all namespaces, which istiod needs; bind it to Istio's reader ClusterRole (%s), or run link with --no-secret-read for kubectl-mesh's own reader", mp.Reader, acc.Services, acc.EndpointSlices, mesh.IstioReaderRoleName)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// isLegacyReader reports whether a record is of an older link, whose reader
+// was a per-caller ServiceAccount, ClusterRole and ClusterRoleBinding.
+func isLegacyReader(mp *mesh.MultiPrimaryRecord) bool {
+	return mp.TokenBinding == "" && strings.HasPrefix(mp.Reader, "kubectl-mesh-reader-")
+}
+
+// removeLegacyReader deletes the per-caller reader of an older link: its
+// ClusterRoleBinding, ClusterRole, token Secret (when it used one) and
+// ServiceAccount.
+func removeLegacyReader(ctx context.Context, log *stepLog, c *Cluster, a applier, mp *mesh.MultiPrimaryRecord) error {
+	type object struct {
+		what      string
+		gvr       schema.GroupVersionResource
+		namespace string
+		name      string
+	}
+	objs := []object{
+		{"ClusterRoleBinding " + mp.Reader, gvrClusterRoleBinding, "", mp.Reader},
+		{"ClusterRole " + mp.Reader, gvrClusterRole, "", mp.Reader},
+	}
+	if mp.TokenSecret != "" {
+		objs = append(objs, object{"token Secret istio-system/" + mp.TokenSecret, gvrSecret, rules.IstioSystemNamespace, mp.TokenSecret})
+	}
+	objs = append(objs, object{"ServiceAccount istio-system/" + mp.Reader, gvrServiceAccount, rules.IstioSystemNamespace, mp.Reader})
+	for _, o := range objs {
+		deleted, err := a.remove(ctx, o.gvr, o.namespace, o.name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.Context, err)
+		}
+		log.line(c.Context, result(deleted), "reader", o.what+" of an older link deleted")
+	}
+	return nil
+}
+
+// result is the step result of a write.
 func result(changed bool) string {
 	if changed {
 		return stepChanged
 	}
 	return stepOK
-}
-
-// readerToken returns a token for the reader account. A token Secret is
-// what istioctl uses, but only a token controller (kube-controller-manager)
-// fills it; without one, the TokenRequest API gives a token of bounded
-// lifetime and the unfilled Secret is removed again. The Secret is
-// recorded before it is created, and removed again when link fails or is
-// interrupted before it holds a token that the remote secret uses.
-func (r *linkRun) readerToken(ctx context.Context, name string, mp *mesh.MultiPrimaryRecord) (token, how string, err error) {
-	if !r.toA.writes() || r.o.DryRun == "server" {
-		return "REDACTED", "skipped in a dry run", nil
-	}
-	secrets := r.to.Kube.CoreV1().Secrets(rules.IstioSystemNamespace)
-	ts := mesh.ReaderTokenSecret(r.from.Context)
-	mp.TokenSecret = ts.Name
-	if err := r.savePending(ctx); err != nil {
-		return "", "", err
-	}
-	filled := false
-	defer func() {
-		if filled {
-			return
-		}
-		// An interrupt cancels ctx; the removal must still get through.
-		cctx, cancel := undoContext(ctx)
-		defer cancel()
-		if _, rerr := r.toA.remove(cctx, gvrSecret, rules.IstioSystemNamespace, ts.Name); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("remove the temporary token Secret istio-system/%s: %w; delete it by hand", ts.Name, rerr))
-			return
-		}
-		mp.TokenSecret = ""
-		if err != nil {
-			r.log.line(r.to.Context, stepChanged, "reader token", fmt.Sprintf("temporary token Secret istio-system/%s removed again (undone)", ts.Name))
-		}
-	}()
-	if _, err := r.toA.apply(ctx, gvrSecret, ts); err != nil {
-		return "", "", err
-	}
-	deadline := time.Now().Add(tokenWait)
-	for {
-		s, err := secrets.Get(ctx, ts.Name, metav1.GetOptions{})
-		if err != nil {
-			return "", "", err
-		}
-		if t := s.Data[corev1.ServiceAccountTokenKey]; len(t) > 0 {
-			filled = true
-			mp.TokenExpires = nil
-			return string(t), "from token Secret istio-system/" + ts.Name, nil
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return "", "", ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-	secs := int64(r.o.TokenExpiry.Seconds())
-	tr, err := r.to.Kube.CoreV1().ServiceAccounts(rules.IstioSystemNamespace).CreateToken(ctx, name,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &secs}}, metav1.CreateOptions{})
-	if err != nil {
-		return "", "", err
-	}
-	exp := tr.Status.ExpirationTimestamp.UTC()
-	mp.TokenExpires = &exp
-	return tr.Status.Token, fmt.Sprintf("TokenRequest (no token controller filled Secret %s within %s), expires %s; run link again before then", ts.Name, tokenWait, exp.Format(time.RFC3339)), nil
-}
-
-func caData(cfg *rest.Config) ([]byte, error) {
-	if len(cfg.CAData) > 0 {
-		return cfg.CAData, nil
-	}
-	if cfg.CAFile != "" {
-		b, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("read the API server CA %s: %w", cfg.CAFile, err)
-		}
-		return b, nil
-	}
-	return nil, nil
-}
-
-// network labels --to's istio-system with its network.
-func (r *linkRun) network(ctx context.Context, mp *mesh.MultiPrimaryRecord) error {
-	ns, err := r.to.Kube.CoreV1().Namespaces().Get(ctx, rules.IstioSystemNamespace, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("%s: read namespace istio-system: %w", r.to.Context, err)
-	}
-	old, existed := ns.Labels[mesh.NetworkLabel]
-	if existed && old == r.o.Network {
-		r.log.line(r.to.Context, stepOK, "network", fmt.Sprintf("istio-system is labelled %s=%s", mesh.NetworkLabel, old))
-		return nil
-	}
-	if mp.Network == nil {
-		mp.Network = &mesh.LabelChange{Key: mesh.NetworkLabel, Existed: existed, Before: old}
-	}
-	mp.Network.Value = r.o.Network
-	if err := r.savePending(ctx); err != nil {
-		return err
-	}
-	patched := ns.DeepCopy()
-	if patched.Labels == nil {
-		patched.Labels = map[string]string{}
-	}
-	patched.Labels[mesh.NetworkLabel] = r.o.Network
-	patched.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}
-	r.log.object(patched)
-	if r.toA.writes() {
-		if _, err := r.to.Kube.CoreV1().Namespaces().Update(ctx, patched, metav1.UpdateOptions{FieldManager: rules.FieldManager, DryRun: r.toA.dryRunOpt()}); err != nil {
-			return fmt.Errorf("%s: label namespace istio-system: %w", r.to.Context, err)
-		}
-	}
-	r.log.line(r.to.Context, stepChanged, "network", fmt.Sprintf("istio-system labelled %s=%s (was %q)", mesh.NetworkLabel, r.o.Network, old))
-	return nil
 }

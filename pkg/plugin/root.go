@@ -14,13 +14,17 @@ const rootLong = `Run one Istio mesh across many Kubernetes clusters.
 kubectl mesh writes every cross-cluster object of Istio's replicated control
 plane (".global") model correctly: shared-root certificates, DNS forwarding of
 the global zone, gateways, and a ServiceEntry with a unique class-E VIP plus
-DestinationRules for every exported service.`
+the DestinationRules that make it land for every exported service, and routes
+versions across clusters.`
 
 const rootExample = `  # Show the plugin's version
   kubectl mesh version
 
   # Make httpbin in namespace bar of cluster2 callable from cluster1
-  kubectl mesh export httpbin -n bar --from cluster2 --to cluster1`
+  kubectl mesh export httpbin -n bar --from cluster2 --to cluster1
+
+  # Send jason's requests to helloworld v2 and v3 of cluster2, the rest to v1
+  kubectl mesh route helloworld -n hello --context cluster1 --when header:end-user=jason --to v2=70,v3=30 --otherwise v1`
 
 // NewCmdMesh returns the root command `kubectl mesh`. The kubeconfig flags
 // are bound once here, on the persistent flags, and shared by every
@@ -52,6 +56,7 @@ func newCmdMesh(getter *genericclioptions.ConfigFlags, streams genericiooptions.
 		NewCmdCerts(f, streams),
 		NewCmdLink(f, streams), NewCmdUnlink(f, streams), NewCmdStatus(f, streams),
 		NewCmdExport(f, streams), NewCmdUnexport(f, streams),
+		NewCmdRoute(f, streams),
 	)
 	RegisterCompletions(cmd, f)
 	_ = f // used by the cluster commands

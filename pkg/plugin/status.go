@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -21,6 +22,7 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/meshconfig"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/routing"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
@@ -34,13 +36,25 @@ For every link: the peer's gateway and whether the peer answers. Then the
 problems, each with its object and the fix: duplicate VIPs, VIPs outside
 the class-E rules, stale .global entries, endpoints that no longer point at
 the source cluster's gateway, .global subsets that select nothing, .global
-names no DNS answers, and unreachable peers. Then every route: for each port and subset of every
+names no DNS answers, VirtualService routes to subsets no DestinationRule
+defines, locality policies that do nothing (failover without outlier
+detection, dropped by a port-level setting, on endpoints without locality),
+and unreachable peers. Then every route: for each port and subset of every
 .global entry, the SNI the caller sends, the source gateway and Gateway
 that take it, and the source Service it lands on, with the problems of
 routes that land nowhere (plain text or the default SNI, no *.local
 AUTO_PASSTHROUGH server on the gateway's pods, a missing Service, port or
-subset in the source). The exit code is 1 when there is a problem, so
-status can gate CI.`
+subset in the source).
+For multi-primary meshes, every remote secret (Secrets labelled
+istio/multiCluster: "true", whoever wrote them) is asked of the server it
+names, as its token: whether the server answers and accepts the token,
+whether the token may list Services and EndpointSlices and read Secrets,
+and when it expires (a warning within 30 days); and the mesh: cluster names
+unique and the peers' own, mesh IDs and roots the same, every cluster
+labelled with its network, and every peer on another network reached
+through a gateway of that network with a *.local AUTO_PASSTHROUGH server.
+The exit code is 1 when there is a problem (not for warnings), so status
+can gate CI.`
 
 const statusExample = `  # Every context of the kubeconfig that has istio-system
   kubectl mesh status
@@ -125,10 +139,20 @@ type ClusterStatus struct {
 	GatewayError string   `json:"gatewayError,omitempty"`
 	Webhook      string   `json:"webhook"`
 	Exported     []string `json:"exported"`
+	// ClusterName is istiod's clusterName, MeshID the mesh config's,
+	// Network the istio-system network label; RemoteSecrets every remote
+	// secret's clusters with what their tokens may do.
+	ClusterName        string                    `json:"clusterName,omitempty"`
+	MeshID             string                    `json:"meshID,omitempty"`
+	Network            string                    `json:"network,omitempty"`
+	RemoteSecrets      []mesh.RemoteSecretStatus `json:"remoteSecrets,omitempty"`
+	RemoteSecretsError string                    `json:"remoteSecretsError,omitempty"`
 
 	gateway   *mesh.GatewayAddress
 	entries   []mesh.Entry
 	drs       []mesh.DestRule
+	traffic   []mesh.TrafficRule
+	dests     []mesh.RouteDestination
 	records   []mesh.Record
 	routeView mesh.RouteView
 	cluster   *Cluster
@@ -151,7 +175,10 @@ type Report struct {
 	Clusters []*ClusterStatus `json:"clusters"`
 	Links    []LinkStatus     `json:"links"`
 	Problems []mesh.Problem   `json:"problems"`
-	Routes   []mesh.Route     `json:"routes"`
+	// Warnings need attention but do not fail status: remote secret
+	// tokens expiring within 30 days, loopback servers.
+	Warnings []mesh.Problem `json:"warnings,omitempty"`
+	Routes   []mesh.Route   `json:"routes"`
 }
 
 // Run gathers, checks and prints; it returns an error when there are
@@ -213,10 +240,12 @@ func (o *StatusOptions) gather(ctx context.Context, name string) (*ClusterStatus
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.Kube.CoreV1().Namespaces().Get(ctx, rules.IstioSystemNamespace, metav1.GetOptions{}); err != nil {
+	istioNS, err := c.Kube.CoreV1().Namespaces().Get(ctx, rules.IstioSystemNamespace, metav1.GetOptions{})
+	if err != nil {
 		return nil, fmt.Errorf("%s: namespace istio-system: %w", name, err)
 	}
 	cs := &ClusterStatus{Context: name, cluster: c, Webhook: "not installed", Exported: []string{}}
+	o.readMultiPrimary(ctx, cs, istioNS.Labels[mesh.NetworkLabel])
 	if b, err := pki.ReadClusterBundle(ctx, c.Kube); err != nil {
 		cs.CertsError = err.Error()
 	} else {
@@ -295,7 +324,17 @@ func (cs *ClusterStatus) readMeshObjects(ctx context.Context) error {
 	}
 	for i := range drs.Items {
 		cs.drs = append(cs.drs, mesh.DestRuleFrom(&drs.Items[i]))
+		cs.traffic = append(cs.traffic, mesh.TrafficRuleFrom(&drs.Items[i]))
 		cs.routeView.Rules = append(cs.routeView.Rules, mesh.TLSRuleFrom(&drs.Items[i]))
+	}
+	vss, err := c.Dynamic.Resource(routing.VirtualServiceGVR).List(ctx, metav1.ListOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("list VirtualServices: %w", err)
+	}
+	if err == nil {
+		for i := range vss.Items {
+			cs.dests = append(cs.dests, mesh.VirtualServiceDestinations(&vss.Items[i])...)
+		}
 	}
 	cms, err := c.Kube.CoreV1().ConfigMaps(mesh.Namespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.RecordLabel + "=" + mesh.RecordLink})
 	if err != nil {
@@ -388,6 +427,8 @@ func (o *StatusOptions) check(ctx context.Context, rep *Report) {
 		rep.Problems = append(rep.Problems, mesh.CheckStale(cs.Context, cs.entries, lookup)...)
 		rep.Problems = append(rep.Problems, mesh.CheckGateways(cs.Context, cs.entries, gateways)...)
 		rep.Problems = append(rep.Problems, mesh.CheckSubsets(cs.Context, cs.entries, cs.drs)...)
+		rep.Problems = append(rep.Problems, mesh.CheckRouteSubsets(cs.Context, cs.dests, cs.drs, cs.entries)...)
+		rep.Problems = append(rep.Problems, mesh.CheckLocality(cs.Context, cs.traffic, cs.entries)...)
 		for _, r := range cs.records {
 			ls := o.linkStatus(ctx, cs, r, byName)
 			rep.Links = append(rep.Links, ls)
@@ -406,6 +447,7 @@ func (o *StatusOptions) check(ctx context.Context, rep *Report) {
 		}
 	}
 	checkRoutes(rep)
+	checkMultiPrimary(rep, time.Now())
 	for _, cs := range rep.Clusters {
 		if p, ok := checkGlobalDNS(cs); ok {
 			rep.Problems = append(rep.Problems, p)
@@ -510,22 +552,33 @@ func (o *StatusOptions) print(rep *Report) error {
 			return err
 		}
 	}
+	if err := printMultiPrimary(o.Out, rep); err != nil {
+		return err
+	}
 	if len(rep.Routes) > 0 {
 		fmt.Fprintln(o.Out)
 		if err := printRoutes(o.Out, rep.Routes); err != nil {
 			return err
 		}
 	}
+	if len(rep.Warnings) > 0 {
+		fmt.Fprintln(o.Out)
+		printProblems(o.Out, "WARNINGS", rep.Warnings)
+	}
 	fmt.Fprintln(o.Out)
 	if len(rep.Problems) == 0 {
 		_, err := fmt.Fprintln(o.Out, "No problems found.")
 		return err
 	}
-	fmt.Fprintf(o.Out, "PROBLEMS (%d)\n", len(rep.Problems))
-	for _, p := range rep.Problems {
-		fmt.Fprintf(o.Out, "- %s: %s [%s]: %s\n    fix: %s\n", p.Cluster, p.Object, p.Kind, p.Message, p.Fix)
-	}
+	printProblems(o.Out, "PROBLEMS", rep.Problems)
 	return nil
+}
+
+func printProblems(out io.Writer, title string, ps []mesh.Problem) {
+	fmt.Fprintf(out, "%s (%d)\n", title, len(ps))
+	for _, p := range ps {
+		fmt.Fprintf(out, "- %s: %s [%s]: %s\n    fix: %s\n", p.Cluster, p.Object, p.Kind, p.Message, p.Fix)
+	}
 }
 
 func dnsCell(cs *ClusterStatus) string {

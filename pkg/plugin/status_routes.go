@@ -105,7 +105,7 @@ func gatewayPorts(s *corev1.Service) []corev1.ServicePort {
 }
 
 func gatewayService(s *corev1.Service, pods []corev1.Pod, nodeAddrs []string) mesh.GatewayService {
-	g := mesh.GatewayService{Namespace: s.Namespace, Name: s.Name, Selector: s.Spec.Selector}
+	g := mesh.GatewayService{Namespace: s.Namespace, Name: s.Name, Selector: s.Spec.Selector, Network: s.Labels[mesh.NetworkLabel]}
 	for _, in := range s.Status.LoadBalancer.Ingress {
 		for _, a := range []string{in.IP, in.Hostname} {
 			if a != "" {

@@ -20,13 +20,15 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/routing"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
 var statusListKinds = map[schema.GroupVersionResource]string{
-	gvrServiceEntry:    "ServiceEntryList",
-	gvrDestinationRule: "DestinationRuleList",
-	mesh.GatewayGVR:    "GatewayList",
+	gvrServiceEntry:           "ServiceEntryList",
+	gvrDestinationRule:        "DestinationRuleList",
+	mesh.GatewayGVR:           "GatewayList",
+	routing.VirtualServiceGVR: "VirtualServiceList",
 }
 
 const (

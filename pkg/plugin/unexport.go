@@ -158,13 +158,6 @@ func (o *UnexportOptions) Run(ctx context.Context) error {
 	return withInterrupt(ctx, "unexport", failures(rows, "unexport"))
 }
 
-func dryRunSuffix(s string) string {
-	if s == DryRunServer {
-		return " (server dry run)"
-	}
-	return ""
-}
-
 func (o *UnexportOptions) clients(context string) (dynamic.Interface, error) {
 	_, cfg, err := restConfigFor(o.factory, context, o.WrapConfig)
 	if err != nil {

@@ -21,27 +21,40 @@ unlink reads the link record in CTX1's mesh-system namespace and removes
 exactly what link added: the global DNS block or stub domain (the ConfigMap
 gets back its original text, byte for byte), the DNS proxying setting of
 --enable-dns-capture (the mesh config gets back its text, or, when someone
-edited it since, just that setting), the remote secret and the reader
-ServiceAccount and RBAC of --multi-primary, the network label, and the
+edited it since, just that setting), what --multi-primary added, and the
 record. This works as well after a link that failed or was interrupted:
 its record says what it may have changed, and what it never got to write
 is left alone. DNS changes stay while another link of CTX1 still needs
 them. The
 *.local Gateway in CTX2 stays: other clusters may call through it; a
-*.global Gateway that an older version of link wrote there is removed.`
+*.global Gateway that an older version of link wrote there is removed.
+
+Of --multi-primary: the remote secret in CTX1, the token binding Secret in
+CTX2 (which revokes the token), kubectl-mesh's reader ServiceAccount,
+ClusterRole and ClusterRoleBinding in CTX2 when no other caller's token
+uses them (Istio's reader stays), and the network labels link set, put back
+as they were, once neither cluster is part of another multi-primary link.
+With --multi-primary, unlink removes only that and keeps the rest of the
+link.`
 
 const unlinkExample = `  # Stop cluster1 calling cluster2
   kubectl mesh unlink --from cluster1 --to cluster2
 
   # See what would be removed
-  kubectl mesh unlink --from cluster1 --to cluster2 --dry-run=client`
+  kubectl mesh unlink --from cluster1 --to cluster2 --dry-run=client
+
+  # Stop cluster1's istiod reading cluster2, keep the rest of the link
+  kubectl mesh unlink --from cluster1 --to cluster2 --multi-primary`
 
 // UnlinkOptions are the options of `kubectl mesh unlink`.
 type UnlinkOptions struct {
 	From, To      string
 	Bidirectional bool
-	DryRun        string
-	Output        string
+	// MultiPrimary undoes only what --multi-primary added and keeps the
+	// rest of the link.
+	MultiPrimary bool
+	DryRun       string
+	Output       string
 
 	factory Factory
 	genericiooptions.IOStreams
@@ -67,6 +80,7 @@ func NewCmdUnlink(f Factory, streams genericiooptions.IOStreams) *cobra.Command 
 	fl.StringVar(&o.From, "from", "", "Context of the calling cluster (holds the link record).")
 	fl.StringVar(&o.To, "to", "", "Context of the called cluster.")
 	fl.BoolVar(&o.Bidirectional, "bidirectional", false, "Unlink both ways.")
+	fl.BoolVar(&o.MultiPrimary, "multi-primary", false, "Remove only what link --multi-primary added (remote secret, reader token and, when no other link uses them, the reader RBAC and network labels) and keep the rest of the link.")
 	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `Must be "none", "client" or "server".`)
 	fl.StringVarP(&o.Output, "output", "o", "", "Print the objects as they are (or would be) written back: yaml or json.")
 	return cmd
@@ -127,6 +141,9 @@ func (o *UnlinkOptions) unlink(ctx context.Context, log *stepLog, from, to strin
 		return err
 	}
 	fa := applier{dyn: fc.Dynamic, dryRun: o.DryRun}
+	if o.MultiPrimary {
+		return o.unlinkOnlyMultiPrimary(ctx, log, fc, fa, to, rec)
+	}
 	var errs []error
 	if err := o.unlinkDNS(ctx, log, fc, rec); err != nil {
 		errs = append(errs, err)
@@ -305,62 +322,4 @@ func equalStringMaps(a, b map[string]string) bool {
 		}
 	}
 	return true
-}
-
-func (o *UnlinkOptions) unlinkMultiPrimary(ctx context.Context, log *stepLog, fc *Cluster, fa applier, to string, rec *mesh.Record) error {
-	mp := rec.MultiPrimary
-	deleted, err := fa.remove(ctx, gvrSecret, rules.IstioSystemNamespace, mp.RemoteSecret)
-	if err != nil {
-		return fmt.Errorf("%s: remote secret: %w", fc.Context, err)
-	}
-	log.line(fc.Context, result(deleted), "remote secret", fmt.Sprintf("Secret istio-system/%s deleted", mp.RemoteSecret))
-	tc, err := o.factory.Cluster(to)
-	if err != nil {
-		return fmt.Errorf("--to: %w; the reader account %s in %s stays until unlink can reach it", err, mp.Reader, to)
-	}
-	ta := applier{dyn: tc.Dynamic, dryRun: o.DryRun}
-	for _, x := range []struct {
-		what string
-		do   func() (bool, error)
-	}{
-		{"ClusterRoleBinding " + mp.Reader, func() (bool, error) { return ta.remove(ctx, gvrClusterRoleBinding, "", mp.Reader) }},
-		{"ClusterRole " + mp.Reader, func() (bool, error) { return ta.remove(ctx, gvrClusterRole, "", mp.Reader) }},
-		{"token Secret istio-system/" + mp.TokenSecret, func() (bool, error) {
-			if mp.TokenSecret == "" {
-				return false, nil
-			}
-			return ta.remove(ctx, gvrSecret, rules.IstioSystemNamespace, mp.TokenSecret)
-		}},
-		{"ServiceAccount istio-system/" + mp.Reader, func() (bool, error) {
-			return ta.remove(ctx, gvrServiceAccount, rules.IstioSystemNamespace, mp.Reader)
-		}},
-	} {
-		deleted, err := x.do()
-		if err != nil {
-			return fmt.Errorf("%s: %w", to, err)
-		}
-		log.line(to, result(deleted), "reader", x.what+" deleted")
-	}
-	if n := mp.Network; n != nil {
-		ns, err := tc.Kube.CoreV1().Namespaces().Get(ctx, rules.IstioSystemNamespace, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("%s: read namespace istio-system: %w", to, err)
-		}
-		if ns.Labels[n.Key] != n.Value {
-			log.line(to, stepSkipped, "network", fmt.Sprintf("label %s changed since link (now %q); left alone", n.Key, ns.Labels[n.Key]))
-			return nil
-		}
-		if n.Existed {
-			ns.Labels[n.Key] = n.Before
-		} else {
-			delete(ns.Labels, n.Key)
-		}
-		if o.DryRun != "client" {
-			if _, err := tc.Kube.CoreV1().Namespaces().Update(ctx, ns, metav1.UpdateOptions{FieldManager: rules.FieldManager, DryRun: ta.dryRunOpt()}); err != nil {
-				return fmt.Errorf("%s: restore label %s of istio-system: %w", to, n.Key, err)
-			}
-		}
-		log.line(to, stepChanged, "network", fmt.Sprintf("istio-system label %s restored", n.Key))
-	}
-	return nil
 }

@@ -391,3 +391,16 @@ func TestServiceOfAndGatewayHosts(t *testing.T) {
 		t.Error(`"./*.local" of a Gateway in bar does not match a service of bar`)
 	}
 }
+
+func TestInteger(t *testing.T) {
+	for in, want := range map[any]int64{int64(8000): 8000, 8000: 8000, float64(15443): 15443} {
+		if got, ok := Integer(in); !ok || got != want {
+			t.Errorf("Integer(%T %v) = %d, %v", in, in, got, ok)
+		}
+	}
+	for _, in := range []any{1.5, "8000", nil, true} {
+		if _, ok := Integer(in); ok {
+			t.Errorf("Integer(%T %v) is an integer", in, in)
+		}
+	}
+}

@@ -93,7 +93,11 @@ var KubeDNSStubDomains = map[string][]string{"corp.example.com": {"10.150.0.1"}}
 
 func (c *Cluster) furnish(ctx context.Context) error {
 	p := c.Profile()
-	for _, ns := range []string{"istio-system", "foo", "bar", "hello"} {
+	namespaces := []string{"istio-system", "foo", "bar", "hello"}
+	if c.CurrentIstio {
+		namespaces = append(namespaces, SampleNamespace)
+	}
+	for _, ns := range namespaces {
 		labels := map[string]string{"istio-injection": "enabled"}
 		if ns == "istio-system" {
 			labels = map[string]string{"topology.istio.io/network": "network-" + c.Name}
@@ -107,13 +111,25 @@ func (c *Cluster) furnish(ctx context.Context) error {
 	if err := c.furnishNodes(ctx, p); err != nil {
 		return err
 	}
-	if err := c.furnishIstio(ctx, p); err != nil {
+	istio := c.furnishIstio
+	if c.CurrentIstio {
+		istio = c.furnishCurrentIstio
+	}
+	if err := istio(ctx, p); err != nil {
 		return err
 	}
 	if err := c.furnishDNS(ctx, p); err != nil {
 		return err
 	}
 	return c.furnishApps(ctx)
+}
+
+// Apps are the cluster's sample apps.
+func (c *Cluster) Apps() []App {
+	if c.CurrentIstio {
+		return CurrentApps(c.CurrentIndex)
+	}
+	return AppsOf(c.Index)
 }
 
 func (c *Cluster) furnishNodes(ctx context.Context, p Profile) error {
@@ -202,13 +218,19 @@ func (c *Cluster) furnishIstio(ctx context.Context, p Profile) error {
 			return err
 		}
 	}
-	for _, d := range []struct{ name, app, image string }{
-		{"istiod", "istiod", "docker.io/istio/pilot:1.7.8"},
-		{"istio-ingressgateway", "istio-ingressgateway", "docker.io/istio/proxyv2:1.7.8"},
-		{"istio-egressgateway", "istio-egressgateway", "docker.io/istio/proxyv2:1.7.8"},
-		{"istiocoredns", "istiocoredns", "docker.io/coredns/coredns:1.6.2"},
+	// The pod labels are Istio's own: its Gateways select gateway pods by
+	// istio=<name>, as the Services above do.
+	for _, d := range []struct {
+		name   string
+		labels map[string]string
+		image  string
+	}{
+		{"istiod", map[string]string{"app": "istiod", "istio": "pilot"}, "docker.io/istio/pilot:1.7.8"},
+		{"istio-ingressgateway", map[string]string{"app": "istio-ingressgateway", "istio": "ingressgateway"}, "docker.io/istio/proxyv2:1.7.8"},
+		{"istio-egressgateway", map[string]string{"app": "istio-egressgateway", "istio": "egressgateway"}, "docker.io/istio/proxyv2:1.7.8"},
+		{"istiocoredns", map[string]string{"app": "istiocoredns"}, "docker.io/coredns/coredns:1.6.2"},
 	} {
-		if err := create(ctx, c.Kube.AppsV1().Deployments(ns).Create, deployment(ns, d.name, map[string]string{"app": d.app}, d.image)); err != nil {
+		if err := create(ctx, c.Kube.AppsV1().Deployments(ns).Create, deployment(ns, d.name, d.labels, d.image)); err != nil {
 			return err
 		}
 	}
@@ -293,7 +315,12 @@ func AppsOf(i int) []App {
 }
 
 func (c *Cluster) furnishApps(ctx context.Context) error {
-	for _, app := range AppsOf(c.Index) {
+	if c.CurrentIstio {
+		if err := c.furnishEndpointSlices(ctx, c.Apps()); err != nil {
+			return err
+		}
+	}
+	for _, app := range c.Apps() {
 		sel := map[string]string{"app": app.Name}
 		if err := create(ctx, c.Kube.CoreV1().ServiceAccounts(app.Namespace).Create, &corev1.ServiceAccount{
 			ObjectMeta: metav1.ObjectMeta{Name: app.Name, Namespace: app.Namespace},

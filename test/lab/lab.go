@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,11 @@ type Options struct {
 	// so that Detach-ed processes can be found and cleaned up. Default: a
 	// temporary directory removed by Stop.
 	Dir string
+	// CurrentIstio names clusters (of Clusters) that get the furniture of
+	// a current Istio multi-network install instead (furnishCurrentIstio):
+	// no istiocoredns, an east-west gateway, network labels, the mesh ID,
+	// Istio's reader account; and the guide's sample apps.
+	CurrentIstio []string
 	// NoFurniture starts bare API servers with only the Istio CRDs.
 	NoFurniture bool
 	// Log receives progress lines; nil discards them.
@@ -58,13 +64,17 @@ type Lab struct {
 
 // Cluster is one running API server.
 type Cluster struct {
-	Name    string
-	Index   int // 0-based position, selects the furniture profile
-	Env     *envtest.Environment
-	Config  *rest.Config // cluster-admin (system:masters) client config
-	Kube    kubernetes.Interface
-	Dynamic dynamic.Interface
-	Dir     string
+	Name  string
+	Index int // 0-based position, selects the furniture profile
+	// CurrentIstio: the cluster has current-Istio furniture; CurrentIndex
+	// is its position among such clusters.
+	CurrentIstio bool
+	CurrentIndex int
+	Env          *envtest.Environment
+	Config       *rest.Config // cluster-admin (system:masters) client config
+	Kube         kubernetes.Interface
+	Dynamic      dynamic.Interface
+	Dir          string
 }
 
 // DefaultClusters are the lab's cluster (and context) names.
@@ -114,8 +124,12 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 	l.Clusters = make([]*Cluster, len(opts.Clusters))
 	errs := make([]error, len(opts.Clusters))
 	var wg sync.WaitGroup
+	current := 0
 	for i, name := range opts.Clusters {
-		c := &Cluster{Name: name, Index: i, Dir: filepath.Join(l.Dir, name)}
+		c := &Cluster{Name: name, Index: i, Dir: filepath.Join(l.Dir, name), CurrentIstio: slices.Contains(opts.CurrentIstio, name), CurrentIndex: current}
+		if c.CurrentIstio {
+			current++
+		}
 		l.Clusters[i] = c
 		wg.Go(func() {
 			start := time.Now()

@@ -80,6 +80,18 @@ func mesh(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	return stdout, stderr, err
 }
 
+// cleanupMesh runs `kubectl mesh ARGS` when the test ends, after its
+// context is done, failing the test if it fails (what it leaves behind
+// would break the tests after it).
+func cleanupMesh(t *testing.T, args ...string) {
+	t.Helper()
+	t.Cleanup(func() {
+		if out, stderr, err := theLab.Kubectl(context.Background(), nil, append([]string{"mesh"}, args...)...); err != nil {
+			t.Errorf("cleanup: kubectl mesh %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+		}
+	})
+}
+
 func mustMesh(t *testing.T, args ...string) (stdout, stderr string) {
 	t.Helper()
 	stdout, stderr, err := mesh(t, args...)
@@ -210,6 +222,7 @@ func normalizeSpec(t *testing.T, s map[string]any) any {
 	delete(out, "addresses")
 	for _, ep := range out["endpoints"].([]any) {
 		delete(ep.(map[string]any), "address")
+		delete(ep.(map[string]any), "locality") // the seed's clusters have none; see TestExportEndpointLocality
 	}
 	for _, p := range out["ports"].([]any) {
 		p.(map[string]any)["protocol"] = strings.ToUpper(p.(map[string]any)["protocol"].(string))
@@ -646,9 +659,7 @@ func TestExportLeavesUserGlobalRule(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = drs.Delete(context.Background(), "my-httpbin", metav1.DeleteOptions{}) })
 	_, stderr := mustMesh(t, "export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
-	t.Cleanup(func() {
-		_, _, _ = mesh(t, "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
-	})
+	cleanupMesh(t, "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
 	for _, want := range []string{"bar/my-httpbin", "left alone", "port 8000: tls.sni outbound_.8000_._.httpbin.bar.svc.cluster.local", "subset v1 port 8000: tls.sni outbound_.8000_.v1_.httpbin.bar.svc.cluster.local"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("export output lacks %q:\n%s", want, stderr)
@@ -666,9 +677,7 @@ func TestExportLeavesUserGlobalRule(t *testing.T) {
 // refused, naming both, and the entry keeps its first source.
 func TestExportRefusesMixedClusterDomains(t *testing.T) {
 	mustMesh(t, "export", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster3")
-	t.Cleanup(func() {
-		_, _, _ = mesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster3")
-	})
+	cleanupMesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster3")
 	_, stderr, err := mesh(t, "export", "helloworld", "-n", "hello", "--from", "cluster1", "--to", "cluster3", "--source-cluster-domain", "corp.internal")
 	if err == nil || !strings.Contains(stderr, "cluster domain cluster.local") || !strings.Contains(stderr, "corp.internal") {
 		t.Fatalf("mixed cluster domains: err = %v, want a refusal naming both domains:\n%s", err, stderr)
@@ -676,5 +685,30 @@ func TestExportRefusesMixedClusterDomains(t *testing.T) {
 	se := mustGet(t, "cluster3", builders.KindServiceEntry, "hello", "helloworld-hello")
 	if got := se.GetAnnotations()[builders.AnnotationSourceClusters]; got != "cluster2" {
 		t.Errorf("entry sources after the refusal = %q, want cluster2 only", got)
+	}
+}
+
+// Every endpoint carries its source's locality, from the topology labels of
+// the source's nodes (the lab's cluster2 nodes share the region and not the
+// zone) or --locality, so that Istio's locality load balancing tells the
+// sources apart.
+func TestExportEndpointLocality(t *testing.T) {
+	mustMesh(t, "export", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster3")
+	cleanupMesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster3")
+	_, stderr := mustMesh(t, "export", "helloworld", "-n", "hello", "--from", "cluster1", "--to", "cluster3", "--locality", "eu-west-1/eu-west-1a")
+	cleanupMesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster1", "--to", "cluster3")
+	if strings.Contains(stderr, "no locality") {
+		t.Errorf("export with --locality warns about a missing locality:\n%s", stderr)
+	}
+	eps := endpoints(mustGet(t, "cluster3", builders.KindServiceEntry, "hello", "helloworld-hello"))
+	if got := eps["cluster2"]["locality"]; got != "region-cluster2" {
+		t.Errorf("cluster2 endpoint locality = %v, want region-cluster2 (its nodes' common region; their zones differ)", got)
+	}
+	if got := eps["cluster1"]["locality"]; got != "eu-west-1/eu-west-1a" {
+		t.Errorf("cluster1 endpoint locality = %v, want the --locality given", got)
+	}
+	_, stderr, err := mesh(t, "export", "helloworld", "-n", "hello", "--from", "cluster1", "--to", "cluster3", "--locality", "eu/*")
+	if err == nil || !strings.Contains(stderr, "--locality") {
+		t.Errorf("a bad --locality: err = %v, want an error naming the flag:\n%s", err, stderr)
 	}
 }

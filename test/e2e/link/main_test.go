@@ -1,7 +1,9 @@
 // Package link checks `kubectl mesh link`, `unlink` and `status` end to end:
 // the real kubectl runs the plugin against a three-cluster lab of real API
 // servers (cluster1 CoreDNS, cluster2 kube-dns, cluster3 CoreDNS and a
-// gateway without load balancer).
+// gateway without load balancer), and three clusters with the furniture of
+// a current Istio multi-network install (east, west, north) for
+// --multi-primary.
 package link
 
 import (
@@ -16,6 +18,7 @@ import (
 	"math/big"
 	"os"
 	"os/exec"
+	"slices"
 	"testing"
 	"time"
 
@@ -29,7 +32,8 @@ import (
 var theLab *lab.Lab
 
 func TestMain(m *testing.M) {
-	os.Exit(lab.RunTests(m, lab.Options{Clusters: lab.DefaultClusters}, func(_ context.Context, l *lab.Lab, _ string) (func(), error) {
+	opts := lab.Options{Clusters: append(slices.Clone(lab.DefaultClusters), currentIstio...), CurrentIstio: currentIstio}
+	os.Exit(lab.RunTests(m, opts, func(_ context.Context, l *lab.Lab, _ string) (func(), error) {
 		theLab = l
 		return nil, nil
 	}))

@@ -1,0 +1,8 @@
+// Package routing owns version routing and locality policies across
+// clusters, as pure functions: it parses the flags of `kubectl mesh route`
+// (weights, matches, failover pairs, distribution weights), and builds and
+// merges the VirtualService that routes a Service's versions to its local
+// host's subsets or to the subsets of its `.global` host. Which host serves
+// a version is decided by the caller from what the cluster runs and what
+// exports provide; the `.global` rules themselves come from pkg/builders.
+package routing
