@@ -1,9 +1,9 @@
 package link
 
 import (
-	"bytes"
+	"context"
 	"errors"
-	"os"
+	"maps"
 	"os/exec"
 	"strings"
 	"testing"
@@ -11,78 +11,70 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
 
-// Issue 13, item 4: SIGINT while link --multi-primary waits for a token
-// controller to fill the reader's temporary token Secret (the lab has
-// none, so link waits 3 s) removes that Secret again, says so, and exits
-// non-zero; the record of what link did is left for unlink, which then
-// removes the rest.
-func TestLinkInterruptedRemovesTokenSecret(t *testing.T) {
+// Issue 13, items 2 and 4: SIGINT while link waits on --to (its *.local
+// Gateway create is held) ends link non-zero, naming the signal and the
+// record that says what it changed (the Corefile of --from); unlink then
+// restores the Corefile exactly.
+func TestLinkInterruptedThenUnlinkRestores(t *testing.T) {
 	trust(t, "cluster1", "cluster2")
 	ctx := t.Context()
-	secrets := theLab.Cluster("cluster2").Kube.CoreV1().Secrets("istio-system")
-	const tokenSecret = "kubectl-mesh-reader-cluster1-token"
+	gws := theLab.Cluster("cluster2").Dynamic.Resource(gatewayGVR).Namespace("istio-system")
+	// An earlier test's passthrough Gateway would spare link the write.
+	if err := gws.Delete(ctx, "cross-network-gateway", metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	before := configMap(t, "cluster1", "kube-system", "coredns")
+	restoreConfigMapAfter(t, "cluster1", "kube-system", "coredns")
+	probe := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+		"metadata": map[string]any{"name": "probe", "namespace": "istio-system"},
+		"spec":     map[string]any{"selector": map[string]any{"istio": "ingressgateway"}},
+	}}
+	hold, err := theLab.Cluster("cluster2").HoldCreate(ctx, lab.HoldOptions{Resource: gatewayGVR, Namespace: "istio-system", Name: "cross-network-gateway", Probe: probe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hold.Stop)
 
-	kubectl, err := lab.Binary("kubectl")
+	proc, err := theLab.StartKubectl("mesh", "link", "--from", "cluster1", "--to", "cluster2")
 	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := theLab.Env()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(kubectl, "mesh", "link", "--from", "cluster1", "--to", "cluster2", "--multi-primary")
-	cmd.Env = env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := secrets.Get(ctx, tokenSecret, metav1.GetOptions{}); err == nil {
-			break
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("link ended before it made the token Secret: %v\n%s%s", err, stdout.String(), stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("the token Secret never appeared\n%s%s", stdout.String(), stderr.String())
-		}
-	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err = <-exited:
-	case <-time.After(time.Minute):
-		_ = cmd.Process.Kill()
-		t.Fatalf("link did not end within a minute of SIGINT\n%s%s", stdout.String(), stderr.String())
+	case <-hold.Arrived:
+	case err := <-proc.Exited():
+		t.Fatalf("link ended before it wrote the Gateway: %v\n%s", err, proc.Output())
+	case <-time.After(2 * time.Minute):
+		proc.Kill()
+		t.Fatal("the Gateway create never reached the holding webhook")
 	}
-	t.Logf("kubectl mesh link, interrupted:\n%s%s", stdout.String(), stderr.String())
+	err = proc.Interrupt(time.Minute)
+	hold.Release()
+	out := proc.Output()
+	t.Logf("kubectl mesh link, interrupted:\n%s", out)
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 		t.Fatalf("interrupted link: %v, want a non-zero exit", err)
 	}
-	if _, err := secrets.Get(ctx, tokenSecret, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Errorf("the temporary token Secret was left behind: %v", err)
-	}
-	out := stdout.String() + stderr.String()
-	for _, want := range []string{"removed again (undone)", "interrupted by SIGINT", "unlink"} {
+	for _, want := range []string{"interrupted by SIGINT", "mesh-system/mesh-link-cluster2", "kubectl mesh unlink --from cluster1 --to cluster2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the output does not say %q", want)
 		}
 	}
+	if got := configMap(t, "cluster1", "kube-system", "coredns"); maps.Equal(got.Data, before.Data) {
+		t.Fatal("link did not change the Corefile before it was interrupted; the test needs a change to undo")
+	}
 
+	t.Cleanup(func() {
+		_, _, _ = theLab.Kubectl(context.Background(), nil, "mesh", "unlink", "--from", "cluster1", "--to", "cluster2")
+	})
 	kubectlMesh(t, "unlink", "--from", "cluster1", "--to", "cluster2")
-	if _, err := theLab.Cluster("cluster2").Kube.CoreV1().ServiceAccounts("istio-system").Get(ctx, "kubectl-mesh-reader-cluster1", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Errorf("unlink after the interrupted link left the reader ServiceAccount: %v", err)
+	if got := configMap(t, "cluster1", "kube-system", "coredns"); !maps.Equal(got.Data, before.Data) {
+		t.Fatalf("unlink after the interrupted link did not restore the Corefile:\n%q\nwant\n%q", got.Data, before.Data)
 	}
 }
