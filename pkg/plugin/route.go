@@ -131,6 +131,9 @@ func (o *RouteOptions) Complete(args []string) error {
 	if o.context, err = o.factory.CurrentContext(); err != nil {
 		return fmt.Errorf("--context: %w", err)
 	}
+	if err := o.factory.CheckContexts(append([]string{o.context}, o.Contexts...)...); err != nil {
+		return err
+	}
 	if len(o.To) > 0 {
 		if o.weights, err = routing.ParseWeights(o.To); err != nil {
 			return err
