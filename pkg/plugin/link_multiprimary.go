@@ -11,6 +11,7 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -139,13 +140,15 @@ func (r *linkRun) multiPrimary(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var newBinding *corev1.Secret
 	if kubeconfig == nil {
-		token, err := r.newToken(ctx, mp)
+		var token string
+		token, newBinding, err = r.newToken(ctx, mp)
 		if err != nil {
 			return fmt.Errorf("%s: reader token: %w", r.to.Context, err)
 		}
 		if kubeconfig, err = mesh.RemoteKubeconfig(name, server, ca, token); err != nil {
-			return err
+			return r.dropBinding(ctx, newBinding, err)
 		}
 	}
 	secret := mesh.RemoteSecret(name, kubeconfig)
@@ -156,7 +159,12 @@ func (r *linkRun) multiPrimary(ctx context.Context) error {
 	r.log.object(shown)
 	changed, err := r.fromA.apply(ctx, gvrSecret, secret)
 	if err != nil {
-		return fmt.Errorf("%s: %w", r.from.Context, err)
+		err = fmt.Errorf("%s: %w", r.from.Context, err)
+		if newBinding != nil {
+			// The new token is in no remote secret: revoke it.
+			err = r.dropBinding(ctx, newBinding, err)
+		}
+		return err
 	}
 	r.log.line(r.from.Context, result(changed), "remote secret", fmt.Sprintf("Secret istio-system/%s: kubeconfig of %s (cluster name %s, server %s) for istiod", secret.Name, r.to.Context, name, server))
 	if prev != nil && prev.RemoteSecret != "" && prev.RemoteSecret != mp.RemoteSecret {
@@ -294,40 +302,46 @@ func (r *linkRun) reusableKubeconfig(ctx context.Context, mp *mesh.MultiPrimaryR
 // newToken asks the TokenRequest API of --to for a token of the reader
 // with --token-expiry, bound to a fresh token binding Secret: replacing the
 // binding revokes the token it replaces, and unlink's deleting it revokes
-// this one.
-func (r *linkRun) newToken(ctx context.Context, mp *mesh.MultiPrimaryRecord) (string, error) {
+// this one. created is the binding made, which a later failure removes;
+// a failure here removes it at once.
+func (r *linkRun) newToken(ctx context.Context, mp *mesh.MultiPrimaryRecord) (_ string, created *corev1.Secret, err error) {
 	binding := mesh.TokenBinding(r.from.Context, mp.Reader)
 	r.log.object(binding)
 	if !r.toA.writes() || r.o.DryRun == "server" {
 		if _, err := r.toA.apply(ctx, gvrSecret, binding); err != nil {
-			return "", err
+			return "", nil, err
 		}
 		r.log.line(r.to.Context, stepChanged, "reader token", fmt.Sprintf("TokenRequest for ServiceAccount istio-system/%s, bound to Secret istio-system/%s (not asked in a dry run)", mp.Reader, binding.Name))
-		return "REDACTED", nil
+		return "REDACTED", nil, nil
 	}
 	secrets := r.to.Kube.CoreV1().Secrets(rules.IstioSystemNamespace)
 	revoked, err := r.toA.remove(ctx, gvrSecret, rules.IstioSystemNamespace, binding.Name)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	created, err := secrets.Create(ctx, binding, metav1.CreateOptions{FieldManager: rules.FieldManager})
+	made, err := secrets.Create(ctx, binding, metav1.CreateOptions{FieldManager: rules.FieldManager})
 	if err != nil {
-		return "", fmt.Errorf("create token binding Secret istio-system/%s: %w", binding.Name, err)
+		return "", nil, fmt.Errorf("create token binding Secret istio-system/%s: %w", binding.Name, err)
 	}
+	defer func() {
+		if err != nil {
+			err = r.dropBinding(ctx, made, err)
+		}
+	}()
 	secs := int64(r.o.TokenExpiry.Seconds())
 	tr, err := r.to.Kube.CoreV1().ServiceAccounts(rules.IstioSystemNamespace).CreateToken(ctx, mp.Reader, &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{
 			ExpirationSeconds: &secs,
-			BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Secret", APIVersion: "v1", Name: created.Name, UID: created.UID},
+			BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Secret", APIVersion: "v1", Name: made.Name, UID: made.UID},
 		},
 	}, metav1.CreateOptions{})
 	if err != nil {
-		return "", fmt.Errorf("TokenRequest for ServiceAccount istio-system/%s: %w", mp.Reader, err)
+		return "", nil, fmt.Errorf("TokenRequest for ServiceAccount istio-system/%s: %w", mp.Reader, err)
 	}
 	exp := tr.Status.ExpirationTimestamp.UTC()
 	mp.TokenExpires = &exp
 	if err := r.checkReaderToken(ctx, mp, tr.Status.Token); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	claims, _ := mesh.ReadTokenClaims(tr.Status.Token)
 	detail := fmt.Sprintf("TokenRequest for ServiceAccount istio-system/%s, bound to Secret istio-system/%s, expires %s; run link again from %s to renew it", mp.Reader, binding.Name, exp.Format(time.RFC3339), claims.RenewFrom(r.o.TokenRenewBefore).Format(time.RFC3339))
@@ -335,7 +349,26 @@ func (r *linkRun) newToken(ctx context.Context, mp *mesh.MultiPrimaryRecord) (st
 		detail += " (the token it replaces is revoked)"
 	}
 	r.log.line(r.to.Context, stepChanged, "reader token", detail)
-	return tr.Status.Token, nil
+	return tr.Status.Token, made, nil
+}
+
+// dropBinding deletes a token binding Secret this run created when what
+// followed failed (or was interrupted): no remote secret holds its token,
+// which the deletion revokes. It runs even when ctx is cancelled; err is
+// the failure, returned with what was undone.
+func (r *linkRun) dropBinding(ctx context.Context, binding *corev1.Secret, err error) error {
+	uctx, cancel := undoContext(ctx)
+	defer cancel()
+	secrets := r.to.Kube.CoreV1().Secrets(rules.IstioSystemNamespace)
+	opts := metav1.DeleteOptions{}
+	if binding.UID != "" {
+		opts.Preconditions = &metav1.Preconditions{UID: &binding.UID}
+	}
+	if derr := secrets.Delete(uctx, binding.Name, opts); derr != nil && !apierrors.IsNotFound(derr) {
+		return fmt.Errorf("%w (and the token binding Secret istio-system/%s it made stays: %v; delete it by hand)", err, binding.Name, derr)
+	}
+	r.log.line(r.to.Context, stepChanged, "reader token", fmt.Sprintf("token binding Secret istio-system/%s removed again (undone): no remote secret holds its token", binding.Name))
+	return err
 }
 
 // checkReaderToken asks --to, as the new token, what istiod needs: to list
