@@ -1,57 +1,28 @@
-package pki
+package pki_test
 
 import (
-	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki/pkitest"
 )
 
-// made is a certificate made with Go's x509 in any shape, for bundles the
-// package itself would not issue.
-func made(t *testing.T, cn string, parent *CA, change func(*x509.Certificate)) *CA {
+func made(t *testing.T, cn string, parent *pkitest.CA, change func(*x509.Certificate)) *pkitest.CA {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	ca, err := pkitest.Issue(cn, parent, func(c *x509.Certificate) {
+		c.MaxPathLenZero = parent != nil
+		if change != nil {
+			change(c)
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(2 * 365 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	if parent != nil {
-		tmpl.MaxPathLenZero = true
-	}
-	if change != nil {
-		change(tmpl)
-	}
-	signer, signerKey := tmpl, crypto.Signer(key)
-	if parent != nil {
-		signer, signerKey = parent.Cert, parent.Key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &CA{Cert: cert, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), Key: key,
-		KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})}
+	return ca
 }
 
 // VerifyBundle fails only on what breaks istiod or its peers, and warns on
@@ -64,8 +35,8 @@ func TestVerifyBundleMatchesIstio(t *testing.T) {
 		c.SignatureAlgorithm = x509.SHA1WithRSA
 	})
 	org := made(t, "org CA", root, func(c *x509.Certificate) { c.MaxPathLenZero, c.MaxPathLen = false, 1 })
-	bundle := func(inter *CA, roots []byte, chain ...*CA) *Bundle {
-		b := &Bundle{CACert: inter.CertPEM, CAKey: inter.KeyPEM, RootCert: roots}
+	bundle := func(inter *pkitest.CA, roots []byte, chain ...*pkitest.CA) *pki.Bundle {
+		b := &pki.Bundle{CACert: inter.CertPEM, CAKey: inter.KeyPEM, RootCert: roots}
 		for _, c := range chain {
 			b.CertChain = append(b.CertChain, c.CertPEM...)
 		}
@@ -73,16 +44,16 @@ func TestVerifyBundleMatchesIstio(t *testing.T) {
 	}
 	good := made(t, "good", root, nil)
 	tests := map[string]struct {
-		bundle   *Bundle
+		bundle   *pki.Bundle
 		wantErr  string // "" for none
 		wantWarn string // "" for none
 	}{
 		"as kubectl mesh makes it": {bundle: bundle(good, root.CertPEM, good, root)},
 		"three levels: root, an organisation's CA, the cluster's": {
-			bundle: func() *Bundle { c := made(t, "cluster", org, nil); return bundle(c, root.CertPEM, c, org, root) }(),
+			bundle: func() *pki.Bundle { c := made(t, "cluster", org, nil); return bundle(c, root.CertPEM, c, org, root) }(),
 		},
 		"no path length constraint": {
-			bundle: func() *Bundle {
+			bundle: func() *pki.Bundle {
 				c := made(t, "no pathlen", root, func(c *x509.Certificate) { c.MaxPathLenZero = false })
 				return bundle(c, root.CertPEM, c, root)
 			}(),
@@ -90,52 +61,52 @@ func TestVerifyBundleMatchesIstio(t *testing.T) {
 		},
 		"cert-chain.pem without the root": {bundle: bundle(good, root.CertPEM, good), wantWarn: "does not end with the root"},
 		"long-lived intermediate": {
-			bundle: func() *Bundle {
+			bundle: func() *pki.Bundle {
 				c := made(t, "old", root, func(c *x509.Certificate) { c.NotAfter = now.Add(5 * 365 * 24 * time.Hour) })
 				return bundle(c, root.CertPEM, c, root)
 			}(),
 			wantWarn: "is valid for 5 years",
 		},
 		"SHA-1 root": {
-			bundle: func() *Bundle {
+			bundle: func() *pki.Bundle {
 				c := made(t, "under sha1 root", sha1Root, nil)
 				return bundle(c, sha1Root.CertPEM, c, sha1Root)
 			}(),
 			wantWarn: "signs itself with SHA-1",
 		},
 		"SHA-1 signed intermediate": {
-			bundle: func() *Bundle {
+			bundle: func() *pki.Bundle {
 				c := made(t, "sha1", root, func(c *x509.Certificate) { c.SignatureAlgorithm = x509.SHA1WithRSA })
 				return bundle(c, root.CertPEM, c, root)
 			}(),
 			wantErr: "istiod (like every Go program) refuses",
 		},
 		"not yet valid": {
-			bundle: func() *Bundle {
+			bundle: func() *pki.Bundle {
 				c := made(t, "future", root, func(c *x509.Certificate) { c.NotBefore = now.Add(time.Hour) })
 				return bundle(c, root.CertPEM, c, root)
 			}(),
 			wantErr: "is not valid before",
 		},
 		"chain through a CA root-cert.pem lacks": {
-			bundle:  func() *Bundle { c := made(t, "cluster", org, nil); return bundle(c, sha1Root.CertPEM, c, org) }(),
+			bundle:  func() *pki.Bundle { c := made(t, "cluster", org, nil); return bundle(c, sha1Root.CertPEM, c, org) }(),
 			wantErr: "is not signed by any root in root-cert.pem",
 		},
 		"key usage istiod rejects": {
-			bundle: func() *Bundle {
+			bundle: func() *pki.Bundle {
 				c := made(t, "client only", root, func(c *x509.Certificate) { c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth} })
 				return bundle(c, root.CertPEM, c, root)
 			}(),
 			wantErr: "as istiod checks it",
 		},
 		"key of another certificate": {
-			bundle:  &Bundle{CACert: good.CertPEM, CAKey: root.KeyPEM, RootCert: root.CertPEM, CertChain: Concat(good.CertPEM, root.CertPEM)},
+			bundle:  &pki.Bundle{CACert: good.CertPEM, CAKey: root.KeyPEM, RootCert: root.CertPEM, CertChain: pki.Concat(good.CertPEM, root.CertPEM)},
 			wantErr: "ca-key.pem: the key does not match",
 		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			r := VerifyBundle("c", tc.bundle, now, 30*24*time.Hour)
+			r := pki.VerifyBundle("c", tc.bundle, now, 30*24*time.Hour)
 			switch {
 			case tc.wantErr == "" && !r.OK():
 				t.Fatalf("errors %v, want none", r.Errors)

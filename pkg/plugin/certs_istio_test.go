@@ -50,13 +50,8 @@ func istioSampleDir(t *testing.T, root, inter *pkitest.CA) string {
 
 func writeFiles(t *testing.T, dir string, files map[string][]byte) {
 	t.Helper()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := pkitest.WriteDir(dir, files); err != nil {
 		t.Fatal(err)
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 

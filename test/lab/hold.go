@@ -134,7 +134,6 @@ type Process struct {
 	Cmd            *exec.Cmd
 	stdout, stderr bytes.Buffer
 	exited         chan error
-	err            error
 }
 
 // StartKubectl starts the lab's kubectl with args; `kubectl mesh` execs
@@ -158,8 +157,21 @@ func (l *Lab) StartKubectl(args ...string) (*Process, error) {
 	return p, nil
 }
 
-// Exited is sent the process's end once.
-func (p *Process) Exited() <-chan error { return p.exited }
+// AwaitHold waits until the held create reaches the webhook. It fails
+// when the process ends first or after timeout (the process is then
+// killed).
+func (p *Process) AwaitHold(h *Hold, timeout time.Duration) error {
+	select {
+	case <-h.Arrived:
+		return nil
+	case err := <-p.exited:
+		p.exited <- err
+		return fmt.Errorf("lab: %s ended (%v) before the create of %s reached the hold:\n%s", strings.Join(p.Cmd.Args, " "), err, h.name, p.Output())
+	case <-time.After(timeout):
+		p.Kill()
+		return fmt.Errorf("lab: the create of %s never reached the hold within %s", h.name, timeout)
+	}
+}
 
 // Interrupt sends SIGINT and waits until the process ends, killing it after
 // timeout; it returns how it ended.

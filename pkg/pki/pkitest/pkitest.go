@@ -12,6 +12,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
@@ -24,11 +26,11 @@ type CA struct {
 	CertPEM, KeyPEM []byte
 }
 
-// IstioStyle makes a CA as Istio's samples do: RSA 2048, CA:true without a
-// path length constraint, signed by parent (self-signed when nil), valid
-// from an hour ago for validity. An intermediate gets Istio's SAN
-// ca.istio.io.
-func IstioStyle(cn string, parent *CA, validity time.Duration) (*CA, error) {
+// Issue makes an RSA 2048 CA certificate signed by parent (self-signed
+// when nil), valid from an hour ago for two years, CA:true without a path
+// length constraint; change adjusts the template before it is signed (a
+// signature algorithm, a path length, key usages, validity…).
+func Issue(cn string, parent *CA, change func(*x509.Certificate)) (*CA, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, err
@@ -39,14 +41,16 @@ func IstioStyle(cn string, parent *CA, validity time.Duration) (*CA, error) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{Country: []string{"US"}, Province: []string{"California"}, Locality: []string{"Sunnyvale"}, Organization: []string{"Istio"}, CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(validity),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(2 * 365 * 24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	if change != nil {
+		change(tmpl)
 	}
 	signer, signerKey := tmpl, key
 	if parent != nil {
-		tmpl.DNSNames = []string{"ca.istio.io"}
 		signer, signerKey = parent.Cert, parent.Key
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
@@ -60,6 +64,20 @@ func IstioStyle(cn string, parent *CA, validity time.Duration) (*CA, error) {
 	return &CA{Cert: cert, Key: key,
 		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})}, nil
+}
+
+// IstioStyle makes a CA as Istio's samples do: Istio's subject, key usages
+// for signing and TLS, no path length constraint, valid for validity; an
+// intermediate gets Istio's SAN ca.istio.io.
+func IstioStyle(cn string, parent *CA, validity time.Duration) (*CA, error) {
+	return Issue(cn, parent, func(c *x509.Certificate) {
+		c.Subject = pkix.Name{Country: []string{"US"}, Province: []string{"California"}, Locality: []string{"Sunnyvale"}, Organization: []string{"Istio"}, CommonName: cn}
+		c.NotAfter = time.Now().Add(validity)
+		c.KeyUsage |= x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
+		if parent != nil {
+			c.DNSNames = []string{"ca.istio.io"}
+		}
+	})
 }
 
 // IstioSample is a root and an intermediate like Istio's samples/certs,
@@ -84,4 +102,17 @@ func SampleFiles(inter *CA, roots []byte) map[string][]byte {
 		pki.RootCertFile:  roots,
 		pki.CertChainFile: inter.CertPEM,
 	}
+}
+
+// WriteDir writes files (name → content) into dir, creating it.
+func WriteDir(dir string, files map[string][]byte) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }

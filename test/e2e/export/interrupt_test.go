@@ -89,13 +89,8 @@ func TestExportInterruptedLeavesTargetAsItWas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-hold.Arrived:
-	case err := <-proc.Exited():
-		t.Fatalf("export ended before its ServiceEntry reached the target: %v\n%s", err, proc.Output())
-	case <-time.After(2 * time.Minute):
-		proc.Kill()
-		t.Fatal("the ServiceEntry create never reached the holding webhook")
+	if err := proc.AwaitHold(hold, 2*time.Minute); err != nil {
+		t.Fatal(err)
 	}
 	// While slowpoke's entry is held, quick's export finishes.
 	for deadline := time.Now().Add(time.Minute); get(t, "cluster1", builders.KindServiceEntry, ns, "quick-"+ns) == nil; time.Sleep(100 * time.Millisecond) {

@@ -45,13 +45,8 @@ func TestLinkInterruptedThenUnlinkRestores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-hold.Arrived:
-	case err := <-proc.Exited():
-		t.Fatalf("link ended before it wrote the Gateway: %v\n%s", err, proc.Output())
-	case <-time.After(2 * time.Minute):
-		proc.Kill()
-		t.Fatal("the Gateway create never reached the holding webhook")
+	if err := proc.AwaitHold(hold, 2*time.Minute); err != nil {
+		t.Fatal(err)
 	}
 	err = proc.Interrupt(time.Minute)
 	hold.Release()
