@@ -18,8 +18,10 @@ several clusters trust each other: one shared root CA, one intermediate CA
 per cluster signed by it, and Istio's "cacerts" Secret in every cluster.
 
 The usual order is: certs root, certs intermediate CLUSTER…, certs install,
-certs verify. Private keys are written 0600 in 0700 directories and are
-never printed, except inside an explicit "install -o yaml|json".`
+certs verify. Private keys are written 0600 (directories the commands create
+are 0700; an existing --dir keeps its mode) and are never printed, except
+inside an explicit "install -o yaml|json" and the 0600 backup install makes
+of every cacerts it replaces.`
 
 const certsExample = `  # A root, intermediates for two clusters, installed into both contexts
   kubectl mesh certs root

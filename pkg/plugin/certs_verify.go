@@ -63,6 +63,19 @@ func NewCmdCertsVerify(f Factory, streams genericiooptions.IOStreams) *cobra.Com
 	cmd := &cobra.Command{
 		Use:     "verify",
 		Short:   "Check certificate files and clusters' cacerts Secrets: chains, keys, expiry and a shared root",
+		Long: `Check certificate files (--dir: <cluster>/{ca-cert,ca-key,root-cert,cert-chain}.pem,
+as "certs intermediate" or Istio's tools/certs lay them out) and clusters'
+cacerts Secrets (--contexts) the way istiod uses a plug-in CA.
+
+Errors, which make verify exit non-zero, are what breaks a mesh: a key that
+does not match its certificate, ca-cert.pem not verifying to root-cert.pem
+through cert-chain.pem (as istiod verifies it: SHA-1 signatures fail), an
+expired or not yet valid certificate, clusters that do not trust the roots
+the others issue from. Warnings are what works but is weaker than what
+kubectl mesh makes: no path length 0 on the intermediate, a cert-chain.pem
+without the root, an intermediate valid for more than three years or
+outliving its root, a SHA-1 root, anything expiring within --warn-within.
+The root's key is never needed.`,
 		Example: certsVerifyExample,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
