@@ -125,19 +125,14 @@ func (f Factory) CheckContexts(contexts ...string) error {
 // --client-key, …), --insecure-skip-tls-verify, --request-timeout; the
 // cluster flags (see clusterFlags) only the context --context selects.
 func (f Factory) RESTConfig(context string) (*rest.Config, error) {
+	if context == "" {
+		// kubectl's own resolution, with every flag (and in-cluster
+		// configuration when there is no kubeconfig).
+		return f.Getter.ToRESTConfig()
+	}
 	cf, flags := f.Getter.(*genericclioptions.ConfigFlags)
 	if !flags {
-		if context == "" {
-			return f.Getter.ToRESTConfig()
-		}
 		return f.contextConfig(context, &clientcmd.ConfigOverrides{})
-	}
-	if context == "" {
-		c, err := f.CurrentContext()
-		if err != nil {
-			return nil, err
-		}
-		context = c
 	}
 	current, err := f.CurrentContext()
 	if err != nil {
