@@ -61,8 +61,8 @@ type VerifyResult struct {
 func NewCmdCertsVerify(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &CertsVerifyOptions{IOStreams: streams, factory: f, kubeFor: f.certsKube, now: time.Now}
 	cmd := &cobra.Command{
-		Use:     "verify",
-		Short:   "Check certificate files and clusters' cacerts Secrets: chains, keys, expiry and a shared root",
+		Use:   "verify",
+		Short: "Check certificate files and clusters' cacerts Secrets: chains, keys, expiry and a shared root",
 		Long: `Check certificate files (--dir: <cluster>/{ca-cert,ca-key,root-cert,cert-chain}.pem,
 as "certs intermediate" or Istio's tools/certs lay them out) and clusters'
 cacerts Secrets (--contexts) the way istiod uses a plug-in CA.
