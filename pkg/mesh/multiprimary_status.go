@@ -40,8 +40,8 @@ type RemoteSecretStatus struct {
 // Ref names the secret as problems do.
 func (r RemoteSecretStatus) Ref() string { return "secret " + r.Secret }
 
-// MeshCluster is what the multi-primary checks need of a reported cluster.
-type MeshCluster struct {
+// Cluster is what the multi-primary checks need of a reported cluster.
+type Cluster struct {
 	Context string
 	// ClusterName is istiod's clusterName ("" when no istiod was found);
 	// MeshID the mesh config's; Network the istio-system label.
@@ -73,7 +73,7 @@ const (
 	WarningLoopbackServer      = "RemoteServerLoopback"
 )
 
-// TokenWarnBefore: a remote secret's token expiring sooner is warned about.
+// TokenWarnBefore is how close to its expiry a remote secret's token is warned about.
 const TokenWarnBefore = 30 * 24 * time.Hour
 
 // relink is the command that rewrites a remote secret of cluster for peer.
@@ -89,8 +89,8 @@ func relink(cluster, peer, clusterName string) string {
 // may list Services and EndpointSlices, cluster names are unique and are
 // the peers' own, mesh IDs and roots agree, and every peer on another
 // network has a gateway for that network with a *.local passthrough server.
-func CheckMultiPrimary(clusters []MeshCluster, now time.Time) (problems, warnings []Problem) {
-	byContext := map[string]*MeshCluster{}
+func CheckMultiPrimary(clusters []Cluster, now time.Time) (problems, warnings []Problem) {
+	byContext := map[string]*Cluster{}
 	for i := range clusters {
 		byContext[clusters[i].Context] = &clusters[i]
 	}
@@ -133,7 +133,7 @@ func CheckMultiPrimary(clusters []MeshCluster, now time.Time) (problems, warning
 	return problems, warnings
 }
 
-func checkRemoteSecret(c MeshCluster, rs RemoteSecretStatus, byContext map[string]*MeshCluster, now time.Time) (problems, warnings []Problem) {
+func checkRemoteSecret(c Cluster, rs RemoteSecretStatus, byContext map[string]*Cluster, now time.Time) (problems, warnings []Problem) {
 	add := func(kind, msg, fix string) {
 		problems = append(problems, Problem{Cluster: c.Context, Kind: kind, Object: rs.Ref(), Message: msg, Fix: fix})
 	}
@@ -203,7 +203,7 @@ func orPlaceholder(s, cluster string) string {
 // checkNetworkGateway: traffic from c to a peer on another network goes
 // through a gateway of the peer's network, which must have an address and
 // pass *.local through on 15443.
-func checkNetworkGateway(c, peer MeshCluster, rs RemoteSecretStatus) []Problem {
+func checkNetworkGateway(c, peer Cluster, rs RemoteSecretStatus) []Problem {
 	var gws []GatewayService
 	for _, g := range peer.View.GatewayServices {
 		if g.Network == peer.Network && (len(g.Addresses) > 0 || len(g.NodePorts) > 0 && len(g.NodeAddresses) > 0) {
@@ -231,13 +231,13 @@ func checkNetworkGateway(c, peer MeshCluster, rs RemoteSecretStatus) []Problem {
 // is on the unnamed network no gateway serves; two clusters claiming one
 // network reach each other's pods directly, which their different
 // gateways suggest they cannot.
-func checkNetworks(clusters []MeshCluster, inMesh map[string]bool) []Problem {
+func checkNetworks(clusters []Cluster, inMesh map[string]bool) []Problem {
 	var out []Problem
 	labelled := false
 	for _, c := range clusters {
 		labelled = labelled || inMesh[c.Context] && c.Network != ""
 	}
-	byNetwork := map[string][]MeshCluster{}
+	byNetwork := map[string][]Cluster{}
 	for _, c := range clusters {
 		if !inMesh[c.Context] {
 			continue
@@ -268,7 +268,7 @@ func checkNetworks(clusters []MeshCluster, inMesh map[string]bool) []Problem {
 	return out
 }
 
-func networkAddresses(c MeshCluster, network string) []string {
+func networkAddresses(c Cluster, network string) []string {
 	var out []string
 	for _, g := range c.View.GatewayServices {
 		if g.Network == network {

@@ -35,7 +35,7 @@ func (r *linkRun) networks(ctx context.Context, mp *mesh.MultiPrimaryRecord) err
 			return err
 		}
 		svc, err := gateway.Service(ctx, c.cluster.Kube, gateway.Options{Service: r.gatewayServiceFor(c.cluster), Namespace: r.o.GatewayNamespace})
-		if err != nil || !(gateway.IsEastWest(svc) || r.gatewayServiceFor(c.cluster) != "") {
+		if err != nil || !gateway.IsEastWest(svc) && r.gatewayServiceFor(c.cluster) == "" {
 			continue // no east-west gateway: the gateway step said what to install
 		}
 		if err := r.labelNetwork(ctx, c.cluster, c.a, svc, "Service "+svc.Namespace+"/"+svc.Name, network, mp); err != nil {

@@ -93,7 +93,7 @@ func (o *StatusOptions) probeRemote(ctx context.Context, rs *mesh.RemoteSecretSt
 // checkMultiPrimary matches each remote secret to the reported cluster it
 // reaches (by server, else by cluster name) and runs the checks.
 func checkMultiPrimary(rep *Report, now time.Time) {
-	var clusters []mesh.MeshCluster
+	var clusters []mesh.Cluster
 	byServer, byName := map[string]string{}, map[string][]string{}
 	for _, cs := range rep.Clusters {
 		if cs.cluster.Config.Host != "" {
@@ -113,7 +113,7 @@ func checkMultiPrimary(rep *Report, now time.Time) {
 			}
 		}
 		v := cs.routeView
-		clusters = append(clusters, mesh.MeshCluster{Context: cs.Context, ClusterName: cs.ClusterName, MeshID: cs.MeshID, Network: cs.Network,
+		clusters = append(clusters, mesh.Cluster{Context: cs.Context, ClusterName: cs.ClusterName, MeshID: cs.MeshID, Network: cs.Network,
 			Server: cs.cluster.Config.Host, Roots: cs.RootFingerprints, Remote: cs.RemoteSecrets, View: v})
 	}
 	problems, warnings := mesh.CheckMultiPrimary(clusters, now)
