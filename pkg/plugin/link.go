@@ -403,10 +403,8 @@ func (r *linkRun) dns(ctx context.Context) error {
 	if err := r.savePending(ctx); err != nil {
 		return err
 	}
-	if r.fromA.writes() {
-		if _, err := r.from.Kube.CoreV1().ConfigMaps(cm.Namespace).Update(ctx, patched, metav1.UpdateOptions{FieldManager: rules.FieldManager, DryRun: r.fromA.dryRunOpt()}); err != nil {
-			return fmt.Errorf("%s: update ConfigMap %s: %w; run link again", r.from.Context, target, err)
-		}
+	if err := r.updateConfigMap(ctx, patched); err != nil {
+		return err
 	}
 	r.record.DNS, r.record.PendingDNS = dns.Compose(r.record.DNS, ch), nil
 	r.log.line(r.from.Context, stepChanged, "dns", fmt.Sprintf("%s %s key %s: global forwarded to istiocoredns %s", target.Kind, target, ch.Key, ip))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/meshconfig"
@@ -52,11 +53,23 @@ func (r *linkRun) dnsProxy(ctx context.Context) error {
 	if err := r.savePending(ctx); err != nil {
 		return err
 	}
-	if r.fromA.writes() {
-		if _, err := r.from.Kube.CoreV1().ConfigMaps(cm.Namespace).Update(ctx, patched, metav1.UpdateOptions{FieldManager: rules.FieldManager, DryRun: r.fromA.dryRunOpt()}); err != nil {
-			return fmt.Errorf("%s: update ConfigMap %s: %w; run link again", r.from.Context, ref, err)
-		}
+	if err := r.updateConfigMap(ctx, patched); err != nil {
+		return err
 	}
 	r.log.line(r.from.Context, stepChanged, step, ch.Describe()+"; restart the workloads' proxies (kubectl rollout restart) to pick it up")
+	return nil
+}
+
+// updateConfigMap writes an edited ConfigMap of --from (DNS forwarding or
+// the mesh config) under kubectl mesh's field manager, honouring
+// --dry-run; an update carries the resourceVersion read, so a concurrent
+// edit makes it fail instead of being overwritten.
+func (r *linkRun) updateConfigMap(ctx context.Context, patched *corev1.ConfigMap) error {
+	if !r.fromA.writes() {
+		return nil
+	}
+	if _, err := r.from.Kube.CoreV1().ConfigMaps(patched.Namespace).Update(ctx, patched, metav1.UpdateOptions{FieldManager: rules.FieldManager, DryRun: r.fromA.dryRunOpt()}); err != nil {
+		return fmt.Errorf("%s: update ConfigMap %s/%s: %w; run link again", r.from.Context, patched.Namespace, patched.Name, err)
+	}
 	return nil
 }
