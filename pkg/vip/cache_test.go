@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
@@ -24,6 +25,12 @@ func startCache(t *testing.T, c *Cache) {
 	if err := c.WaitForSync(sctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// caches builds each kind of cache over one dynamic fake.
+var caches = map[string]func(f *dynamicfake.FakeDynamicClient) *Cache{
+	"objects":  func(f *dynamicfake.FakeDynamicClient) *Cache { return NewCache(f) },
+	"metadata": func(f *dynamicfake.FakeDynamicClient) *Cache { return NewMetadataCache(metaOf(f)) },
 }
 
 func TestAllocateWithCache(t *testing.T) {
@@ -45,29 +52,31 @@ func TestAllocateWithCache(t *testing.T) {
 			want:     second, wantCalls: 1, wantWrites: 0,
 		},
 	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			f := newFake(tc.existing...)
-			cache := NewCache(f)
-			startCache(t, cache)
-			if cache.Len() != len(tc.existing) {
-				t.Fatalf("cache holds %d claims, want %d", cache.Len(), len(tc.existing))
-			}
-			f.ClearActions()
-			got, err := NewClaims(f, space, WithCache(cache)).Allocate(context.Background(), foo, false)
-			if err != nil || got != tc.want {
-				t.Fatalf("Allocate = %v, %v; want %v", got, err, tc.want)
-			}
-			if n := len(f.Actions()); n != tc.wantCalls {
-				t.Errorf("Allocate made %d API calls, want %d: %v", n, tc.wantCalls, f.Actions())
-			}
-			if n := writes(f); n != tc.wantWrites {
-				t.Errorf("Allocate made %d writes, want %d", n, tc.wantWrites)
-			}
-			if h, ok := cache.Holder(got); !ok || !h.Same(foo) {
-				t.Errorf("cache.Holder(%s) = %v, %v right after the allocation; want %v", got, h, ok, foo)
-			}
-		})
+	for kind, newCache := range caches {
+		for name, tc := range tests {
+			t.Run(kind+"/"+name, func(t *testing.T) {
+				f := newFake(tc.existing...)
+				cache := newCache(f)
+				startCache(t, cache)
+				if cache.Len() != len(tc.existing) {
+					t.Fatalf("cache holds %d claims, want %d", cache.Len(), len(tc.existing))
+				}
+				f.ClearActions()
+				got, err := NewClaims(f, space, WithCache(cache)).Allocate(context.Background(), foo, false)
+				if err != nil || got != tc.want {
+					t.Fatalf("Allocate = %v, %v; want %v", got, err, tc.want)
+				}
+				if n := len(f.Actions()); n != tc.wantCalls {
+					t.Errorf("Allocate made %d API calls, want %d: %v", n, tc.wantCalls, f.Actions())
+				}
+				if n := writes(f); n != tc.wantWrites {
+					t.Errorf("Allocate made %d writes, want %d", n, tc.wantWrites)
+				}
+				if h, ok := cache.Holder(got); !ok || !h.Same(foo) {
+					t.Errorf("cache.Holder(%s) = %v, %v right after the allocation; want %v", got, h, ok, foo)
+				}
+			})
+		}
 	}
 }
 
@@ -85,8 +94,14 @@ func TestAllocateBeforeTheCacheSynced(t *testing.T) {
 }
 
 func TestCacheFollowsTheWatch(t *testing.T) {
+	for kind, newCache := range caches {
+		t.Run(kind, func(t *testing.T) { testCacheFollowsTheWatch(t, newCache) })
+	}
+}
+
+func testCacheFollowsTheWatch(t *testing.T, newCache func(*dynamicfake.FakeDynamicClient) *Cache) {
 	f := newFake(claimObj("240.0.0.1", foo))
-	cache := NewCache(f)
+	cache := newCache(f)
 	startCache(t, cache)
 	c := NewClaims(f, rules.DefaultVIPSpace())
 	ctx := context.Background()
@@ -168,3 +183,43 @@ func TestCacheApply(t *testing.T) {
 }
 
 type deleted struct{ obj any }
+
+// Claims written before the owner annotations name the owner in the spec
+// and by hashed label only: the metadata cache still knows them taken, and
+// whose they are by hash.
+func TestMetadataCacheUnderstandsOlderClaims(t *testing.T) {
+	space := mustSpace(t, "240.0.0.0/28")
+	first := space.Candidate(foo.Host)
+	second, third := space.Next(first), space.Next(space.Next(first))
+	f := newFake(legacyClaim(first.String(), bar), legacyClaim(second.String(), foo))
+	c := NewMetadataCache(metaOf(f))
+	startCache(t, c)
+	if h, ok := c.Holder(first); !ok || h.Namespace != bar.Namespace || h.Same(bar) {
+		t.Errorf("Holder(%s) = %+v, %v; want taken, known by namespace %q only", first, h, ok, bar.Namespace)
+	}
+	if got := c.HeldBy(foo); len(got) != 1 || got[0].Addr != second || got[0].Host != "" {
+		t.Errorf("HeldBy(foo) = %v; want %s without a host", got, second)
+	}
+	if taken, byFoo, _ := c.holds(second, sumOf(foo)); !taken || !byFoo {
+		t.Errorf("holds(%s, foo) = %v, %v; want taken by foo", second, taken, byFoo)
+	}
+	ctx := context.Background()
+	f.ClearActions()
+	got, err := NewClaims(f, space, WithCache(c)).Allocate(ctx, foo, false)
+	if err != nil || got != second {
+		t.Fatalf("Allocate(foo) = %v, %v; want the claim foo holds, %s", got, err, second)
+	}
+	if n := writes(f); n != 0 {
+		t.Errorf("Allocate(foo) made %d writes, want none: %v", n, f.Actions())
+	}
+	// Another owner whose candidates start at foo's skips both without a call.
+	other := Owner{Namespace: "x", Name: "y", Host: foo.Host}
+	f.ClearActions()
+	got, err = NewClaims(f, space, WithCache(c)).Allocate(ctx, other, false)
+	if err != nil || got != third {
+		t.Fatalf("Allocate(%v) = %v, %v; want %s", other, got, err, third)
+	}
+	if n := len(f.Actions()); n != 1 {
+		t.Errorf("Allocate(%v) made %d API calls, want 1 (the create): %v", other, n, f.Actions())
+	}
+}

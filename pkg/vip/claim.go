@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -30,6 +32,21 @@ var GVR = schema.GroupVersionResource{Group: Group, Version: Version, Resource: 
 const (
 	OwnerLabel          = Group + "/owner"
 	OwnerNamespaceLabel = Group + "/owner-namespace"
+)
+
+// Annotations on every claim. They repeat the spec's owner so that a watch
+// of object metadata alone (the cache) knows the holder without the spec: a
+// label value is limited to 63 characters, a ServiceEntry name to 253.
+// Claims written by older versions lack them; the cache then knows the
+// holder by OwnerLabel only, and the repair loop adds them.
+const (
+	OwnerNameAnnotation = Group + "/owner-name"
+	OwnerUIDAnnotation  = Group + "/owner-uid"
+	HostAnnotation      = Group + "/host"
+	// TouchedAnnotation is when a Claims last reused the claim for its
+	// holder (RFC 3339), creationTimestamp if never: the repair loop does not
+	// count a claim touched within its grace period as orphaned.
+	TouchedAnnotation = Group + "/touched"
 )
 
 // ManagedByWebhook is the managed-by label value of claims the webhook
@@ -62,11 +79,20 @@ func (o Owner) validate() error {
 	return nil
 }
 
-// ownerHash is the owner label value: a hex digest of namespace/name, short
-// enough for a label and without the characters a label value forbids.
+// ownerSum is a digest of an owner's namespace/name.
+type ownerSum [20]byte
+
+func sumOf(o Owner) (s ownerSum) {
+	full := sha256.Sum256([]byte(o.Namespace + "/" + o.Name))
+	copy(s[:], full[:])
+	return s
+}
+
+// ownerHash is the owner label value: the hex of sumOf, short enough for a
+// label and without the characters a label value forbids.
 func ownerHash(o Owner) string {
-	sum := sha256.Sum256([]byte(o.Namespace + "/" + o.Name))
-	return hex.EncodeToString(sum[:20])
+	s := sumOf(o)
+	return hex.EncodeToString(s[:])
 }
 
 // ownerSelector selects the claims of o by label (to be verified on spec).
@@ -102,6 +128,7 @@ func newClaim(addr netip.Addr, o Owner, managedBy string) *unstructured.Unstruct
 				OwnerLabel:           ownerHash(o),
 				OwnerNamespaceLabel:  o.Namespace,
 			},
+			"annotations": ownerAnnotations(o),
 		},
 		"spec": map[string]any{
 			"address":      addr.String(),
@@ -110,6 +137,74 @@ func newClaim(addr netip.Addr, o Owner, managedBy string) *unstructured.Unstruct
 		},
 	}}
 	return u
+}
+
+// ownerAnnotations are the annotations that name o on its claims.
+func ownerAnnotations(o Owner) map[string]any {
+	a := map[string]any{OwnerNameAnnotation: o.Name, HostAnnotation: o.Host}
+	if o.UID != "" {
+		a[OwnerUIDAnnotation] = o.UID
+	}
+	return a
+}
+
+// completeMeta gives u the owner labels and annotations of its holder h
+// (read from the spec) where they are missing or differ, as on a claim
+// written by an older version. It reports whether u changed.
+func completeMeta(u *unstructured.Unstructured, h Owner) bool {
+	l, a := u.GetLabels(), u.GetAnnotations()
+	if l == nil {
+		l = map[string]string{}
+	}
+	if a == nil {
+		a = map[string]string{}
+	}
+	want := map[string]string{OwnerNameAnnotation: h.Name, HostAnnotation: h.Host}
+	if h.UID != "" {
+		want[OwnerUIDAnnotation] = h.UID
+	}
+	changed := false
+	for k, v := range want {
+		if a[k] != v {
+			a[k], changed = v, true
+		}
+	}
+	for k, v := range map[string]string{OwnerLabel: ownerHash(h), OwnerNamespaceLabel: h.Namespace} {
+		if l[k] != v {
+			l[k], changed = v, true
+		}
+	}
+	u.SetLabels(l)
+	u.SetAnnotations(a)
+	return changed
+}
+
+// ownerOfMeta reads the holder of a claim from its labels and annotations.
+// A claim written before the owner annotations existed names its owner by
+// namespace and owner hash only: o then has no name.
+func ownerOfMeta(m metav1.Object) (o Owner, sum ownerSum) {
+	l, a := m.GetLabels(), m.GetAnnotations()
+	o = Owner{Namespace: l[OwnerNamespaceLabel], Name: a[OwnerNameAnnotation], UID: a[OwnerUIDAnnotation], Host: a[HostAnnotation]}
+	if o.Namespace != "" && o.Name != "" {
+		return o, sumOf(o)
+	}
+	_, _ = hex.Decode(sum[:], []byte(l[OwnerLabel])) // a malformed label leaves (part of) it zero: matches no owner
+	return Owner{Namespace: o.Namespace}, sum
+}
+
+// lastTouch is when the claim was last reused by its holder or, if never,
+// created.
+func lastTouch(m metav1.Object) time.Time {
+	if t, ok := touched(m); ok {
+		return t
+	}
+	return m.GetCreationTimestamp().Time
+}
+
+// touched is when the claim was last reused by its holder, if ever.
+func touched(m metav1.Object) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339, m.GetAnnotations()[TouchedAnnotation])
+	return t, err == nil
 }
 
 // claimOf reads the address and holder of a claim object.

@@ -39,10 +39,12 @@ func mustSpace(t *testing.T, rng string) rules.VIPSpace {
 	return s
 }
 
+// claimObj is a claim created just now: reusing it needs no touch.
 func claimObj(addr string, o Owner) *unstructured.Unstructured {
 	u := newClaim(netip.MustParseAddr(addr), o, rules.ManagedByValue)
 	u.SetUID(types.UID("uid-" + addr))
 	u.SetResourceVersion("1")
+	u.SetCreationTimestamp(metav1.Now())
 	return u
 }
 

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/utils/clock"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
@@ -38,6 +39,7 @@ const (
 	ActionOrphanDeleted = "orphan-deleted" // claim whose ServiceEntry is gone or no longer lists the address
 	ActionAdopted       = "adopted"        // claim created for a ServiceEntry that had the address before
 	ActionUIDSet        = "uid-set"        // claim completed with its ServiceEntry's UID
+	ActionOwnerMetaSet  = "owner-meta-set" // claim of an older version given the owner labels and annotations the cache reads
 )
 
 // ReasonDuplicateVIP is the reason of the Warning Event on each
@@ -59,17 +61,24 @@ type RepairerOptions struct {
 	// Registry gets the metrics (e.g. controller-runtime's metrics.Registry);
 	// nil keeps them unregistered.
 	Registry prometheus.Registerer
-	// Space is the VIP space; addresses outside it are neither adopted nor
-	// reported.
+	// Claims, when set, is the allocator the repair loop shares with the
+	// webhook: its space (Claims.SetSpace included) and cache are used, and
+	// Space and ManagedBy are ignored. Grace defaults to its repair grace
+	// (WithRepairGrace) and must not differ from it.
+	Claims *Claims
+	// Space is the VIP space when Claims is nil; addresses outside it are
+	// neither adopted nor reported.
 	Space rules.VIPSpace
 	// Suffix is the host suffix (default rules.DefaultSuffix).
 	Suffix string
 	// Interval between passes (default DefaultRepairInterval).
 	Interval time.Duration
 	// Grace is how long a claim must stay orphaned before it is deleted: it
-	// is deleted only when seen orphaned on two passes at least Grace apart,
-	// which leaves time for a ServiceEntry admitted with a fresh claim to be
-	// stored (default DefaultRepairGrace).
+	// is deleted only when seen orphaned on two passes at least Grace apart
+	// and not touched (TouchedAnnotation) within Grace, which
+	// leaves time for a ServiceEntry admitted with a fresh or reused claim to
+	// be stored (default DefaultRepairGrace). The Claims of the webhook should
+	// be given the same (WithRepairGrace).
 	Grace time.Duration
 	// ManagedBy labels the claims created by adoption (default
 	// ManagedByWebhook).
@@ -79,8 +88,8 @@ type RepairerOptions struct {
 	ReportOnly bool
 	// Log receives one line per action and per failed pass.
 	Log logr.Logger
-	// Now is the clock (default time.Now); tests move it.
-	Now func() time.Time
+	// Clock is the clock (default the real one); tests move a fake one.
+	Clock clock.WithTicker
 }
 
 // Repairer keeps claims and ServiceEntries in step. It is a
@@ -109,7 +118,7 @@ func NewRepairer(opts RepairerOptions) (*Repairer, error) {
 	if opts.Client == nil {
 		return nil, errors.New("VIP repair needs a client")
 	}
-	if opts.Space.Size() == 0 {
+	if opts.Claims == nil && opts.Space.Size() == 0 {
 		return nil, errors.New("VIP repair needs a VIP space; use rules.DefaultVIPSpace()")
 	}
 	if opts.Suffix == "" {
@@ -123,23 +132,32 @@ func NewRepairer(opts RepairerOptions) (*Repairer, error) {
 	}
 	if opts.Grace == 0 {
 		opts.Grace = DefaultRepairGrace
+		if opts.Claims != nil {
+			opts.Grace = opts.Claims.grace
+		}
+	}
+	if opts.Claims != nil && opts.Claims.grace != opts.Grace {
+		return nil, fmt.Errorf("VIP repair grace period %s differs from the %s its Claims touch reused claims by; build them with vip.WithRepairGrace(%s)", opts.Grace, opts.Claims.grace, opts.Grace)
 	}
 	if opts.ManagedBy == "" {
 		opts.ManagedBy = ManagedByWebhook
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
 	}
 	r := &Repairer{
 		opts:     opts,
-		claims:   NewClaims(opts.Client, opts.Space, WithManagedBy(opts.ManagedBy)),
+		claims:   opts.Claims,
 		suspects: map[netip.Addr]suspect{},
 		reported: map[netip.Addr]string{},
+	}
+	if r.claims == nil {
+		r.claims = NewClaims(opts.Client, opts.Space, WithManagedBy(opts.ManagedBy), WithClock(opts.Clock), WithRepairGrace(opts.Grace))
 	}
 	var err error
 	if r.repairs, err = register(opts.Registry, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mesh_webhook_vip_repairs_total",
-		Help: "VIPClaim repairs by action (orphan-deleted, adopted, uid-set).",
+		Help: "VIPClaim repairs by action (orphan-deleted, adopted, uid-set, owner-meta-set).",
 	}, []string{"action"})); err != nil {
 		return nil, err
 	}
@@ -183,7 +201,7 @@ func (r *Repairer) NeedLeaderElection() bool { return true }
 // Start runs a pass at once and then every Interval until ctx ends. A failed
 // pass is logged and retried at the next tick.
 func (r *Repairer) Start(ctx context.Context) error {
-	t := time.NewTicker(r.opts.Interval)
+	t := r.opts.Clock.NewTicker(r.opts.Interval)
 	defer t.Stop()
 	for {
 		if _, err := r.RepairOnce(ctx); err != nil && ctx.Err() == nil {
@@ -192,7 +210,7 @@ func (r *Repairer) Start(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }
@@ -220,6 +238,9 @@ type RepairReport struct {
 	Adopted []netip.Addr
 	// UIDSet are the claims completed with their ServiceEntry's UID.
 	UIDSet []netip.Addr
+	// OwnerMetaSet are the claims written by an older version that were
+	// given the owner labels and annotations (in ReportOnly: that would be).
+	OwnerMetaSet []netip.Addr
 	// Duplicates are the VIPs listed by more than one ServiceEntry.
 	Duplicates []Duplicate
 }
@@ -253,8 +274,9 @@ func (r *Repairer) RepairOnce(ctx context.Context) (RepairReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	entries, byAddr := r.entries(seObjs)
-	now := r.opts.Now()
+	space := r.claims.Space()
+	entries, byAddr := r.entries(seObjs, space)
+	now := r.opts.Clock.Now()
 
 	claimed := map[netip.Addr]Owner{}
 	var errs []error
@@ -269,14 +291,18 @@ func (r *Repairer) RepairOnce(ctx context.Context) (RepairReport, error) {
 		if se != nil && se.lists(a) {
 			delete(r.suspects, a)
 			claimed[a] = h
-			if h.UID == "" && se.owner.UID != "" {
-				rep.UIDSet = append(rep.UIDSet, a)
-				if !r.opts.ReportOnly {
-					if err := r.setUID(ctx, u, se.owner.UID); err != nil {
-						errs = append(errs, err)
-					}
-				}
+			if err := r.complete(ctx, u, h, se.owner.UID, &rep); err != nil {
+				errs = append(errs, err)
 			}
+			continue
+		}
+		if t, ok := touched(u); ok && now.Sub(t) < r.opts.Grace {
+			// Reused by its holder lately: its entry may not be stored yet.
+			// (A fresh claim needs no such care: it is deleted only once
+			// seen orphaned twice, a grace period apart, and by then a
+			// reuse touches it.)
+			delete(r.suspects, a)
+			claimed[a] = h
 			continue
 		}
 		done, err := r.orphan(ctx, u, a, h, now)
@@ -340,7 +366,7 @@ func (r *Repairer) RepairOnce(ctx context.Context) (RepairReport, error) {
 
 // entries indexes the `.global` ServiceEntries by namespace/name and their
 // in-space addresses by address, each address's entries oldest first.
-func (r *Repairer) entries(objs []unstructured.Unstructured) (map[string]*entrySE, map[netip.Addr][]*entrySE) {
+func (r *Repairer) entries(objs []unstructured.Unstructured, space rules.VIPSpace) (map[string]*entrySE, map[netip.Addr][]*entrySE) {
 	byName := map[string]*entrySE{}
 	byAddr := map[netip.Addr][]*entrySE{}
 	for i := range objs {
@@ -363,7 +389,7 @@ func (r *Repairer) entries(objs []unstructured.Unstructured) (map[string]*entryS
 		}
 		addrs, _, _ := unstructured.NestedStringSlice(u.Object, "spec", "addresses")
 		for _, s := range addrs {
-			if a, err := netip.ParseAddr(s); err == nil && r.opts.Space.Contains(a) && !se.lists(a) {
+			if a, err := netip.ParseAddr(s); err == nil && space.Contains(a) && !se.lists(a) {
 				se.addrs = append(se.addrs, a)
 				byAddr[a] = append(byAddr[a], se)
 			}
@@ -384,7 +410,7 @@ func (r *Repairer) entries(objs []unstructured.Unstructured) (map[string]*entryS
 // orphan handles a claim whose entry does not list its address: the first
 // sighting starts the grace period; a sighting after it deletes the claim,
 // once the entry is read again and still does not list the address.
-func (r *Repairer) orphan(ctx context.Context, u *unstructured.Unstructured, a netip.Addr, h Owner, now time.Time) (deleted bool, err error) {
+func (r *Repairer) orphan(ctx context.Context, u *unstructured.Unstructured, a netip.Addr, h Owner, now time.Time) (done bool, err error) {
 	s, seen := r.suspects[a]
 	if !seen || s.uid != string(u.GetUID()) {
 		r.suspects[a] = suspect{since: now, uid: string(u.GetUID())}
@@ -405,32 +431,58 @@ func (r *Repairer) orphan(ctx context.Context, u *unstructured.Unstructured, a n
 			return false, nil
 		}
 	}
-	done, err := r.claims.deleteExact(ctx, u)
-	if err != nil || !done {
-		// Changed since the list: look again next pass.
-		delete(r.suspects, a)
-		return false, err
-	}
+	// The delete carries the resourceVersion listed: a claim touched since
+	// (reused by its holder) is left alone.
+	res, err := r.claims.deleteExact(ctx, u)
 	delete(r.suspects, a)
+	switch {
+	case err != nil, res == claimChanged: // look again next pass
+		return false, err
+	case res == claimGone:
+		return true, nil
+	}
 	r.repairs.WithLabelValues(ActionOrphanDeleted).Inc()
 	r.opts.Log.Info("deleted orphan VIPClaim", "address", a, "serviceEntry", h.String(), "orphanedFor", now.Sub(s.since).Round(time.Second))
 	return true, nil
 }
 
-func (r *Repairer) setUID(ctx context.Context, u *unstructured.Unstructured, uid string) error {
+// complete gives a live claim its entry's UID (when it has none) and the
+// owner labels and annotations (when written by an older version), in one
+// update.
+func (r *Repairer) complete(ctx context.Context, u *unstructured.Unstructured, h Owner, uid string, rep *RepairReport) error {
+	a, _ := netip.ParseAddr(u.GetName())
 	u = u.DeepCopy()
-	if err := unstructured.SetNestedField(u.Object, uid, "spec", "serviceEntry", "uid"); err != nil {
-		return err
+	metaSet := completeMeta(u, h)
+	if metaSet {
+		rep.OwnerMetaSet = append(rep.OwnerMetaSet, a)
+	}
+	setUID := h.UID == "" && uid != ""
+	if setUID {
+		if err := unstructured.SetNestedField(u.Object, uid, "spec", "serviceEntry", "uid"); err != nil {
+			return err
+		}
+		ann := u.GetAnnotations()
+		ann[OwnerUIDAnnotation] = uid
+		u.SetAnnotations(ann)
+		rep.UIDSet = append(rep.UIDSet, a)
+	}
+	if r.opts.ReportOnly || !setUID && !metaSet {
+		return nil
 	}
 	_, err := r.opts.Client.Resource(GVR).Update(ctx, u, metav1.UpdateOptions{})
 	switch {
 	case err == nil:
-		r.repairs.WithLabelValues(ActionUIDSet).Inc()
+		if setUID {
+			r.repairs.WithLabelValues(ActionUIDSet).Inc()
+		}
+		if metaSet {
+			r.repairs.WithLabelValues(ActionOwnerMetaSet).Inc()
+		}
 		return nil
 	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
 		return nil // changed since the list; next pass
 	default:
-		return fmt.Errorf("set the ServiceEntry UID of VIPClaim %s: %w", u.GetName(), err)
+		return fmt.Errorf("complete VIPClaim %s with the UID and labels of its ServiceEntry: %w", u.GetName(), err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
@@ -54,6 +55,13 @@ func se(ns, name string, age time.Duration, hosts []string, addrs ...string) *un
 	return u
 }
 
+// oldClaim is a claim created and last touched long before epoch.
+func oldClaim(addr string, o Owner) *unstructured.Unstructured {
+	u := claimObj(addr, o)
+	u.SetCreationTimestamp(metav1.NewTime(epoch.Add(-24 * time.Hour)))
+	return u
+}
+
 // value reads a counter or gauge.
 func value(t *testing.T, m prometheus.Metric) float64 {
 	t.Helper()
@@ -84,29 +92,41 @@ func TestRepairOnce(t *testing.T) {
 		wantEvents     []string // substrings, one per Event
 	}{
 		"claim of a live entry is kept and gets its UID": {
-			objs:        []runtime.Object{fooSE("240.0.0.2"), claimObj("240.0.0.2", foo)},
+			objs:        []runtime.Object{fooSE("240.0.0.2"), oldClaim("240.0.0.2", foo)},
 			passes:      []time.Duration{0},
 			wantClaims:  map[string]string{"240.0.0.2": "foo/httpbin-bar se-foo-httpbin-bar"},
 			wantRepairs: map[string]float64{ActionUIDSet: 1},
 		},
+		"claim of an older version gets the owner annotations": {
+			objs:        []runtime.Object{fooSE("240.0.0.2"), legacyClaim("240.0.0.2", fooOwner)},
+			passes:      []time.Duration{0, grace},
+			wantClaims:  map[string]string{"240.0.0.2": "foo/httpbin-bar se-foo-httpbin-bar"},
+			wantRepairs: map[string]float64{ActionOwnerMetaSet: 1},
+		},
+		"claim of an older version gets the owner annotations and its UID in one write": {
+			objs:        []runtime.Object{fooSE("240.0.0.2"), legacyClaim("240.0.0.2", foo)},
+			passes:      []time.Duration{0},
+			wantClaims:  map[string]string{"240.0.0.2": "foo/httpbin-bar se-foo-httpbin-bar"},
+			wantRepairs: map[string]float64{ActionOwnerMetaSet: 1, ActionUIDSet: 1},
+		},
 		"orphan of a deleted entry survives the grace period": {
-			objs:       []runtime.Object{claimObj("240.0.0.2", fooOwner)},
+			objs:       []runtime.Object{oldClaim("240.0.0.2", fooOwner)},
 			passes:     []time.Duration{0, grace - time.Second},
 			wantClaims: map[string]string{"240.0.0.2": "foo/httpbin-bar se-foo-httpbin-bar"},
 		},
 		"orphan of a deleted entry is deleted after the grace period": {
-			objs:        []runtime.Object{claimObj("240.0.0.2", fooOwner)},
+			objs:        []runtime.Object{oldClaim("240.0.0.2", fooOwner)},
 			passes:      []time.Duration{0, grace},
 			wantClaims:  map[string]string{},
 			wantRepairs: map[string]float64{ActionOrphanDeleted: 1},
 		},
 		"one late pass alone deletes nothing": {
-			objs:       []runtime.Object{claimObj("240.0.0.2", fooOwner)},
+			objs:       []runtime.Object{oldClaim("240.0.0.2", fooOwner)},
 			passes:     []time.Duration{10 * grace},
 			wantClaims: map[string]string{"240.0.0.2": "foo/httpbin-bar se-foo-httpbin-bar"},
 		},
 		"claim of an entry that no longer lists the address is an orphan": {
-			objs:        []runtime.Object{fooSE("240.0.0.3"), claimObj("240.0.0.2", fooOwner), claimObj("240.0.0.3", fooOwner)},
+			objs:        []runtime.Object{fooSE("240.0.0.3"), oldClaim("240.0.0.2", fooOwner), oldClaim("240.0.0.3", fooOwner)},
 			passes:      []time.Duration{0, grace},
 			wantClaims:  map[string]string{"240.0.0.3": "foo/httpbin-bar se-foo-httpbin-bar"},
 			wantRepairs: map[string]float64{ActionOrphanDeleted: 1},
@@ -141,7 +161,7 @@ func TestRepairOnce(t *testing.T) {
 		},
 		"report only writes nothing": {
 			objs: []runtime.Object{
-				claimObj("240.0.0.2", fooOwner),
+				oldClaim("240.0.0.2", fooOwner),
 				se("bar", "young", time.Minute, []string{"young.bar.global"}, "240.0.0.7"),
 				se("bar", "old", time.Hour, []string{"old.bar.global"}, "240.0.0.7"),
 			},
@@ -156,17 +176,17 @@ func TestRepairOnce(t *testing.T) {
 			f := newFake(tc.objs...)
 			rec := record.NewFakeRecorder(10)
 			reg := prometheus.NewRegistry()
-			now := epoch
+			clk := clocktesting.NewFakeClock(epoch)
 			r, err := NewRepairer(RepairerOptions{
 				Client: f, Recorder: rec, Registry: reg, Space: rules.DefaultVIPSpace(),
-				Grace: grace, ReportOnly: tc.reportOnly, Now: func() time.Time { return now },
+				Grace: grace, ReportOnly: tc.reportOnly, Clock: clk,
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
 			var rep RepairReport
 			for _, at := range tc.passes {
-				now = epoch.Add(at)
+				clk.SetTime(epoch.Add(at))
 				if rep, err = r.RepairOnce(context.Background()); err != nil {
 					t.Fatalf("pass at +%s: %v", at, err)
 				}
@@ -182,6 +202,10 @@ func TestRepairOnce(t *testing.T) {
 					t.Fatal(err)
 				}
 				got[l.Items[i].GetName()] = h.String() + " " + h.UID
+				// What the metadata cache reads agrees with the spec.
+				if m, sum := ownerOfMeta(&l.Items[i]); !tc.reportOnly && (m != h || sum != sumOf(h)) {
+					t.Errorf("claim %s: owner from labels and annotations %+v, from spec %+v", l.Items[i].GetName(), m, h)
+				}
 			}
 			if !maps.Equal(got, tc.wantClaims) {
 				t.Errorf("claims = %v, want %v (last report %+v)", got, tc.wantClaims, rep)
@@ -189,7 +213,7 @@ func TestRepairOnce(t *testing.T) {
 			if tc.reportOnly && writes(f) != 0 {
 				t.Errorf("report-only passes wrote: %v", f.Actions())
 			}
-			for _, action := range []string{ActionOrphanDeleted, ActionAdopted, ActionUIDSet} {
+			for _, action := range []string{ActionOrphanDeleted, ActionAdopted, ActionUIDSet, ActionOwnerMetaSet} {
 				if got, want := value(t, r.repairs.WithLabelValues(action)), tc.wantRepairs[action]; got != want {
 					t.Errorf("mesh_webhook_vip_repairs_total{action=%q} = %v, want %v", action, got, want)
 				}
@@ -222,9 +246,9 @@ func TestRepairOnce(t *testing.T) {
 }
 
 func TestRepairerKeepsAClaimWhoseEntryComesBack(t *testing.T) {
-	f := newFake(claimObj("240.0.0.2", foo))
-	now := epoch
-	r, err := NewRepairer(RepairerOptions{Client: f, Space: rules.DefaultVIPSpace(), Grace: time.Minute, Now: func() time.Time { return now }})
+	f := newFake(oldClaim("240.0.0.2", foo))
+	clk := clocktesting.NewFakeClock(epoch)
+	r, err := NewRepairer(RepairerOptions{Client: f, Space: rules.DefaultVIPSpace(), Grace: time.Minute, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +260,7 @@ func TestRepairerKeepsAClaimWhoseEntryComesBack(t *testing.T) {
 	if _, err := f.Resource(ServiceEntryGVR).Namespace("foo").Create(ctx, se("foo", "httpbin-bar", 0, []string{"httpbin.bar.global"}, "240.0.0.2"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	now = epoch.Add(time.Hour)
+	clk.SetTime(epoch.Add(time.Hour))
 	rep, err := r.RepairOnce(ctx)
 	if err != nil || len(rep.Deleted) != 0 || len(rep.Orphans) != 0 || rep.Claims != 1 {
 		t.Fatalf("pass after the entry appeared = %+v, %v; want the claim kept", rep, err)
@@ -245,7 +269,7 @@ func TestRepairerKeepsAClaimWhoseEntryComesBack(t *testing.T) {
 	if err := f.Resource(ServiceEntryGVR).Namespace("foo").Delete(ctx, "httpbin-bar", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	now = epoch.Add(2 * time.Hour)
+	clk.SetTime(epoch.Add(2 * time.Hour))
 	if rep, err := r.RepairOnce(ctx); err != nil || len(rep.Deleted) != 0 {
 		t.Fatalf("first pass after the entry went = %+v, %v; want no deletion yet", rep, err)
 	}
@@ -256,6 +280,10 @@ func TestNewRepairerValidates(t *testing.T) {
 		"no client":      {Space: rules.DefaultVIPSpace()},
 		"no space":       {Client: newFake()},
 		"negative grace": {Client: newFake(), Space: rules.DefaultVIPSpace(), Grace: -time.Second},
+		"grace other than its Claims'": {
+			Client: newFake(), Grace: time.Minute,
+			Claims: NewClaims(newFake(), rules.DefaultVIPSpace(), WithRepairGrace(2*time.Minute)),
+		},
 	}
 	for name, opts := range tests {
 		t.Run(name, func(t *testing.T) {
