@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/metadata"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip"
@@ -20,14 +21,21 @@ import (
 )
 
 // replicas plays several webhook replicas (and kubectl-mesh): separate
-// Claims, half of them with their own claim cache.
+// Claims, half of them with their own claim cache (metadata, objects, …).
 func replicas(t *testing.T, ctx context.Context, space rules.VIPSpace, n int) []*vip.Claims {
 	t.Helper()
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := make([]*vip.Claims, n)
 	for i := range out {
 		var opts []vip.Option
 		if i%2 == 1 {
-			c := vip.NewCache(dyn)
+			c := vip.NewMetadataCache(meta)
+			if i%4 == 3 {
+				c = vip.NewCache(dyn)
+			}
 			go func() { _ = c.Start(ctx) }()
 			if err := c.WaitForSync(ctx); err != nil {
 				t.Fatal(err)

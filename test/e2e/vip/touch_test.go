@@ -1,0 +1,98 @@
+package vip
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip"
+)
+
+// A repair pass found a claim orphaned a grace period ago and is about to
+// delete it when the webhook reuses it for an entry re-created under the
+// same name. The reuse touches the claim, and the API server refuses the
+// repair's delete, whose resourceVersion precondition no longer holds.
+func TestRepairCannotDeleteAReusedClaim(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	setupRepair(t, ctx)
+	grace := time.Minute
+	clk := clocktesting.NewFakeClock(time.Now())
+	space := rules.DefaultVIPSpace()
+	webhook := vip.NewClaims(dyn, space, vip.WithClock(clk), vip.WithRepairGrace(grace))
+	o := vip.Owner{Namespace: repairNS, Name: "recreated", Host: "recreated.bar.global"}
+	addr := netip.MustParseAddr("240.6.0.1")
+	if err := webhook.Claim(ctx, addr, o, false); err != nil {
+		t.Fatal(err)
+	}
+	hooked := &seGetHook{Interface: dyn}
+	r, err := vip.NewRepairer(vip.RepairerOptions{Client: hooked, Space: space, Grace: grace, Clock: clk, Log: testr.New(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := r.RepairOnce(ctx); err != nil || len(rep.Orphans) != 1 {
+		t.Fatalf("first pass = %+v, %v; want the claim suspected", rep, err)
+	}
+	clk.Step(grace)
+	var reused netip.Addr
+	var reuseErr error
+	hooked.before = func() { reused, reuseErr = webhook.Allocate(ctx, o, false) }
+	rep, err := r.RepairOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reuseErr != nil || reused != addr {
+		t.Fatalf("Allocate during the pass = %v, %v; want the claim it holds, %s", reused, reuseErr, addr)
+	}
+	u, err := dyn.Resource(vip.GVR).Get(ctx, addr.String(), metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the claim reused during the repair pass is gone: %v (report %+v)", err, rep)
+	}
+	if got, want := u.GetAnnotations()[vip.TouchedAnnotation], clk.Now().UTC().Format(time.RFC3339); got != want {
+		t.Errorf("%s = %q, want %q", vip.TouchedAnnotation, got, want)
+	}
+}
+
+// seGetHook runs before (when set) ahead of every read of one ServiceEntry.
+type seGetHook struct {
+	dynamic.Interface
+	before func()
+}
+
+func (h *seGetHook) Resource(gvr schema.GroupVersionResource) dynamic.NamespaceableResourceInterface {
+	ri := h.Interface.Resource(gvr)
+	if gvr != vip.ServiceEntryGVR {
+		return ri
+	}
+	return hookedResource{ri, h}
+}
+
+type hookedResource struct {
+	dynamic.NamespaceableResourceInterface
+	h *seGetHook
+}
+
+func (r hookedResource) Namespace(ns string) dynamic.ResourceInterface {
+	return hookedNamespace{r.NamespaceableResourceInterface.Namespace(ns), r.h}
+}
+
+type hookedNamespace struct {
+	dynamic.ResourceInterface
+	h *seGetHook
+}
+
+func (n hookedNamespace) Get(ctx context.Context, name string, opts metav1.GetOptions, sub ...string) (*unstructured.Unstructured, error) {
+	if n.h.before != nil {
+		n.h.before()
+	}
+	return n.ResourceInterface.Get(ctx, name, opts, sub...)
+}
