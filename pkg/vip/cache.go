@@ -28,9 +28,13 @@ type Cache struct {
 	informer cache.SharedIndexInformer
 	handler  cache.ResourceEventHandlerRegistration
 
+	// The indexes are keyed by IPv4 addresses as numbers (VIPs are class E
+	// addresses; a claim named otherwise is ignored) and hold an owner's
+	// first address inline: at 100k claims every word per claim counts.
 	mu      sync.RWMutex
-	byAddr  map[netip.Addr]*entry
-	byOwner map[ownerSum][]netip.Addr // almost always one address
+	byAddr  map[uint32]*entry
+	byOwner map[ownerSum]uint32   // an owner's first address
+	more    map[ownerSum][]uint32 // its others, rarely any
 }
 
 // NewMetadataCache returns a cache of the claims fed by a watch of their
@@ -53,7 +57,7 @@ func NewCache(client dynamic.Interface) *Cache {
 }
 
 func newCache(inf cache.SharedIndexInformer) *Cache {
-	c := &Cache{informer: inf, byAddr: map[netip.Addr]*entry{}, byOwner: map[ownerSum][]netip.Addr{}}
+	c := &Cache{informer: inf, byAddr: map[uint32]*entry{}, byOwner: map[ownerSum]uint32{}, more: map[ownerSum][]uint32{}}
 	// Store a compact entry instead of the whole object: at 100k claims the
 	// objects alone would cost hundreds of MiB.
 	_ = c.informer.SetTransform(compact)
@@ -104,7 +108,7 @@ func (c *Cache) Holder(addr netip.Addr) (Owner, bool) {
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	e, ok := c.byAddr[addr]
+	e, ok := c.byAddr[v4(addr)]
 	if !ok {
 		return Owner{}, false
 	}
@@ -120,7 +124,7 @@ func (c *Cache) holds(addr netip.Addr, owner ownerSum) (taken, byOwner bool, tou
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	e, ok := c.byAddr[addr]
+	e, ok := c.byAddr[v4(addr)]
 	if !ok {
 		return false, false, time.Time{}
 	}
@@ -136,9 +140,13 @@ func (c *Cache) HeldBy(o Owner) []Held {
 	sum := sumOf(o)
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	first, ok := c.byOwner[sum]
+	if !ok {
+		return nil
+	}
 	var out []Held
-	for _, a := range c.byOwner[sum] {
-		out = append(out, Held{Addr: a, Host: c.byAddr[a].holder().Host})
+	for _, k := range append([]uint32{first}, c.more[sum]...) {
+		out = append(out, Held{Addr: addrOf(k), Host: c.byAddr[k].holder().Host})
 	}
 	sortHeld(out)
 	return out
@@ -154,6 +162,9 @@ func (c *Cache) observe(addr netip.Addr, o Owner, touched time.Time) {
 	if c == nil {
 		return
 	}
+	if !addr.Is4() {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.set(newEntry(addr, "", o, sumOf(o), touched))
@@ -165,7 +176,7 @@ func (c *Cache) forgetAddr(addr netip.Addr) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.unset(addr)
+	c.unset(v4(addr))
 }
 
 func (c *Cache) set(e *entry) {
@@ -176,23 +187,36 @@ func (c *Cache) set(e *entry) {
 	if e.sum == (ownerSum{}) { // a hand-made claim without an owner label
 		return
 	}
-	if !slices.Contains(c.byOwner[e.sum], e.addr) {
-		c.byOwner[e.sum] = append(c.byOwner[e.sum], e.addr)
+	first, ok := c.byOwner[e.sum]
+	switch {
+	case !ok:
+		c.byOwner[e.sum] = e.addr
+	case first != e.addr && !slices.Contains(c.more[e.sum], e.addr):
+		c.more[e.sum] = append(c.more[e.sum], e.addr)
 	}
 }
 
-func (c *Cache) unset(addr netip.Addr) {
-	old, ok := c.byAddr[addr]
+func (c *Cache) unset(k uint32) {
+	old, ok := c.byAddr[k]
 	if !ok {
 		return
 	}
-	delete(c.byAddr, addr)
-	rest := slices.DeleteFunc(c.byOwner[old.sum], func(a netip.Addr) bool { return a == addr })
-	if len(rest) == 0 {
-		delete(c.byOwner, old.sum)
+	delete(c.byAddr, k)
+	more := c.more[old.sum]
+	if first, ok := c.byOwner[old.sum]; ok && first == k {
+		if len(more) == 0 {
+			delete(c.byOwner, old.sum)
+			return
+		}
+		c.byOwner[old.sum], more = more[0], more[1:]
+	} else {
+		more = slices.DeleteFunc(more, func(a uint32) bool { return a == k })
+	}
+	if len(more) == 0 {
+		delete(c.more, old.sum)
 		return
 	}
-	c.byOwner[old.sum] = rest
+	c.more[old.sum] = more
 }
 
 func (c *Cache) apply(obj any, deleted bool) {
@@ -221,7 +245,7 @@ func (c *Cache) apply(obj any, deleted bool) {
 // the cache's indexes alike: about 150 bytes, so that 100k claims fit in a
 // few tens of MiB.
 type entry struct {
-	addr    netip.Addr
+	addr    uint32   // IPv4
 	rv      string   // resourceVersion: the informer tells updates from resyncs by it
 	sum     ownerSum // zero for a claim without an owner label
 	touched int64    // Unix seconds
@@ -229,7 +253,7 @@ type entry struct {
 }
 
 func newEntry(addr netip.Addr, rv string, o Owner, sum ownerSum, touched time.Time) *entry {
-	return &entry{addr: addr, rv: rv, sum: sum, touched: touched.Unix(), owner: o.Namespace + "\x00" + o.Name + "\x00" + o.Host}
+	return &entry{addr: v4(addr), rv: rv, sum: sum, touched: touched.Unix(), owner: o.Namespace + "\x00" + o.Name + "\x00" + o.Host}
 }
 
 func (e *entry) holder() Owner {
@@ -241,7 +265,7 @@ func (e *entry) holder() Owner {
 // GetObjectMeta gives the informer the name and resourceVersion it keys
 // and compares entries by.
 func (e *entry) GetObjectMeta() metav1.Object {
-	return &metav1.ObjectMeta{Name: e.addr.String(), ResourceVersion: e.rv}
+	return &metav1.ObjectMeta{Name: addrOf(e.addr).String(), ResourceVersion: e.rv}
 }
 
 func (e *entry) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
@@ -258,13 +282,13 @@ func compact(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *unstructured.Unstructured:
 		a, h, err := claimOf(o)
-		if err != nil {
+		if err != nil || !a.Is4() {
 			return obj, nil //nolint:nilerr // a malformed claim must not stop the watch
 		}
 		return newEntry(a, o.GetResourceVersion(), h, sumOf(h), lastTouch(o)), nil
 	case *metav1.PartialObjectMetadata:
 		a, err := netip.ParseAddr(o.Name)
-		if err != nil {
+		if err != nil || !a.Is4() {
 			return obj, nil //nolint:nilerr // a malformed claim must not stop the watch
 		}
 		h, sum := ownerOfMeta(o)
@@ -272,4 +296,17 @@ func compact(obj any) (any, error) {
 	default:
 		return obj, nil
 	}
+}
+
+// v4 is addr as a number; 0 (not a VIP) for anything but an IPv4 address.
+func v4(addr netip.Addr) uint32 {
+	if !addr.Is4() {
+		return 0
+	}
+	b := addr.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func addrOf(k uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(k >> 24), byte(k >> 16), byte(k >> 8), byte(k)})
 }

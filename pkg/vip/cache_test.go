@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -164,15 +165,16 @@ func TestCacheApply(t *testing.T) {
 				c.apply(obj, false)
 			}
 			got := map[netip.Addr]string{}
-			for a := range c.byAddr {
+			for k := range c.byAddr {
+				a := addrOf(k)
 				h, _ := c.Holder(a)
 				got[a] = h.String()
 			}
 			if !maps.Equal(got, tc.wantAddrs) {
 				t.Errorf("holders = %v, want %v", got, tc.wantAddrs)
 			}
-			owners := 0
-			for _, as := range c.byOwner {
+			owners := len(c.byOwner)
+			for _, as := range c.more {
 				owners += len(as)
 			}
 			if owners != len(tc.wantAddrs) {
@@ -221,5 +223,37 @@ func TestMetadataCacheUnderstandsOlderClaims(t *testing.T) {
 	}
 	if n := len(f.Actions()); n != 1 {
 		t.Errorf("Allocate(%v) made %d API calls, want 1 (the create): %v", other, n, f.Actions())
+	}
+}
+
+func TestCacheKeepsSeveralClaimsOfAnOwner(t *testing.T) {
+	c := NewCache(newFake())
+	for _, a := range []string{"240.0.0.3", "240.0.0.1", "240.0.0.2"} {
+		obj, _ := compact(claimObj(a, foo))
+		c.apply(obj, false)
+	}
+	heldBy := func() (out []string) {
+		for _, h := range c.HeldBy(foo) {
+			out = append(out, h.Addr.String())
+		}
+		return out
+	}
+	if got := heldBy(); !slices.Equal(got, []string{"240.0.0.1", "240.0.0.2", "240.0.0.3"}) {
+		t.Fatalf("HeldBy(foo) = %v, want all three in address order", got)
+	}
+	for _, step := range []struct{ release, want []string }{
+		{[]string{"240.0.0.3"}, []string{"240.0.0.1", "240.0.0.2"}}, // the first one indexed
+		{[]string{"240.0.0.2"}, []string{"240.0.0.1"}},
+		{[]string{"240.0.0.1"}, nil},
+	} {
+		for _, a := range step.release {
+			c.apply(claimObj(a, foo), true)
+		}
+		if got := heldBy(); !slices.Equal(got, step.want) {
+			t.Errorf("after releasing %v, HeldBy(foo) = %v, want %v", step.release, got, step.want)
+		}
+	}
+	if len(c.byAddr)+len(c.byOwner)+len(c.more) != 0 {
+		t.Errorf("indexes not empty after every claim went: %d %d %d", len(c.byAddr), len(c.byOwner), len(c.more))
 	}
 }
