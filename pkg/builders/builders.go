@@ -68,7 +68,7 @@ const DefaultVersionLabel = "version"
 
 // TLSModeIstioMutual is the TLS mode of every DestinationRule export
 // writes: the gateways' 15443 listeners only accept Istio mTLS.
-const TLSModeIstioMutual = "ISTIO_MUTUAL"
+const TLSModeIstioMutual = rules.TLSModeIstioMutual
 
 // ServiceEntryName is the name of the entry for Service name in namespace
 // (e.g. httpbin-bar), unique per target namespace even when services of

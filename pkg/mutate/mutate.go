@@ -14,7 +14,6 @@ import (
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/validate"
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook/config"
 )
 
 // AllocateFunc returns the VIP for host, claiming it for the object being
@@ -40,7 +39,7 @@ func (r Result) Changed() bool {
 // are empty, an allocated VIP. Values that are present, even invalid ones,
 // are left for validation to report. Objects the rules do not apply to are
 // returned untouched.
-func Default(ctx context.Context, obj *unstructured.Unstructured, cfg config.Config, alloc AllocateFunc) (Result, error) {
+func Default(ctx context.Context, obj *unstructured.Unstructured, cfg rules.Policy, alloc AllocateFunc) (Result, error) {
 	var res Result
 	if !validate.Applies(obj, cfg.Suffix) {
 		return res, nil

@@ -11,8 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/validate"
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook/config"
 )
 
 func obj(t *testing.T, js string) *unstructured.Unstructured {
@@ -92,7 +92,7 @@ func TestDefault(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			o := obj(t, tc.in)
 			a := &fixedAlloc{addr: netip.MustParseAddr("240.0.0.9")}
-			res, err := Default(context.Background(), o, config.Default(), a.alloc)
+			res, err := Default(context.Background(), o, rules.DefaultPolicy(), a.alloc)
 			if err != nil {
 				t.Fatalf("Default(%s) = %v", tc.in, err)
 			}
@@ -107,7 +107,7 @@ func TestDefault(t *testing.T) {
 			}
 			// Idempotent: a second pass changes nothing and allocates nothing.
 			before := o.DeepCopy()
-			res2, err := Default(context.Background(), o, config.Default(), a.alloc)
+			res2, err := Default(context.Background(), o, rules.DefaultPolicy(), a.alloc)
 			if err != nil || res2.Changed() || !reflect.DeepEqual(before.Object, o.Object) || a.calls != tc.wantCalls {
 				t.Errorf("second Default changed %+v (err %v, calls %d)", res2, err, a.calls)
 			}
@@ -118,10 +118,10 @@ func TestDefault(t *testing.T) {
 func TestDefaultedMinimalIsValid(t *testing.T) {
 	o := obj(t, minimal)
 	a := &fixedAlloc{addr: netip.MustParseAddr("240.0.0.9")}
-	if _, err := Default(context.Background(), o, config.Default(), a.alloc); err != nil {
+	if _, err := Default(context.Background(), o, rules.DefaultPolicy(), a.alloc); err != nil {
 		t.Fatal(err)
 	}
-	if errs, _ := validate.ValidateServiceEntry(o, config.Default(), nil); len(errs) != 0 {
+	if errs, _ := validate.ValidateServiceEntry(o, rules.DefaultPolicy(), nil); len(errs) != 0 {
 		t.Fatalf("defaulted entry %v is invalid: %v", o.Object, errs)
 	}
 	if len(a.hosts) != 1 || a.hosts[0] != "httpbin.bar.global" {
@@ -130,7 +130,7 @@ func TestDefaultedMinimalIsValid(t *testing.T) {
 }
 
 func TestDefaultGatewayPortAndErrors(t *testing.T) {
-	cfg := config.Default()
+	cfg := rules.DefaultPolicy()
 	cfg.AllowedGatewayPorts = []uint32{31443, 15443}
 	o := obj(t, minimal)
 	if _, err := Default(context.Background(), o, cfg, nil); err != nil {

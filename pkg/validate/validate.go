@@ -23,7 +23,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook/config"
 )
 
 // ServiceEntryKind is the GroupKind errors are reported against.
@@ -31,8 +30,7 @@ var ServiceEntryKind = schema.GroupKind{Group: "networking.istio.io", Kind: "Ser
 
 // Warnings for what is legal but likely a mistake.
 const (
-	WarnNoClusterLabel = "spec.endpoints[%d]: no %q label; a .global DestinationRule subset selects endpoints by this label, so without it version routing cannot pick this endpoint"
-	WarnStaticHostname = "spec.endpoints[%d].address: %q is a host name but resolution is STATIC; the sidecar will not resolve it, use resolution: DNS"
+	WarnNoClusterLabel = "spec.endpoints[%s]: no %q label; a .global DestinationRule subset selects endpoints by this label, so without it version routing cannot pick these endpoints"
 )
 
 // Applies reports whether the `.global` rules apply to obj: at least one of
@@ -94,7 +92,7 @@ func NewInvalid(name string, errs field.ErrorList) error {
 // violation at once and warnings for legal but suspicious settings. fld is
 // the path of the spec (nil means "spec"). An object the rules do not apply
 // to gets no errors.
-func ValidateServiceEntry(obj *unstructured.Unstructured, cfg config.Config, fld *field.Path) (field.ErrorList, []string) { //nolint:revive // named like apimachinery validators (ValidateXSpec), which callers know
+func ValidateServiceEntry(obj *unstructured.Unstructured, cfg rules.Policy, fld *field.Path) (field.ErrorList, []string) { //nolint:revive // named like apimachinery validators (ValidateXSpec), which callers know
 	if !Applies(obj, cfg.Suffix) {
 		return nil, nil
 	}
@@ -117,7 +115,7 @@ func ValidateServiceEntry(obj *unstructured.Unstructured, cfg config.Config, fld
 }
 
 type validator struct {
-	cfg      config.Config
+	cfg      rules.Policy
 	fld      *field.Path
 	spec     map[string]any
 	errs     field.ErrorList
@@ -329,6 +327,7 @@ func (v *validator) endpoints(portNames map[string]bool) {
 	if !ok {
 		return
 	}
+	var unlabelled []int
 	for i, raw := range eps {
 		ef := fld.Index(i)
 		ep, ok := raw.(map[string]any)
@@ -353,9 +352,27 @@ func (v *validator) endpoints(portNames map[string]bool) {
 		}
 		v.endpointPorts(ep, ef.Child("ports"), portNames)
 		if labels, ok := ep["labels"].(map[string]any); !ok || labels[rules.ClusterLabel] == nil {
-			v.warnings = append(v.warnings, fmt.Sprintf(WarnNoClusterLabel, i, rules.ClusterLabel))
+			unlabelled = append(unlabelled, i)
 		}
 	}
+	if len(unlabelled) > 0 {
+		// One warning per kind of problem, however many endpoints have it.
+		v.warnings = append(v.warnings, fmt.Sprintf(WarnNoClusterLabel, indexList(unlabelled), rules.ClusterLabel))
+	}
+}
+
+// indexList formats indices as "0,2,5", eliding past the first eight.
+func indexList(idx []int) string {
+	const shown = 8
+	parts := make([]string, 0, shown+1)
+	for i, n := range idx {
+		if i == shown {
+			parts = append(parts, fmt.Sprintf("… %d more", len(idx)-shown))
+			break
+		}
+		parts = append(parts, strconv.Itoa(n))
+	}
+	return strings.Join(parts, ",")
 }
 
 func (v *validator) endpointPorts(ep map[string]any, fld *field.Path, portNames map[string]bool) {

@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook/config"
 )
 
@@ -44,7 +45,7 @@ func TestValidateServiceEntry(t *testing.T) {
 	}
 	tests := map[string]struct {
 		edit   func(spec map[string]any)
-		cfg    func(*config.Config)
+		cfg    func(*rules.Policy)
 		want   map[string]string // field path → message fragment
 		wantOK bool
 		warn   string
@@ -76,7 +77,7 @@ func TestValidateServiceEntry(t *testing.T) {
 		"endpoint wrong port":  {edit: func(s map[string]any) { endpoint(s)["ports"] = map[string]any{"http1": int64(8000)} }, want: map[string]string{"spec.endpoints[0].ports[http1]": "15443"}},
 		"endpoint other port ok": {
 			edit: func(s map[string]any) { endpoint(s)["ports"] = map[string]any{"http1": int64(31443)} },
-			cfg:  func(c *config.Config) { c.AllowedGatewayPorts = []uint32{15443, 31443} }, wantOK: true,
+			cfg:  func(c *rules.Policy) { c.AllowedGatewayPorts = []uint32{15443, 31443} }, wantOK: true,
 		},
 		"endpoint missing port":  {edit: func(s map[string]any) { delete(endpoint(s), "ports") }, want: map[string]string{"spec.endpoints[0].ports[http1]": "map http1 to 15443"}},
 		"endpoint unknown port":  {edit: func(s map[string]any) { endpoint(s)["ports"].(map[string]any)["grpc"] = int64(15443) }, want: map[string]string{"spec.endpoints[0].ports[grpc]": "no port named"}},
@@ -116,7 +117,7 @@ func TestValidateServiceEntry(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			cfg := config.Default()
+			cfg := rules.DefaultPolicy()
 			if tc.cfg != nil {
 				tc.cfg(&cfg)
 			}
@@ -150,8 +151,8 @@ func TestValidateServiceEntry(t *testing.T) {
 	}
 }
 
-func withRange(rng string) func(*config.Config) {
-	return func(c *config.Config) {
+func withRange(rng string) func(*rules.Policy) {
+	return func(c *rules.Policy) {
 		o := config.NewOptions()
 		o.VIPRange = rng
 		cfg, err := o.Config()
@@ -173,7 +174,7 @@ func TestNotApplicable(t *testing.T) {
 			if Applies(obj, "") {
 				t.Fatalf("Applies(%v) = true", obj.Object["spec"])
 			}
-			if errs, w := ValidateServiceEntry(obj, config.Default(), nil); len(errs)+len(w) != 0 {
+			if errs, w := ValidateServiceEntry(obj, rules.DefaultPolicy(), nil); len(errs)+len(w) != 0 {
 				t.Fatalf("ValidateServiceEntry(%v) = %v, %v; want nothing", obj.Object["spec"], errs, w)
 			}
 		})
@@ -192,7 +193,7 @@ func TestNotApplicable(t *testing.T) {
 func TestSpecNotObject(t *testing.T) {
 	obj := seed(t, nil)
 	obj.Object["spec"] = []any{"x"}
-	if errs, _ := ValidateServiceEntry(obj, config.Default(), nil); len(errs) != 0 {
+	if errs, _ := ValidateServiceEntry(obj, rules.DefaultPolicy(), nil); len(errs) != 0 {
 		t.Fatalf("a spec that is not an object has no .global host, got %v", errs)
 	}
 }
