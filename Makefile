@@ -76,9 +76,8 @@ test-unit: ## Run unit tests only (no lab).
 FUZZTIME ?= 30s
 
 .PHONY: fuzz
-fuzz: ## Fuzz both mesh-webhook admission handlers, FUZZTIME each (default 30s).
-	$(GO) test -run '^$$' -fuzz '^FuzzValidateAdmissionReview$$' -fuzztime $(FUZZTIME) ./pkg/validate
-	$(GO) test -run '^$$' -fuzz '^FuzzMutateAdmissionReview$$' -fuzztime $(FUZZTIME) ./pkg/mutate
+fuzz: ## Fuzz the four mesh-webhook admission handlers (ServiceEntries and DestinationRules, both modes) for FUZZTIME (default 30s).
+	$(GO) test -run '^$$' -fuzz '^FuzzAdmissionReview$$' -fuzztime $(FUZZTIME) ./pkg/webhook
 
 .PHONY: bench-webhook
 bench-webhook: tools ## Create latency with vs without mesh-webhook on a lab API server; handler admissions/s per core.

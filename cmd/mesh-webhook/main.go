@@ -47,6 +47,9 @@ func run() error {
 		return err
 	}
 	log := logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.Level(-o.LogLevel)}))
+	if limit := webhook.SetMemoryLimit("/sys/fs/cgroup"); limit > 0 {
+		log.Info("memory limit from the cgroup", "softLimitBytes", limit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	return webhook.Run(ctx, o, log.WithValues("version", version.Version))

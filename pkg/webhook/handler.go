@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -13,286 +13,234 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/mutate"
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/validate"
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook/config"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
 // Paths the handlers are served at; the webhook configurations point there.
 const (
-	MutatePath   = "/mutate-serviceentries"
-	ValidatePath = "/validate-serviceentries"
+	MutatePath              = "/mutate-serviceentries"
+	ValidatePath            = "/validate-serviceentries"
+	MutateDestinationRules  = "/mutate-destinationrules"
+	ValidateDestinationRule = "/validate-destinationrules"
 )
 
 // MaxObjectBytes bounds the object a handler decodes: etcd's default request
 // limit, so nothing larger could be stored anyway.
 const MaxObjectBytes = 3 << 19 // 1.5 MiB
 
-const (
-	serviceEntryGroup    = "networking.istio.io"
-	serviceEntryKind     = "ServiceEntry"
-	serviceEntryResource = "serviceentries"
+// DefaultDeadline is how long one admission may work: below the webhook
+// configurations' 5 s timeout, so that a slow API server yields an answer
+// that says so instead of the API server's timeout.
+const DefaultDeadline = 4 * time.Second
+
+// resource is a kind the handlers admit.
+type resource struct {
+	group, kind, resource string
+}
+
+var (
+	serviceEntries   = resource{"networking.istio.io", "ServiceEntry", "serviceentries"}
+	destinationRules = resource{"networking.istio.io", "DestinationRule", "destinationrules"}
 )
 
-// Handlers holds what both admission handlers share.
+// Handlers holds what the admission handlers share.
 type Handlers struct {
-	Config  config.Config
-	Claims  Claims // nil: no VIP allocation or claim checks
+	// Config is the policy until SetPolicy replaces it.
+	Config rules.Policy
+	Claims Claims // nil: no VIP allocation or claim checks
+	// Index knows the cluster's `.global` ServiceEntries and
+	// DestinationRules; nil: the checks that need it are skipped.
+	Index   Index
 	Metrics *Metrics
 	Log     logr.Logger
+	// Deadline bounds the work of one admission (default DefaultDeadline).
+	Deadline time.Duration
+
+	current atomic.Pointer[rules.Policy]
 }
 
-// Mutator is the mutating admission handler.
-func (h *Handlers) Mutator() admission.Handler { return admission.HandlerFunc(h.mutate) }
-
-// Validator is the validating admission handler.
-func (h *Handlers) Validator() admission.Handler { return admission.HandlerFunc(h.validate) }
-
-func (h *Handlers) count(webhook string, req admission.Request, verdict string) {
-	if h.Metrics != nil {
-		h.Metrics.Admissions.WithLabelValues(webhook, string(req.Operation), verdict).Inc()
+// Policy is the policy in force.
+func (h *Handlers) Policy() rules.Policy {
+	if p := h.current.Load(); p != nil {
+		return *p
 	}
+	return h.Config
 }
 
-// decode checks that req is a CREATE or UPDATE of a ServiceEntry and
-// decodes its object. A nil object with a nil response means "nothing to
-// do": the caller allows the request.
-func (h *Handlers) decode(webhook string, req admission.Request) (*unstructured.Unstructured, *admission.Response) {
-	fail := func(code int32, format string, a ...any) (*unstructured.Unstructured, *admission.Response) {
-		h.count(webhook, req, VerdictErrored)
-		r := admission.Errored(code, fmt.Errorf(format, a...))
-		return nil, &r
+// SetPolicy replaces the policy for the admissions that start after it.
+func (h *Handlers) SetPolicy(p rules.Policy) { h.current.Store(&p) }
+
+// Mutator is the mutating admission handler of ServiceEntries.
+func (h *Handlers) Mutator() admission.Handler { return h.handler("mutate", h.mutate) }
+
+// Validator is the validating admission handler of ServiceEntries (CREATE
+// and UPDATE are checked, DELETE releases the entry's VIP).
+func (h *Handlers) Validator() admission.Handler { return h.handler("validate", h.validate) }
+
+// DestinationRuleMutator fills the tls mode and remote SNIs of
+// DestinationRules of `.global` hosts.
+func (h *Handlers) DestinationRuleMutator() admission.Handler {
+	return h.handler("mutate-destinationrule", h.mutateDestinationRule)
+}
+
+// DestinationRuleValidator checks DestinationRules of `.global` hosts.
+func (h *Handlers) DestinationRuleValidator() admission.Handler {
+	return h.handler("validate-destinationrule", h.validateDestinationRule)
+}
+
+// review is one admission being answered.
+type review struct {
+	req     admission.Request
+	webhook string
+	policy  rules.Policy
+	obj     *unstructured.Unstructured
+}
+
+func (r *review) dryRun() bool { return r.req.DryRun != nil && *r.req.DryRun }
+
+// handler wraps fn with the deadline and the verdict metric.
+func (h *Handlers) handler(webhook string, fn func(context.Context, *review) (admission.Response, string)) admission.Handler {
+	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
+		d := h.Deadline
+		if d <= 0 {
+			d = DefaultDeadline
+		}
+		ctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		resp, verdict := fn(ctx, &review{req: req, webhook: webhook, policy: h.Policy()})
+		if h.Metrics != nil {
+			h.Metrics.Admissions.WithLabelValues(webhook, OperationLabel(req.Operation), verdict).Inc()
+		}
+		return resp
+	})
+}
+
+// OperationLabel is the operation metric label: an admission operation, or
+// "other" for anything a caller made up.
+func OperationLabel(op admissionv1.Operation) string {
+	switch op {
+	case admissionv1.Create, admissionv1.Update, admissionv1.Delete, admissionv1.Connect:
+		return string(op)
 	}
-	switch req.Operation {
-	case admissionv1.Create, admissionv1.Update:
-	case admissionv1.Delete, admissionv1.Connect:
-		// No new object to check; claims of deleted entries are released by
-		// the repair loop.
-		h.count(webhook, req, VerdictSkipped)
-		r := admission.Allowed(fmt.Sprintf("mesh-webhook does not check %s operations", req.Operation))
-		return nil, &r
-	default:
-		return fail(http.StatusBadRequest, "admission request %q has operation %q; want CREATE or UPDATE", req.UID, req.Operation)
+	return "other"
+}
+
+func errored(code int32, format string, a ...any) (admission.Response, string) {
+	return admission.Errored(code, fmt.Errorf(format, a...)), VerdictErrored
+}
+
+func allowed(msg string, verdict string) (admission.Response, string) {
+	return admission.Allowed(msg), verdict
+}
+
+// checkKind refuses a request for a kind the handler does not serve: the
+// webhook configuration is wrong.
+func checkKind(req admission.Request, want resource) error {
+	if req.Kind.Group != want.group || req.Kind.Kind != want.kind ||
+		(req.Resource.Resource != "" && (req.Resource.Group != want.group || req.Resource.Resource != want.resource)) {
+		return fmt.Errorf("this mesh-webhook path handles %s %s only, got kind %s resource %s; fix the webhook configuration rules",
+			want.group, want.resource, req.Kind.String(), req.Resource.String())
 	}
-	if req.Kind.Group != serviceEntryGroup || req.Kind.Kind != serviceEntryKind ||
-		(req.Resource.Resource != "" && (req.Resource.Group != serviceEntryGroup || req.Resource.Resource != serviceEntryResource)) {
-		return fail(http.StatusBadRequest, "mesh-webhook handles %s %s only, got kind %s resource %s; fix the webhook configuration rules",
-			serviceEntryGroup, serviceEntryResource, req.Kind.String(), req.Resource.String())
-	}
-	if req.SubResource != "" {
-		h.count(webhook, req, VerdictSkipped)
-		r := admission.Allowed("mesh-webhook does not check the " + req.SubResource + " subresource")
-		return nil, &r
-	}
-	raw := req.Object.Raw
+	return nil
+}
+
+// decodeRaw decodes an admitted object; raw is req.Object or, for DELETE,
+// req.OldObject.
+func decodeRaw(req admission.Request, raw []byte, kind string) (*unstructured.Unstructured, error) {
 	switch {
 	case len(raw) == 0:
-		return fail(http.StatusBadRequest, "admission request %s carries no object", req.UID)
+		return nil, fmt.Errorf("admission request %s carries no object", req.UID)
 	case len(raw) > MaxObjectBytes:
-		return fail(http.StatusBadRequest, "ServiceEntry %s/%s is %d bytes, more than the %d a cluster can store; remove what it does not need", req.Namespace, req.Name, len(raw), MaxObjectBytes)
+		return nil, fmt.Errorf("%s %s/%s is %d bytes, more than the %d a cluster can store; remove what it does not need", kind, req.Namespace, req.Name, len(raw), MaxObjectBytes)
 	}
 	var m map[string]any
 	if err := utiljson.Unmarshal(raw, &m); err != nil {
-		return fail(http.StatusBadRequest, "ServiceEntry %s/%s is not a JSON object: %v", req.Namespace, req.Name, err)
+		return nil, fmt.Errorf("%s %s/%s is not a JSON object: %w", kind, req.Namespace, req.Name, err)
 	}
 	if m == nil {
-		return fail(http.StatusBadRequest, "ServiceEntry %s/%s is not a JSON object", req.Namespace, req.Name)
+		return nil, fmt.Errorf("%s %s/%s is not a JSON object", kind, req.Namespace, req.Name)
 	}
-	obj := &unstructured.Unstructured{Object: m}
-	if !validate.Applies(obj, h.Config.Suffix) {
-		h.count(webhook, req, VerdictSkipped)
-		r := admission.Allowed("no ." + h.Config.Suffix + " host")
-		return nil, &r
-	}
-	return obj, nil
+	return &unstructured.Unstructured{Object: m}, nil
 }
 
-func owner(req admission.Request, obj *unstructured.Unstructured, suffix string) Owner {
-	o := Owner{Namespace: req.Namespace, Name: req.Name, UID: string(obj.GetUID()), Host: validate.GlobalHost(obj, suffix)}
-	if o.Namespace == "" {
-		o.Namespace = obj.GetNamespace()
+// decode checks that r is a CREATE or UPDATE of want and decodes its
+// object. done is true when the response is final (skipped or refused).
+func (h *Handlers) decode(r *review, want resource) (resp admission.Response, verdict string, done bool) {
+	req := r.req
+	switch req.Operation {
+	case admissionv1.Create, admissionv1.Update:
+	case admissionv1.Delete, admissionv1.Connect:
+		resp, verdict = allowed(fmt.Sprintf("mesh-webhook does not check %s operations here", req.Operation), VerdictSkipped)
+		return resp, verdict, true
+	default:
+		resp, verdict = errored(http.StatusBadRequest, "admission request %q has operation %q; want CREATE or UPDATE", req.UID, req.Operation)
+		return resp, verdict, true
 	}
-	if o.Name == "" {
-		o.Name = obj.GetName()
+	if err := checkKind(req, want); err != nil {
+		resp, verdict = errored(http.StatusBadRequest, "%v", err)
+		return resp, verdict, true
 	}
-	return o
-}
-
-func isDryRun(req admission.Request) bool { return req.DryRun != nil && *req.DryRun }
-
-func (h *Handlers) mutate(ctx context.Context, req admission.Request) admission.Response {
-	const webhook = "mutate"
-	obj, resp := h.decode(webhook, req)
-	if resp != nil {
-		return *resp
+	if req.SubResource != "" {
+		resp, verdict = allowed("mesh-webhook does not check the "+req.SubResource+" subresource", VerdictSkipped)
+		return resp, verdict, true
 	}
-	var alloc mutate.AllocateFunc
-	// An entry created with generateName has no name yet, and a claim
-	// must name its holder: the validating handler denies it instead.
-	if o := owner(req, obj, h.Config.Suffix); h.Claims != nil && o.Name != "" {
-		dry := isDryRun(req)
-		alloc = func(ctx context.Context, host string) (netip.Addr, error) {
-			o.Host = host
-			start := time.Now()
-			a, err := h.Claims.Allocate(ctx, o, dry)
-			if h.Metrics != nil {
-				h.Metrics.AllocationLatency.Observe(time.Since(start).Seconds())
-				if !dry {
-					if err != nil {
-						h.Metrics.Claims.WithLabelValues("error").Inc()
-					} else {
-						h.Metrics.Claims.WithLabelValues("allocated").Inc()
-					}
-				}
-			}
-			return a, err
-		}
-	}
-	// Fill the defaults first; a VIP is claimed only for an entry that would
-	// then be admitted, so denied requests leave no claim behind (warn mode
-	// admits everything, so it always allocates).
-	res, err := mutate.Default(ctx, obj, h.Config, nil)
-	if err == nil && alloc != nil && (h.Config.Mode == config.ModeWarn || onlyAddressMissing(obj, h.Config)) {
-		var r mutate.Result
-		r, err = mutate.Default(ctx, obj, h.Config, alloc)
-		res.Address = r.Address
-	}
+	obj, err := decodeRaw(req, req.Object.Raw, want.kind)
 	if err != nil {
-		if h.Config.Mode == config.ModeWarn {
-			// Warn mode must never block a write; the validating handler
-			// reports the missing address as a warning.
-			h.count(webhook, req, VerdictWarned)
-			return admission.Allowed("").WithWarnings(err.Error())
-		}
-		h.count(webhook, req, VerdictErrored)
-		h.Log.Error(err, "allocation failed", "namespace", req.Namespace, "name", req.Name)
-		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("%w; retry, or set spec.addresses to a free VIP", err))
+		resp, verdict = errored(http.StatusBadRequest, "%v", err)
+		return resp, verdict, true
 	}
-	if !res.Changed() {
-		h.count(webhook, req, VerdictAllowed)
-		return admission.Allowed("")
-	}
-	mutated, err := utiljson.Marshal(obj.Object)
-	if err != nil {
-		h.count(webhook, req, VerdictErrored)
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
-	h.count(webhook, req, VerdictPatched)
-	return admission.PatchResponseFromRaw(req.Object.Raw, mutated)
+	r.obj = obj
+	return resp, "", false
 }
 
-// onlyAddressMissing reports whether the entry's only violation is its
-// missing address.
-func onlyAddressMissing(obj *unstructured.Unstructured, cfg config.Config) bool {
-	errs, _ := validate.ValidateServiceEntry(obj, cfg, nil)
-	addrs := field.NewPath("spec", "addresses").String()
-	for _, e := range errs {
-		if e.Field != addrs || e.Type != field.ErrorTypeRequired {
-			return false
-		}
-	}
-	return true
-}
-
-func (h *Handlers) validate(ctx context.Context, req admission.Request) admission.Response {
-	const webhook = "validate"
-	obj, resp := h.decode(webhook, req)
-	if resp != nil {
-		return *resp
-	}
-	errs, warnings := validate.ValidateServiceEntry(obj, h.Config, nil)
-	if owner(req, obj, h.Config.Suffix).Name == "" {
-		errs = append(errs, field.Required(field.NewPath("metadata", "name"),
-			"a ."+h.Config.Suffix+" ServiceEntry needs a name when it is created (not generateName): its VIP claim names the entry that holds it"))
-	}
-	warn := h.Config.Mode == config.ModeWarn
-	// Claims are only taken for an object that will be admitted, so a denied
-	// request leaves nothing behind for the repair loop.
-	if h.Claims != nil && (len(errs) == 0 || warn) {
-		claimErrs, err := h.claim(ctx, req, obj, errs)
-		if err != nil {
-			if warn {
-				warnings = append(warnings, err.Error())
-			} else {
-				h.count(webhook, req, VerdictErrored)
-				h.Log.Error(err, "claim failed", "namespace", req.Namespace, "name", req.Name)
-				return admission.Errored(http.StatusInternalServerError, fmt.Errorf("%w; retry", err))
-			}
-		}
-		errs = append(errs, claimErrs...)
-	}
-	if len(errs) == 0 {
-		h.count(webhook, req, VerdictAllowed)
-		return admission.Allowed("").WithWarnings(warnings...)
-	}
-	if warn {
-		h.count(webhook, req, VerdictWarned)
+// deny answers a request with violations: 422 in deny mode; in warn mode
+// the violations become warnings and the request is admitted.
+func (r *review) deny(gk schema.GroupKind, errs field.ErrorList, warnings []string) (admission.Response, string) {
+	if r.policy.Mode == rules.ModeWarn {
 		for _, e := range errs {
 			warnings = append(warnings, e.Error())
 		}
-		return admission.Allowed("").WithWarnings(warnings...)
+		return admission.Allowed("").WithWarnings(warnings...), VerdictWarned
 	}
-	h.count(webhook, req, VerdictDenied)
-	return Denied(owner(req, obj, h.Config.Suffix).Name, errs).WithWarnings(warnings...)
+	return Denied(gk, r.name(), errs).WithWarnings(warnings...), VerdictDenied
 }
 
-// claim claims every valid address of obj for it; addresses with field
-// errors are skipped (validation already reported them).
-func (h *Handlers) claim(ctx context.Context, req admission.Request, obj *unstructured.Unstructured, known field.ErrorList) (field.ErrorList, error) {
-	o := owner(req, obj, h.Config.Suffix)
-	fld := field.NewPath("spec", "addresses")
-	var errs field.ErrorList
-	for i, s := range validate.Addresses(obj) {
-		if hasErrorOn(known, fld.Index(i)) {
-			continue
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil || !h.Config.Space.Contains(a) {
-			continue
-		}
-		err = h.Claims.Claim(ctx, a, o, isDryRun(req))
-		var taken *TakenError
-		switch {
-		case err == nil:
-			if h.Metrics != nil && !isDryRun(req) {
-				h.Metrics.Claims.WithLabelValues("claimed").Inc()
-			}
-		case errors.As(err, &taken):
-			if h.Metrics != nil {
-				h.Metrics.Claims.WithLabelValues("taken").Inc()
-			}
-			errs = append(errs, field.Invalid(fld.Index(i), s, taken.Error()))
-		default:
-			if h.Metrics != nil {
-				h.Metrics.Claims.WithLabelValues("error").Inc()
-			}
-			return errs, fmt.Errorf("claim %s for ServiceEntry %s: %w", a, o, err)
-		}
+// name is the admitted object's name (the request's, else the object's).
+func (r *review) name() string {
+	if r.req.Name != "" || r.obj == nil {
+		return r.req.Name
 	}
-	return errs, nil
+	return r.obj.GetName()
 }
 
-func hasErrorOn(errs field.ErrorList, fld *field.Path) bool {
-	p := fld.String()
-	for _, e := range errs {
-		if e.Field == p {
-			return true
-		}
+// namespace is the admitted object's namespace.
+func (r *review) namespace() string {
+	if r.req.Namespace != "" || r.obj == nil {
+		return r.req.Namespace
 	}
-	return false
+	return r.obj.GetNamespace()
 }
 
-// Denied is the 422 response for a ServiceEntry with violations: the
-// API server passes its status, with every cause and its field path, to the
-// client.
-func Denied(name string, errs field.ErrorList) admission.Response {
+// patch answers with the changes made to r.obj.
+func (r *review) patch() (admission.Response, string) {
+	mutated, err := utiljson.Marshal(r.obj.Object)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err), VerdictErrored
+	}
+	return admission.PatchResponseFromRaw(r.req.Object.Raw, mutated), VerdictPatched
+}
+
+// Denied is the 422 response for an object with violations: the API server
+// passes its status, with every cause and its field path, to the client.
+func Denied(gk schema.GroupKind, name string, errs field.ErrorList) admission.Response {
 	var st metav1.Status
 	var se *apierrors.StatusError
-	if errors.As(validate.NewInvalid(name, errs), &se) {
+	if errors.As(apierrors.NewInvalid(gk, name, errs), &se) {
 		st = se.ErrStatus
 	}
 	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &st}}

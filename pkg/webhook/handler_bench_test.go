@@ -11,7 +11,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook/config"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook/webhooktest"
 )
 
@@ -48,14 +48,14 @@ func named(obj string, i int) []byte {
 // BenchmarkMutateAdmission: an entry without addresses, defaulted and given
 // a fresh VIP each time.
 func BenchmarkMutateAdmission(b *testing.B) {
-	m, _, _ := webhooktest.Handlers(config.ModeDeny)
-	benchAdmissions(b, m, func(i int) []byte { return named(minimal, i) })
+	hs := webhooktest.Handlers(rules.ModeDeny)
+	benchAdmissions(b, hs.Mutate, func(i int) []byte { return named(minimal, i) })
 }
 
 // BenchmarkValidateAdmission: a complete entry whose VIP gets claimed.
 func BenchmarkValidateAdmission(b *testing.B) {
-	_, v, _ := webhooktest.Handlers(config.ModeDeny)
-	benchAdmissions(b, v, func(i int) []byte {
+	hs := webhooktest.Handlers(rules.ModeDeny)
+	benchAdmissions(b, hs.Validate, func(i int) []byte {
 		o := strings.Replace(seed, `240.0.0.2`, fmt.Sprintf("241.%d.%d.%d", i>>16&255, i>>8&255, i&255), 1)
 		return named(o, i)
 	})
@@ -64,14 +64,14 @@ func BenchmarkValidateAdmission(b *testing.B) {
 // BenchmarkDeniedAdmission: an entry with several violations, denied with
 // every cause.
 func BenchmarkDeniedAdmission(b *testing.B) {
-	_, v, _ := webhooktest.Handlers(config.ModeDeny)
+	hs := webhooktest.Handlers(rules.ModeDeny)
 	bad := strings.Replace(external, `"resolution":"DNS"`, `"resolution":"NONE"`, 1)
-	benchAdmissions(b, v, func(i int) []byte { return named(bad, i) })
+	benchAdmissions(b, hs.Validate, func(i int) []byte { return named(bad, i) })
 }
 
 // BenchmarkSkippedAdmission: a non-.global entry (normally kept away by
 // matchConditions).
 func BenchmarkSkippedAdmission(b *testing.B) {
-	_, v, _ := webhooktest.Handlers(config.ModeDeny)
-	benchAdmissions(b, v, func(i int) []byte { return named(local, i) })
+	hs := webhooktest.Handlers(rules.ModeDeny)
+	benchAdmissions(b, hs.Validate, func(i int) []byte { return named(local, i) })
 }

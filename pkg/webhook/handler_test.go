@@ -18,7 +18,6 @@ import (
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook"
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook/config"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook/webhooktest"
 )
 
@@ -43,8 +42,8 @@ type server struct {
 	validate http.Handler
 }
 
-func newServer(mode config.Mode) *server {
-	cfg := config.Default()
+func newServer(mode rules.Mode) *server {
+	cfg := rules.DefaultPolicy()
 	cfg.Mode = mode
 	s := &server{claims: webhooktest.NewClaims(rules.DefaultVIPSpace()), metrics: webhook.NewMetrics(nil)}
 	h := &webhook.Handlers{Config: cfg, Claims: s.claims, Metrics: s.metrics, Log: logr.Discard()}
@@ -114,7 +113,7 @@ func TestRawRequests(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			for hname, h := range map[string]http.Handler{"mutate": newServer(config.ModeDeny).mutate, "validate": newServer(config.ModeDeny).validate} {
+			for hname, h := range map[string]http.Handler{"mutate": newServer(rules.ModeDeny).mutate, "validate": newServer(rules.ModeDeny).validate} {
 				ct := tc.contentType
 				if ct == "" {
 					ct = "application/json"
@@ -182,7 +181,7 @@ func applyPatch(t *testing.T, obj string, resp *admissionv1.AdmissionResponse) m
 }
 
 func TestMutateMinimal(t *testing.T) {
-	s := newServer(config.ModeDeny)
+	s := newServer(rules.ModeDeny)
 	resp := post(t, s.mutate, review(admissionv1.Create, minimal), "application/json")
 	if !resp.Allowed || resp.PatchType == nil {
 		t.Fatalf("minimal entry: allowed=%v patchType=%v result=%v", resp.Allowed, resp.PatchType, resp.Result)
@@ -221,7 +220,7 @@ func TestMutateMinimal(t *testing.T) {
 }
 
 func TestMutateNoClaimForInvalidOrDryRun(t *testing.T) {
-	s := newServer(config.ModeDeny)
+	s := newServer(rules.ModeDeny)
 	bad := strings.Replace(minimal, `"ports":[{`, `"location":"MESH_EXTERNAL","ports":[{`, 1)
 	if resp := post(t, s.mutate, review(admissionv1.Create, bad), "application/json"); !resp.Allowed {
 		t.Fatalf("mutate denied: %v", resp.Result)
@@ -237,7 +236,7 @@ func TestMutateNoClaimForInvalidOrDryRun(t *testing.T) {
 }
 
 func TestValidateClaims(t *testing.T) {
-	s := newServer(config.ModeDeny)
+	s := newServer(rules.ModeDeny)
 	if resp := post(t, s.validate, review(admissionv1.Create, seed), "application/json"); !resp.Allowed {
 		t.Fatalf("seed denied: %v", resp.Result)
 	}
@@ -262,7 +261,7 @@ func TestValidateClaims(t *testing.T) {
 }
 
 func TestWarnMode(t *testing.T) {
-	s := newServer(config.ModeWarn)
+	s := newServer(rules.ModeWarn)
 	resp := post(t, s.validate, review(admissionv1.Create, external), "application/json")
 	if !resp.Allowed {
 		t.Fatalf("warn mode denied: %v", resp.Result)
@@ -271,14 +270,14 @@ func TestWarnMode(t *testing.T) {
 		t.Fatalf("warnings %q, want the location violation", resp.Warnings)
 	}
 	// Deny mode gives the same message as the error.
-	d := post(t, newServer(config.ModeDeny).validate, review(admissionv1.Create, external), "application/json")
+	d := post(t, newServer(rules.ModeDeny).validate, review(admissionv1.Create, external), "application/json")
 	if d.Allowed || !strings.Contains(d.Result.Message, resp.Warnings[0]) {
 		t.Fatalf("deny message %q does not carry the warning %q", d.Result.Message, resp.Warnings[0])
 	}
 }
 
 func TestMetrics(t *testing.T) {
-	s := newServer(config.ModeDeny)
+	s := newServer(rules.ModeDeny)
 	post(t, s.validate, review(admissionv1.Create, local), "application/json")
 	post(t, s.validate, review(admissionv1.Create, external), "application/json")
 	post(t, s.mutate, review(admissionv1.Create, minimal), "application/json")
@@ -297,7 +296,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestGenerateNameDenied(t *testing.T) {
-	s := newServer(config.ModeDeny)
+	s := newServer(rules.ModeDeny)
 	gen := strings.Replace(minimal, `"name":"httpbin-min"`, `"generateName":"httpbin-"`, 1)
 	if resp := post(t, s.mutate, review(admissionv1.Create, gen), "application/json"); !resp.Allowed || strings.Contains(string(resp.Patch), "/spec/addresses") {
 		t.Fatalf("mutate of a generateName entry: allowed=%v patch=%s; want defaults without a VIP", resp.Allowed, resp.Patch)

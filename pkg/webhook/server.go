@@ -67,6 +67,8 @@ type Options struct {
 	LogLevel        int
 	KubeAPIQPS      float32
 	KubeAPIBurst    int
+	Deadline        time.Duration
+	ConfigMap       string
 }
 
 // NewOptions returns the defaults of a Deployment in mesh-system.
@@ -90,6 +92,8 @@ func NewOptions() *Options {
 		// webhook timeout.
 		KubeAPIQPS:   500,
 		KubeAPIBurst: 1000,
+		Deadline:     DefaultDeadline,
+		ConfigMap:    config.ConfigMapName,
 	}
 }
 
@@ -115,6 +119,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.LogLevel, "v", o.LogLevel, "log verbosity")
 	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "queries per second to the API server")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "burst of queries to the API server")
+	fs.DurationVar(&o.Deadline, "admission-deadline", o.Deadline, "how long one admission may work; keep it below the webhook configurations' timeoutSeconds (5s)")
+	fs.StringVar(&o.ConfigMap, "config-map", o.ConfigMap, "ConfigMap in --namespace whose keys set the policy (as --"+config.FlagConfigDir+"), watched and applied without a restart; explicit flags win; empty: do not watch")
 }
 
 // Complete reads the mounted policy ConfigMap.
@@ -139,6 +145,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Namespace == "" {
 		errs = append(errs, errors.New("--namespace is empty; use the namespace mesh-webhook runs in, e.g. "+DefaultNamespace))
+	}
+	if o.Deadline <= 0 || o.Deadline > 30*time.Second {
+		errs = append(errs, fmt.Errorf("--admission-deadline %s must be positive and at most 30s (the longest webhook timeout); use less than the webhook configurations' timeoutSeconds", o.Deadline))
 	}
 	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst <= 0 {
 		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst must be positive"))
@@ -223,14 +232,23 @@ func Run(ctx context.Context, o *Options, log logr.Logger) error {
 
 	cache := vip.NewCache(dyn)
 	claims := vip.NewClaims(dyn, cfg.Space, vip.WithManagedBy(vip.ManagedByWebhook), vip.WithCache(cache))
-	if err := mgr.Add(cache); err != nil {
-		return err
+	index := NewObjectIndex(dyn)
+	for _, r := range []manager.Runnable{cache, index} {
+		if err := mgr.Add(r); err != nil {
+			return err
+		}
 	}
 	metrics := NewMetrics(ctrlmetrics.Registry)
-	h := &Handlers{Config: cfg, Claims: VIPClaims{Claims: claims, Cache: cache}, Metrics: metrics, Log: log.WithName("admission")}
+	h := &Handlers{Config: cfg, Claims: VIPClaims{Claims: claims, Cache: cache}, Index: index, Metrics: metrics, Log: log.WithName("admission"), Deadline: o.Deadline}
 	srv := mgr.GetWebhookServer()
 	srv.Register(MutatePath, &admission.Webhook{Handler: h.Mutator()})
 	srv.Register(ValidatePath, &admission.Webhook{Handler: h.Validator()})
+	srv.Register(MutateDestinationRules, &admission.Webhook{Handler: h.DestinationRuleMutator()})
+	srv.Register(ValidateDestinationRule, &admission.Webhook{Handler: h.DestinationRuleValidator()})
+	reloader, err := addReloader(mgr, kube, o, h, claims, log.WithName("config"))
+	if err != nil {
+		return err
+	}
 	if selfTLS != nil {
 		if err := mgr.Add(selfTLS); err != nil {
 			return err
@@ -245,9 +263,14 @@ func Run(ctx context.Context, o *Options, log logr.Logger) error {
 	if err := mgr.AddReadyzCheck("webhook", srv.StartedChecker()); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("vipclaims", func(*http.Request) error {
-		if !cache.HasSynced() {
+	if err := mgr.AddReadyzCheck("caches", func(*http.Request) error {
+		switch {
+		case !cache.HasSynced():
 			return errors.New("VIPClaim cache not synced yet")
+		case !index.Synced():
+			return errors.New("ServiceEntry and DestinationRule index not synced yet")
+		case reloader != nil && !reloader.Synced():
+			return errors.New("policy ConfigMap not read yet")
 		}
 		return nil
 	}); err != nil {
@@ -268,20 +291,21 @@ type VIPClaims struct {
 }
 
 // Allocate implements Claims.
-func (v VIPClaims) Allocate(ctx context.Context, o Owner, dryRun bool) (netip.Addr, error) {
-	return v.Claims.Allocate(ctx, vip.Owner(o), dryRun)
+func (v VIPClaims) Allocate(ctx context.Context, o vip.Owner, dryRun bool) (netip.Addr, error) {
+	return v.Claims.Allocate(ctx, o, dryRun)
+}
+
+// Release implements Claims.
+func (v VIPClaims) Release(ctx context.Context, o vip.Owner, dryRun bool) ([]netip.Addr, error) {
+	return v.Claims.ReleaseOwned(ctx, o, dryRun)
 }
 
 // Claim implements Claims.
-func (v VIPClaims) Claim(ctx context.Context, addr netip.Addr, o Owner, dryRun bool) error {
+func (v VIPClaims) Claim(ctx context.Context, addr netip.Addr, o vip.Owner, dryRun bool) error {
 	if v.Cache != nil {
-		if h, ok := v.Cache.Holder(addr); ok && h.Same(vip.Owner(o)) {
+		if h, ok := v.Cache.Holder(addr); ok && h.Same(o) {
 			return nil
 		}
 	}
-	err := v.Claims.Claim(ctx, addr, vip.Owner(o), dryRun)
-	if te, ok := errors.AsType[*vip.TakenError](err); ok {
-		return &TakenError{Addr: te.Addr, Holder: te.Holder.String(), Err: te}
-	}
-	return err
+	return v.Claims.Claim(ctx, addr, o, dryRun)
 }

@@ -18,15 +18,13 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
-// Mode is how violations are enforced.
-type Mode string
+// Mode is how violations are enforced (rules.Mode).
+type Mode = rules.Mode
 
-// Enforcement modes: deny rejects a violating object; warn admits it and
-// returns the same messages as admission warnings, to roll the policy out
-// on a cluster that already holds non-conforming entries.
+// Enforcement modes, as rules defines them.
 const (
-	ModeDeny Mode = "deny"
-	ModeWarn Mode = "warn"
+	ModeDeny = rules.ModeDeny
+	ModeWarn = rules.ModeWarn
 )
 
 // ConfigMapName is the ConfigMap (in the webhook's namespace) that holds the
@@ -42,32 +40,11 @@ const (
 	KeyMode         = "mode"
 )
 
-// Config is the validated policy the handlers enforce.
-type Config struct {
-	Suffix              string
-	Space               rules.VIPSpace
-	AllowedGatewayPorts []uint32
-	Mode                Mode
-}
+// Config is the validated policy the handlers enforce; pkg/rules owns it.
+type Config = rules.Policy
 
-// Default is the policy of DESIGN: `.global`, class E minus Istio's range and
-// broadcast, gateway port 15443, deny.
-func Default() Config {
-	return Config{
-		Suffix:              rules.DefaultSuffix,
-		Space:               rules.DefaultVIPSpace(),
-		AllowedGatewayPorts: rules.DefaultAllowedGatewayPorts(),
-		Mode:                ModeDeny,
-	}
-}
-
-// GatewayPort is the port endpoints are defaulted to: the first allowed one.
-func (c Config) GatewayPort() uint32 {
-	if len(c.AllowedGatewayPorts) == 0 {
-		return rules.GatewayPort
-	}
-	return c.AllowedGatewayPorts[0]
-}
+// Default is rules.DefaultPolicy.
+func Default() Config { return rules.DefaultPolicy() }
 
 // Options is the unvalidated form of Config, as flags and ConfigMap keys
 // spell it.

@@ -15,18 +15,33 @@ import (
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook"
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook/config"
 )
 
-// Handlers returns the mutating and validating HTTP handlers over in-memory
-// claims, with panic recovery off so that a fuzzer sees every panic.
-func Handlers(mode config.Mode) (mutate, validate http.Handler, claims *Claims) {
-	cfg := config.Default()
+// Set is the four admission handlers of mesh-webhook over in-memory claims
+// and index, as HTTP handlers with panic recovery off so that a fuzzer sees
+// every panic.
+type Set struct {
+	Mutate, Validate, MutateRule, ValidateRule http.Handler
+	Claims                                     *Claims
+	Index                                      *Index
+	Handlers                                   *webhook.Handlers
+}
+
+// Handlers returns the handler set of mode.
+func Handlers(mode rules.Mode) Set {
+	cfg := rules.DefaultPolicy()
 	cfg.Mode = mode
-	claims = NewClaims(rules.DefaultVIPSpace())
-	h := &webhook.Handlers{Config: cfg, Claims: claims, Metrics: webhook.NewMetrics(nil), Log: logr.Discard()}
-	return &admission.Webhook{Handler: h.Mutator(), RecoverPanic: ptr.To(false)},
-		&admission.Webhook{Handler: h.Validator(), RecoverPanic: ptr.To(false)}, claims
+	claims := NewClaims(rules.DefaultVIPSpace())
+	index := &Index{}
+	h := &webhook.Handlers{Config: cfg, Claims: claims, Index: index, Metrics: webhook.NewMetrics(nil), Log: logr.Discard()}
+	wrap := func(a admission.Handler) http.Handler {
+		return &admission.Webhook{Handler: a, RecoverPanic: ptr.To(false)}
+	}
+	return Set{
+		Mutate: wrap(h.Mutator()), Validate: wrap(h.Validator()),
+		MutateRule: wrap(h.DestinationRuleMutator()), ValidateRule: wrap(h.DestinationRuleValidator()),
+		Claims: claims, Index: index, Handlers: h,
+	}
 }
 
 // CheckAdmission posts body (a raw AdmissionReview, possibly malformed) to h

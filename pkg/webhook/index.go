@@ -1,0 +1,250 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+)
+
+// Index is what the handlers need to know of the cluster's other objects.
+type Index interface {
+	// Synced reports whether the index holds the cluster's objects; until
+	// then the checks that need it are skipped.
+	Synced() bool
+	// Entries lists the ServiceEntries that have host among their hosts.
+	Entries(host string) []EntryRef
+	// Entry is the ServiceEntry for host visible from namespace, or nil.
+	Entry(host, namespace string) *rules.Entry
+	// HasDestinationRule reports whether a DestinationRule for host is
+	// visible wherever a config in namespace with exportTo is.
+	HasDestinationRule(host, namespace string, exportTo []string) bool
+}
+
+// EntryRef is a ServiceEntry as the index keeps it.
+type EntryRef struct {
+	rules.Entry
+	ExportTo []string
+}
+
+// GVRs the index watches.
+var (
+	ServiceEntryGVR    = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}
+	DestinationRuleGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
+)
+
+// ObjectIndex is the Index of a cluster, fed by watches of ServiceEntries
+// and DestinationRules. It keeps only what the checks read (hosts,
+// exportTo, ports, endpoint labels), not the objects.
+type ObjectIndex struct {
+	entries, rules cache.SharedIndexInformer
+	handlers       []cache.ResourceEventHandlerRegistration
+
+	mu        sync.RWMutex
+	byHost    map[string]map[string]*EntryRef // host → namespace/name → entry
+	rulesHost map[string]map[string][]string  // host → namespace/name → exportTo, keyed "ns/name"
+}
+
+// NewObjectIndex returns the index of the cluster behind client; Start runs
+// it.
+func NewObjectIndex(client dynamic.Interface) *ObjectIndex {
+	x := &ObjectIndex{byHost: map[string]map[string]*EntryRef{}, rulesHost: map[string]map[string][]string{}}
+	x.entries = dynamicinformer.NewFilteredDynamicInformer(client, ServiceEntryGVR, "", 0, cache.Indexers{}, nil).Informer()
+	x.rules = dynamicinformer.NewFilteredDynamicInformer(client, DestinationRuleGVR, "", 0, cache.Indexers{}, nil).Informer()
+	_ = x.entries.SetTransform(compactEntry)
+	_ = x.rules.SetTransform(compactRule)
+	reg, _ := x.entries.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { x.setEntry(o, false) },
+		UpdateFunc: func(old, o any) { x.setEntry(old, true); x.setEntry(o, false) },
+		DeleteFunc: func(o any) { x.setEntry(o, true) },
+	})
+	x.handlers = append(x.handlers, reg)
+	reg, _ = x.rules.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { x.setRule(o, false) },
+		UpdateFunc: func(old, o any) { x.setRule(old, true); x.setRule(o, false) },
+		DeleteFunc: func(o any) { x.setRule(o, true) },
+	})
+	x.handlers = append(x.handlers, reg)
+	return x
+}
+
+// Start runs the watches until ctx ends (controller-runtime Runnable; every
+// replica needs it).
+func (x *ObjectIndex) Start(ctx context.Context) error {
+	go x.rules.Run(ctx.Done())
+	x.entries.Run(ctx.Done())
+	return nil
+}
+
+// NeedLeaderElection is false: every replica admits.
+func (x *ObjectIndex) NeedLeaderElection() bool { return false }
+
+// Synced implements Index.
+func (x *ObjectIndex) Synced() bool {
+	for _, h := range x.handlers {
+		if h == nil || !h.HasSynced() {
+			return false
+		}
+	}
+	return true
+}
+
+// Entries implements Index.
+func (x *ObjectIndex) Entries(host string) []EntryRef {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	m := x.byHost[host]
+	out := make([]EntryRef, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, *m[k])
+	}
+	return out
+}
+
+// Entry implements Index.
+func (x *ObjectIndex) Entry(host, namespace string) *rules.Entry {
+	for _, e := range x.Entries(host) {
+		if rules.Visible(e.Namespace, e.ExportTo, namespace) {
+			return &e.Entry
+		}
+	}
+	return nil
+}
+
+// HasDestinationRule implements Index.
+func (x *ObjectIndex) HasDestinationRule(host, namespace string, exportTo []string) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for key, ex := range x.rulesHost[host] {
+		ns, _, _ := cutKey(key)
+		if rules.VisibleTogether(ns, ex, namespace, exportTo) {
+			return true
+		}
+	}
+	return false
+}
+
+func cutKey(key string) (ns, name string, ok bool) { return strings.Cut(key, "/") }
+
+// compact is what the informers store of an object.
+type compact struct {
+	key   string
+	hosts []string
+	entry *EntryRef // ServiceEntries only
+}
+
+func (c *compact) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+func (c *compact) DeepCopyObject() runtime.Object {
+	cp := *c
+	return &cp
+}
+
+func tombstone(o any) any {
+	if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+		return d.Obj
+	}
+	return o
+}
+
+func compactEntry(o any) (any, error) {
+	u, ok := tombstone(o).(*unstructured.Unstructured)
+	if !ok {
+		return o, nil
+	}
+	hosts := stringList(u.Object, "spec", "hosts")
+	e := &EntryRef{ExportTo: stringList(u.Object, "spec", "exportTo")}
+	e.Namespace, e.Name = u.GetNamespace(), u.GetName()
+	if len(hosts) == 1 {
+		e.Host = hosts[0]
+	}
+	spec, _ := u.Object["spec"].(map[string]any)
+	if len(rules.CheckServiceEntrySize(spec, nil)) == 0 {
+		for _, p := range builders.PortsOf(u) {
+			if p.Number > 0 {
+				e.Ports = append(e.Ports, uint32(p.Number))
+			}
+		}
+		eps, _ := spec["endpoints"].([]any)
+		for _, raw := range eps {
+			ep, _ := raw.(map[string]any)
+			labels, _ := ep["labels"].(map[string]any)
+			l := make(map[string]string, len(labels))
+			for k, v := range labels {
+				l[k] = fmt.Sprint(v)
+			}
+			e.EndpointLabels = append(e.EndpointLabels, l)
+		}
+		if d := u.GetAnnotations()[builders.AnnotationSourceClusterDomain]; d != "" {
+			e.ClusterDomain = d
+		}
+	}
+	return &compact{key: u.GetNamespace() + "/" + u.GetName(), hosts: hosts, entry: e}, nil
+}
+
+func compactRule(o any) (any, error) {
+	u, ok := tombstone(o).(*unstructured.Unstructured)
+	if !ok {
+		return o, nil
+	}
+	host, _, _ := unstructured.NestedString(u.Object, "spec", "host")
+	return &compact{key: u.GetNamespace() + "/" + u.GetName(), hosts: []string{host}, entry: &EntryRef{ExportTo: stringList(u.Object, "spec", "exportTo")}}, nil
+}
+
+func (x *ObjectIndex) setEntry(o any, remove bool) {
+	c, ok := tombstone(o).(*compact)
+	if !ok {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, h := range c.hosts {
+		m := x.byHost[h]
+		if remove {
+			delete(m, c.key)
+			if len(m) == 0 {
+				delete(x.byHost, h)
+			}
+			continue
+		}
+		if m == nil {
+			m = map[string]*EntryRef{}
+			x.byHost[h] = m
+		}
+		m[c.key] = c.entry
+	}
+}
+
+func (x *ObjectIndex) setRule(o any, remove bool) {
+	c, ok := tombstone(o).(*compact)
+	if !ok || len(c.hosts) == 0 {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	h := c.hosts[0]
+	m := x.rulesHost[h]
+	if remove {
+		delete(m, c.key)
+		if len(m) == 0 {
+			delete(x.rulesHost, h)
+		}
+		return
+	}
+	if m == nil {
+		m = map[string][]string{}
+		x.rulesHost[h] = m
+	}
+	m[c.key] = c.entry.ExportTo
+}
