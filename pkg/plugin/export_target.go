@@ -283,12 +283,10 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 		return failBoth(err)
 	}
 	userDR := userGlobalRule(t.rules, ns, host)
-	for _, key := range t.byHost[host] {
-		if key != ns+"/"+seName {
-			// Istio merges entries of one host unpredictably, and each has
-			// its own VIP.
-			warnings = append(warnings, fmt.Sprintf("ServiceEntry %s also defines host %s; keep only one entry per host (delete it, or unexport the other)", key, host))
-		}
+	if holder := t.hostHolder(host, ns, seName); holder != "" {
+		// The webhook refuses the same: Istio merges entries of one host
+		// unpredictably, and each has its own VIP.
+		return failBoth(fmt.Errorf("%s is already held by ServiceEntry %s, which is visible in the same namespaces; a sidecar would use only one of them: delete %s (or give it an exportTo that keeps it apart), then export again", host, holder, holder))
 	}
 	owner := vip.Owner{Namespace: ns, Name: seName, Host: host}
 	if se != nil {
@@ -501,4 +499,21 @@ func (o *ExportOptions) planClientDryRun(target string, src *source) targetResul
 		res.succeeded[svc.Name] = true
 	}
 	return res
+}
+
+// hostHolder is another ServiceEntry of host that a sidecar would see
+// together with the entry export writes (namespace ns, no exportTo, so
+// visible everywhere), as "namespace/name"; "" when there is none.
+func (t *exportTarget) hostHolder(host, ns, seName string) string {
+	for _, key := range t.byHost[host] {
+		if key == ns+"/"+seName {
+			continue
+		}
+		other := t.entries[key]
+		exportTo, _, _ := unstructured.NestedStringSlice(other.Object, "spec", "exportTo")
+		if rules.VisibleTogether(ns, nil, other.GetNamespace(), exportTo) {
+			return key
+		}
+	}
+	return ""
 }
