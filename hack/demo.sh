@@ -79,13 +79,15 @@ run kubectl mesh export helloworld -n hello --from cluster2 --to cluster1
 
 step "export: helloworld v4 from cluster3 (NodePort gateway): the endpoint is a node address and node port"
 run kubectl mesh export helloworld -n hello --from cluster3 --to cluster1 --dry-run=client -o jsonpath='{range .items[0].spec.endpoints[*]}{.address}:{.ports.http} cluster={.labels.cluster}{"\n"}{end}'
-echo "${dim}\$ kubectl mesh export helloworld -n hello --from cluster3 --to cluster1${reset}"
-echo "(this lab's mesh-webhook allows only gateway port 15443: cluster1 refuses the updated entry, and export puts the rule back as it was)"
-if refused=$(kubectl mesh export helloworld -n hello --from cluster3 --to cluster1 2>&1); then
-  echo "unexpectedly admitted"; exit 1
-fi
-echo "$refused"
-run kubectl --context cluster1 get serviceentry helloworld-hello -n hello -o jsonpath='endpoints of cluster1 entry: {range .spec.endpoints[*]}{.labels.cluster} {end}{"\n"}'
+echo "(cluster1's mesh-webhook allows only gateway port 15443 so far: allow cluster3's node port in its ConfigMap; the webhook and the ValidatingAdmissionPolicy both read it, no restart)"
+np=$(kubectl --context cluster3 get svc -n istio-system istio-ingressgateway -o jsonpath='{.spec.ports[?(@.port==15443)].nodePort}')
+run kubectl --context cluster1 -n mesh-system patch configmap mesh-webhook-config --type merge -p "{\"data\":{\"allowedGatewayPorts\":\"15443,$np\"}}"
+for _ in $(seq 1 50); do
+  kubectl mesh export helloworld -n hello --from cluster3 --to cluster1 --dry-run=server >/dev/null 2>&1 && break
+  sleep 0.2
+done
+run kubectl mesh export helloworld -n hello --from cluster3 --to cluster1
+run kubectl --context cluster1 get serviceentry helloworld-hello -n hello -o jsonpath='endpoints of cluster1 entry: {range .spec.endpoints[*]}{.labels.cluster}={.address}:{.ports.http} {end}{"\n"}'
 
 # --- webhook: every .global ServiceEntry checked and completed ---
 step "mesh-webhook: a seed entry is admitted unchanged and its VIP claimed (cluster3)"
@@ -125,8 +127,8 @@ echo "(cluster3's hand-written seed entry has no DestinationRule: status reports
 run kubectl mesh status || echo "(kubectl mesh status exited with $?)"
 step "status: cluster1's exports land (routes from the caller's SNI to the source gateway and Service)"
 run kubectl mesh status --contexts cluster1,cluster2
-step "status: a .global subset selecting pod labels (a mistake of published guides) is caught"
-run kubectl --context cluster1 apply -f - <<'YAML'
+step "mesh-webhook: a .global subset selecting pod labels (a mistake of published guides) is denied, naming the field and the label to use"
+denied=$(kubectl --context cluster1 apply -f - 2>&1 <<'YAML'
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: httpbin-by-version, namespace: bar}
@@ -134,8 +136,36 @@ spec:
   host: httpbin.bar.global
   subsets: [{name: v2, labels: {version: v2}}]
 YAML
-run kubectl mesh status --contexts cluster1 || echo "(kubectl mesh status exited with $?)"
-run kubectl --context cluster1 delete destinationrule httpbin-by-version -n bar
+) && { echo "unexpectedly admitted"; exit 1; }
+echo "$denied"
+
+step "mesh-webhook: a bare DestinationRule for the hand-written entry gets ISTIO_MUTUAL and the remote SNI of every port (cluster3)"
+run kubectl --context cluster3 apply -f - <<'YAML'
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: helloworld-hello-global, namespace: hello}
+spec:
+  host: helloworld.hello.global
+YAML
+run kubectl --context cluster3 get destinationrule helloworld-hello-global -n hello \
+  -o jsonpath='mode={.spec.trafficPolicy.tls.mode} {range .spec.trafficPolicy.portLevelSettings[*]}port {.port.number}: {.tls.mode} {.tls.sni}{end}{"\n"}'
+
+step "mesh-webhook: deleting an entry frees its VIP at once; the same address is taken right away"
+addr=$(kubectl --context cluster3 get serviceentry helloworld-hello -n hello -o jsonpath='{.spec.addresses[0]}')
+run kubectl --context cluster3 delete destinationrule helloworld-hello-global -n hello
+run kubectl --context cluster3 delete serviceentry helloworld-hello -n hello
+run kubectl --context cluster3 apply -f - <<YAML
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: helloworld-again, namespace: hello}
+spec:
+  hosts: [helloworld.hello.global]
+  addresses: [$addr]
+  ports: [{name: http, number: 5000, protocol: HTTP}]
+  endpoints: [{address: 203.0.113.7, labels: {cluster: cluster2}}]
+YAML
+run kubectl --context cluster3 get vipclaims "$addr" -o jsonpath='{.metadata.name} held by {.spec.serviceEntry.namespace}/{.spec.serviceEntry.name}{"\n"}'
+run kubectl --context cluster3 delete serviceentry helloworld-again -n hello
 
 # --- multi-primary, multi-network: Istio's guide on current-Istio clusters ---
 step "multi-primary: east and west run a current Istio (no istiocoredns; istiod with its clusterName; an east-west gateway; the network labels)"
