@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -44,36 +45,66 @@ func objects(t *testing.T, m resmap.ResMap, kind string) []map[string]any {
 	return out
 }
 
+// wantWebhook is what the manifests must say of one webhook.
+type wantWebhook struct {
+	path, resource string
+	operations     []any
+	failurePolicy  string
+	maxTimeout     float64
+}
+
+// wantWebhooks are mesh-webhook's webhooks by configuration kind and name.
+var wantWebhooks = map[string]map[string]wantWebhook{
+	"MutatingWebhookConfiguration": {
+		WebhookServiceEntries:   {path: MutatePath, resource: "serviceentries", operations: []any{"CREATE", "UPDATE"}, failurePolicy: "Fail", maxTimeout: 5},
+		WebhookDestinationRules: {path: "/mutate-destinationrules", resource: "destinationrules", operations: []any{"CREATE", "UPDATE"}, failurePolicy: "Fail", maxTimeout: 5},
+	},
+	"ValidatingWebhookConfiguration": {
+		WebhookServiceEntries:   {path: ValidatePath, resource: "serviceentries", operations: []any{"CREATE", "UPDATE"}, failurePolicy: "Fail", maxTimeout: 5},
+		WebhookDestinationRules: {path: "/validate-destinationrules", resource: "destinationrules", operations: []any{"CREATE", "UPDATE"}, failurePolicy: "Fail", maxTimeout: 5},
+		// A webhook outage must never block a delete.
+		WebhookServiceEntryDeletes: {path: ValidatePath, resource: "serviceentries", operations: []any{"DELETE"}, failurePolicy: "Ignore", maxTimeout: 2},
+	},
+}
+
 // TestWebhookConfigurationSafety pins the settings that keep the webhook
 // from hurting a cluster (DESIGN §5) in the manifests users apply.
 func TestWebhookConfigurationSafety(t *testing.T) {
 	for _, overlay := range []string{"overlays/cert-manager", "overlays/self-managed"} {
 		m := render(t, overlay)
-		for kind, path := range map[string]string{"MutatingWebhookConfiguration": MutatePath, "ValidatingWebhookConfiguration": ValidatePath} {
+		for kind, hooks := range wantWebhooks {
 			objs := objects(t, m, kind)
 			if len(objs) != 1 || objs[0]["metadata"].(map[string]any)["name"] != Name {
 				t.Fatalf("%s: want one %s named %s, got %d", overlay, kind, Name, len(objs))
 			}
+			seen := map[string]bool{}
 			for _, h := range objs[0]["webhooks"].([]any) {
 				w := h.(map[string]any)
-				where := overlay + " " + kind + " " + w["name"].(string)
+				name, _ := w["name"].(string)
+				where := overlay + " " + kind + " " + name
+				want, ok := hooks[name]
+				if !ok {
+					t.Errorf("%s: not one of mesh-webhook's webhooks", where)
+					continue
+				}
+				seen[name] = true
 				check := func(ok bool, what string) {
 					t.Helper()
 					if !ok {
 						t.Errorf("%s: %s", where, what)
 					}
 				}
-				check(w["name"] == "serviceentries.mesh.kubectl-mesh.io", "webhook name")
-				check(w["failurePolicy"] == "Fail", "failurePolicy must be Fail")
+				check(w["failurePolicy"] == want.failurePolicy, "failurePolicy must be "+want.failurePolicy)
 				check(w["sideEffects"] == "NoneOnDryRun", "sideEffects must be NoneOnDryRun")
 				check(w["matchPolicy"] == "Equivalent", "matchPolicy must be Equivalent")
 				to, _ := w["timeoutSeconds"].(float64)
-				check(to > 0 && to <= 5, "timeoutSeconds must be at most 5")
+				check(to > 0 && to <= want.maxTimeout, fmt.Sprintf("timeoutSeconds must be at most %v", want.maxTimeout))
 				check(slices.Equal(w["admissionReviewVersions"].([]any), []any{"v1"}), "admissionReviewVersions must be [v1]")
 				rules := w["rules"].([]any)
 				r := rules[0].(map[string]any)
-				check(len(rules) == 1 && slices.Equal(r["apiVersions"].([]any), []any{"v1"}) && slices.Equal(r["resources"].([]any), []any{"serviceentries"}) &&
-					slices.Equal(r["operations"].([]any), []any{"CREATE", "UPDATE"}), "rules must be serviceentries v1 CREATE, UPDATE")
+				check(len(rules) == 1 && slices.Equal(r["apiGroups"].([]any), []any{"networking.istio.io"}) && slices.Equal(r["apiVersions"].([]any), []any{"v1"}) &&
+					slices.Equal(r["resources"].([]any), []any{want.resource}) && slices.Equal(r["operations"].([]any), want.operations),
+					fmt.Sprintf("rules must be %s v1 %v", want.resource, want.operations))
 				mc := w["matchConditions"].([]any)
 				check(len(mc) == 1 && strings.Contains(mc[0].(map[string]any)["expression"].(string), ".global"), "matchConditions must select .global hosts")
 				sel, _ := yaml.Marshal(w["namespaceSelector"])
@@ -81,7 +112,12 @@ func TestWebhookConfigurationSafety(t *testing.T) {
 					check(strings.Contains(string(sel), want), "namespaceSelector must exclude "+want)
 				}
 				svc := w["clientConfig"].(map[string]any)["service"].(map[string]any)
-				check(svc["name"] == Name && svc["namespace"] == DefaultNamespace && svc["path"] == path, "clientConfig must call Service mesh-system/mesh-webhook at "+path)
+				check(svc["name"] == Name && svc["namespace"] == DefaultNamespace && svc["path"] == want.path, "clientConfig must call Service mesh-system/mesh-webhook at "+want.path)
+			}
+			for name := range hooks {
+				if !seen[name] {
+					t.Errorf("%s %s: webhook %s missing", overlay, kind, name)
+				}
 			}
 		}
 		if n := len(objects(t, m, "ValidatingAdmissionPolicy")) + len(objects(t, m, "ValidatingAdmissionPolicyBinding")); n != 2 {
@@ -122,3 +158,4 @@ func TestWebhookConfigurationSafety(t *testing.T) {
 		}
 	}
 }
+
