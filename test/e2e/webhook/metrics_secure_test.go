@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"crypto/tls"
+	"net"
 	"net/http"
 	"os"
 	"testing"
@@ -58,6 +59,20 @@ func TestMetricsNeedAuthorizedToken(t *testing.T) {
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "scraper", Namespace: "foo"}},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
+	}
+
+	// Ready (the webhook serves) does not mean the metrics listener is up:
+	// it starts beside the webhook server.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		conn, err := net.DialTimeout("tcp", w.Replicas[0].MetricsAddr, time.Second)
+		if err == nil {
+			_ = conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics of mesh-webhook not listening: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	// The metrics certificate is self-signed: what is checked here is who
