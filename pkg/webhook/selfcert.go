@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -94,28 +96,49 @@ func (s *SelfManagedTLS) now() time.Time {
 }
 
 // Ensure makes the Secret hold a valid CA and serving certificate, writes
-// the serving pair to CertDir and patches caBundle.
+// the serving pair to CertDir and patches caBundle. A new CA is trusted
+// before it is used: a rotation first stores the new CA beside the old one
+// (keeping the serving pair, which the old CA still vouches for), patches
+// caBundle to both, and only then issues the serving certificate from the
+// new CA, publishes it in the Secret and serves it. An API server that still
+// holds the old caBundle therefore never meets a certificate it cannot
+// verify; if the patch fails, nothing new is served.
 func (s *SelfManagedTLS) Ensure(ctx context.Context) error {
-	var sec *corev1.Secret
-	for attempt := 0; ; attempt++ {
-		var err error
-		sec, err = s.reconcileSecret(ctx)
-		if err == nil {
-			break
-		}
-		if attempt < 3 && (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) {
-			continue // another replica won the race: use its certificates
-		}
-		return fmt.Errorf("self-managed TLS: secret %s/%s: %w", s.Namespace, s.SecretName, err)
+	sec, err := s.retry(ctx, s.reconcileCA)
+	if err != nil {
+		return err
+	}
+	bundle := append(bytes.Clone(sec.Data[SecretCACert]), sec.Data[SecretPrevCACert]...)
+	if err := s.patchCABundle(ctx, bundle); err != nil {
+		return err
+	}
+	if sec, err = s.retry(ctx, s.reconcileServing); err != nil {
+		return err
 	}
 	if err := s.writeFiles(sec); err != nil {
 		return fmt.Errorf("self-managed TLS: write %s: %w", s.CertDir, err)
 	}
-	bundle := append(bytes.Clone(sec.Data[SecretCACert]), sec.Data[SecretPrevCACert]...)
-	return s.patchCABundle(ctx, bundle)
+	return nil
 }
 
-func (s *SelfManagedTLS) reconcileSecret(ctx context.Context) (*corev1.Secret, error) {
+// retry runs step until it does not lose a race with another replica.
+func (s *SelfManagedTLS) retry(ctx context.Context, step func(context.Context) (*corev1.Secret, error)) (*corev1.Secret, error) {
+	for attempt := 0; ; attempt++ {
+		sec, err := step(ctx)
+		if err == nil {
+			return sec, nil
+		}
+		if attempt < 3 && (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) {
+			continue // another replica won the race: use its certificates
+		}
+		return nil, fmt.Errorf("self-managed TLS: secret %s/%s: %w", s.Namespace, s.SecretName, err)
+	}
+}
+
+// reconcileCA creates the Secret (CA and serving pair: nothing trusts or
+// serves anything yet) or rotates its CA when due, keeping the previous CA
+// and the serving pair.
+func (s *SelfManagedTLS) reconcileCA(ctx context.Context) (*corev1.Secret, error) {
 	secrets := s.Kube.CoreV1().Secrets(s.Namespace)
 	sec, err := secrets.Get(ctx, s.SecretName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -124,7 +147,10 @@ func (s *SelfManagedTLS) reconcileSecret(ctx context.Context) (*corev1.Secret, e
 			Type:       corev1.SecretTypeTLS,
 			Data:       map[string][]byte{},
 		}
-		if err := s.renew(sec.Data); err != nil {
+		if err := s.rotateCA(sec.Data); err != nil {
+			return nil, err
+		}
+		if err := s.issueServing(sec.Data); err != nil {
 			return nil, err
 		}
 		s.Log.Info("created CA and serving certificate", "secret", s.SecretName)
@@ -136,31 +162,66 @@ func (s *SelfManagedTLS) reconcileSecret(ctx context.Context) (*corev1.Secret, e
 	if sec.Data == nil {
 		sec.Data = map[string][]byte{}
 	}
-	if !s.due(sec.Data) {
+	if !s.caDue(sec.Data) {
 		return sec, nil
 	}
-	if err := s.renew(sec.Data); err != nil {
+	if err := s.rotateCA(sec.Data); err != nil {
+		return nil, err
+	}
+	s.Log.Info("rotated CA; the serving certificate follows once caBundle trusts it", "secret", s.SecretName)
+	return secrets.Update(ctx, sec, metav1.UpdateOptions{})
+}
+
+// reconcileServing renews the serving pair when due, under the Secret's CA
+// (which caBundle trusts by now).
+func (s *SelfManagedTLS) reconcileServing(ctx context.Context) (*corev1.Secret, error) {
+	secrets := s.Kube.CoreV1().Secrets(s.Namespace)
+	sec, err := secrets.Get(ctx, s.SecretName, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if sec.Data == nil {
+		sec.Data = map[string][]byte{}
+	}
+	if s.caDue(sec.Data) {
+		// Another replica's Secret without a usable CA: leave it to the
+		// next check, which rotates and trusts it first.
+		return nil, errors.New("the CA changed under this check; retrying at the next interval")
+	}
+	if !s.servingDue(sec.Data) {
+		return sec, nil
+	}
+	if err := s.issueServing(sec.Data); err != nil {
 		return nil, err
 	}
 	s.Log.Info("rotated serving certificate", "secret", s.SecretName)
 	return secrets.Update(ctx, sec, metav1.UpdateOptions{})
 }
 
-// due reports whether the serving certificate (or the CA) has lived two
-// thirds of its life, is unreadable, or does not chain to the CA.
-func (s *SelfManagedTLS) due(data map[string][]byte) bool {
+// caDue reports whether the CA is missing, unreadable or has lived two
+// thirds of its life.
+func (s *SelfManagedTLS) caDue(data map[string][]byte) bool {
+	ca, errCA := parseCert(data[SecretCACert])
+	_, errKey := parseKey(data[SecretCAKey])
+	return errCA != nil || errKey != nil || pastTwoThirds(ca, s.now())
+}
+
+// servingDue reports whether the serving certificate has lived two thirds
+// of its life, is unreadable, does not chain to the CA or names other hosts
+// than the flags do.
+func (s *SelfManagedTLS) servingDue(data map[string][]byte) bool {
 	ca, errCA := parseCert(data[SecretCACert])
 	cert, errCert := parseCert(data[SecretCert])
-	if errCA != nil || errCert != nil || len(data[SecretKey]) == 0 || len(data[SecretCAKey]) == 0 {
+	if errCA != nil || errCert != nil || len(data[SecretKey]) == 0 {
 		return true
 	}
 	if cert.CheckSignatureFrom(ca) != nil {
 		return true
 	}
 	if dns, ips := s.sans(); !sameSANs(cert, dns, ips) {
-		return true // the flags name other hosts than the certificate does
+		return true
 	}
-	return pastTwoThirds(cert, s.now()) || pastTwoThirds(ca, s.now())
+	return pastTwoThirds(cert, s.now())
 }
 
 func sameSANs(c *x509.Certificate, dns []string, ips []net.IP) bool {
@@ -188,27 +249,33 @@ func parseCert(pemBytes []byte) (*x509.Certificate, error) {
 	return x509.ParseCertificate(b.Bytes)
 }
 
-// renew issues a new serving certificate, and a new CA first when the CA is
-// missing or old; the previous CA stays in the bundle so that API servers
-// holding the old caBundle keep trusting the webhook during the switch.
-func (s *SelfManagedTLS) renew(data map[string][]byte) error {
-	now := s.now()
-	ca, errCA := parseCert(data[SecretCACert])
-	caKey, errKey := parseKey(data[SecretCAKey])
-	if errCA != nil || errKey != nil || pastTwoThirds(ca, now) {
-		if errCA == nil {
-			data[SecretPrevCACert] = data[SecretCACert]
-		}
-		var caPEM, keyPEM []byte
-		var err error
-		ca, caKey, caPEM, keyPEM, err = newCA(now, s.Validity*caValidityFactor)
-		if err != nil {
-			return err
-		}
-		data[SecretCACert], data[SecretCAKey] = caPEM, keyPEM
+// rotateCA makes a new CA; the current one, if readable, becomes the
+// previous CA, which stays in caBundle so that certificates it issued keep
+// being trusted during the switch.
+func (s *SelfManagedTLS) rotateCA(data map[string][]byte) error {
+	if _, err := parseCert(data[SecretCACert]); err == nil {
+		data[SecretPrevCACert] = data[SecretCACert]
+	}
+	_, _, caPEM, keyPEM, err := newCA(s.now(), s.Validity*caValidityFactor)
+	if err != nil {
+		return err
+	}
+	data[SecretCACert], data[SecretCAKey] = caPEM, keyPEM
+	return nil
+}
+
+// issueServing issues a new serving certificate from the Secret's CA.
+func (s *SelfManagedTLS) issueServing(data map[string][]byte) error {
+	ca, err := parseCert(data[SecretCACert])
+	if err != nil {
+		return fmt.Errorf("CA certificate: %w", err)
+	}
+	caKey, err := parseKey(data[SecretCAKey])
+	if err != nil {
+		return fmt.Errorf("CA key: %w", err)
 	}
 	dns, ips := s.sans()
-	certPEM, keyPEM, err := newServing(now, s.Validity, dns, ips, ca, caKey)
+	certPEM, keyPEM, err := newServing(s.now(), s.Validity, dns, ips, ca, caKey)
 	if err != nil {
 		return err
 	}
@@ -337,6 +404,10 @@ func (s *SelfManagedTLS) writeFiles(sec *corev1.Secret) error {
 	return nil
 }
 
+// patchCABundle sets caBundle on every webhook of both configurations with
+// a JSON patch that tests each webhook's name at its index first (a
+// concurrent reordering fails instead of patching the wrong webhook), so
+// that it never overwrites what others change meanwhile (matchConditions).
 func (s *SelfManagedTLS) patchCABundle(ctx context.Context, bundle []byte) error {
 	adm := s.Kube.AdmissionregistrationV1()
 	var errs []error
@@ -347,14 +418,12 @@ func (s *SelfManagedTLS) patchCABundle(ctx context.Context, bundle []byte) error
 	case err != nil:
 		errs = append(errs, err)
 	default:
-		changed := false
-		for i := range mwc.Webhooks {
-			if !bytes.Equal(mwc.Webhooks[i].ClientConfig.CABundle, bundle) {
-				mwc.Webhooks[i].ClientConfig.CABundle, changed = bundle, true
-			}
+		var current []namedBundle
+		for _, w := range mwc.Webhooks {
+			current = append(current, namedBundle{w.Name, w.ClientConfig.CABundle})
 		}
-		if changed {
-			if _, err := adm.MutatingWebhookConfigurations().Update(ctx, mwc, metav1.UpdateOptions{}); err != nil {
+		if patch := caBundlePatch(current, bundle); patch != nil {
+			if _, err := adm.MutatingWebhookConfigurations().Patch(ctx, s.WebhookConfigName, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: Name}); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -366,14 +435,12 @@ func (s *SelfManagedTLS) patchCABundle(ctx context.Context, bundle []byte) error
 	case err != nil:
 		errs = append(errs, err)
 	default:
-		changed := false
-		for i := range vwc.Webhooks {
-			if !bytes.Equal(vwc.Webhooks[i].ClientConfig.CABundle, bundle) {
-				vwc.Webhooks[i].ClientConfig.CABundle, changed = bundle, true
-			}
+		var current []namedBundle
+		for _, w := range vwc.Webhooks {
+			current = append(current, namedBundle{w.Name, w.ClientConfig.CABundle})
 		}
-		if changed {
-			if _, err := adm.ValidatingWebhookConfigurations().Update(ctx, vwc, metav1.UpdateOptions{}); err != nil {
+		if patch := caBundlePatch(current, bundle); patch != nil {
+			if _, err := adm.ValidatingWebhookConfigurations().Patch(ctx, s.WebhookConfigName, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: Name}); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -382,4 +449,33 @@ func (s *SelfManagedTLS) patchCABundle(ctx context.Context, bundle []byte) error
 		return fmt.Errorf("self-managed TLS: patch caBundle of %s: %w", s.WebhookConfigName, err)
 	}
 	return nil
+}
+
+type namedBundle struct {
+	name   string
+	bundle []byte
+}
+
+// caBundlePatch is the JSON patch that sets bundle on every webhook whose
+// caBundle differs, or nil.
+func caBundlePatch(current []namedBundle, bundle []byte) []byte {
+	type op struct {
+		Op    string `json:"op"`
+		Path  string `json:"path"`
+		Value any    `json:"value"`
+	}
+	var ops []op
+	for i, w := range current {
+		if bytes.Equal(w.bundle, bundle) {
+			continue
+		}
+		at := fmt.Sprintf("/webhooks/%d", i)
+		// []byte marshals as base64, as caBundle is stored.
+		ops = append(ops, op{Op: "test", Path: at + "/name", Value: w.name}, op{Op: "add", Path: at + "/clientConfig/caBundle", Value: bundle})
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(ops) // plain strings and bytes: cannot fail
+	return b
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,8 +12,11 @@ import (
 
 	"github.com/go-logr/logr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func webhookConfigs() (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration) {
@@ -126,5 +130,115 @@ func TestSelfManagedTLSWithoutConfigurations(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(s.CertDir, "tls.key")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSelfManagedTLSTrustBeforeUse: a serving certificate is published (in
+// the shared Secret, which other replicas serve from, or in CertDir, which
+// this one serves) only once the caBundle of both configurations trusts its
+// CA. Otherwise, for the moment between a CA rotation and the caBundle
+// patch, the API server rejects the webhook's certificate and every
+// .global write fails.
+func TestSelfManagedTLSTrustBeforeUse(t *testing.T) {
+	ctx := context.Background()
+	mwc, vwc := webhookConfigs()
+	kube := fake.NewClientset(mwc, vwc)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := &SelfManagedTLS{
+		Kube: kube, Namespace: DefaultNamespace, SecretName: ServingSecretName, ServiceName: Name,
+		CertDir: t.TempDir(), Validity: 24 * time.Hour, WebhookConfigName: Name, Log: logr.Discard(),
+		Now: func() time.Time { return now },
+	}
+	mGVR := admissionregistrationv1.SchemeGroupVersion.WithResource("mutatingwebhookconfigurations")
+	vGVR := admissionregistrationv1.SchemeGroupVersion.WithResource("validatingwebhookconfigurations")
+	// bundles are the caBundles stored now, before the intercepted write.
+	bundles := func() [][]byte {
+		m, err := kube.Tracker().Get(mGVR, "", Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := kube.Tracker().Get(vGVR, "", Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return [][]byte{m.(*admissionregistrationv1.MutatingWebhookConfiguration).Webhooks[0].ClientConfig.CABundle,
+			v.(*admissionregistrationv1.ValidatingWebhookConfiguration).Webhooks[0].ClientConfig.CABundle}
+	}
+	var violations []string
+	trusted := func(what string, certPEM []byte) {
+		if len(certPEM) == 0 {
+			return
+		}
+		c, err := parseCert(certPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range bundles() {
+			if len(b) == 0 {
+				continue // nothing trusts anything yet: nothing can break
+			}
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(b)
+			// Trust, not age: checked at the certificate's own start.
+			at := c.NotBefore.Add(time.Minute)
+			if _, err := c.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+				violations = append(violations, fmt.Sprintf("%s (issued by %s, serial %s) while the stored caBundle does not trust it: %v", what, c.Issuer.CommonName, c.SerialNumber, err))
+			}
+		}
+	}
+	for _, res := range []string{"secrets"} {
+		for _, verb := range []string{"create", "update", "patch"} {
+			kube.PrependReactor(verb, res, func(a k8stesting.Action) (bool, runtime.Object, error) {
+				if o, ok := a.(interface{ GetObject() runtime.Object }); ok {
+					if sec, ok := o.GetObject().(*corev1.Secret); ok {
+						trusted("Secret "+verb+" publishes a serving certificate", sec.Data[SecretCert])
+					}
+				}
+				return false, nil, nil
+			})
+		}
+	}
+	// When the caBundle changes, what this replica serves must still be
+	// trusted by the caBundle being replaced.
+	for _, res := range []string{"mutatingwebhookconfigurations", "validatingwebhookconfigurations"} {
+		for _, verb := range []string{"update", "patch"} {
+			kube.PrependReactor(verb, res, func(k8stesting.Action) (bool, runtime.Object, error) {
+				served, _ := os.ReadFile(filepath.Join(s.CertDir, SecretCert))
+				trusted("CertDir serves a certificate at the caBundle "+verb, served)
+				return false, nil, nil
+			})
+		}
+	}
+
+	if err := s.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := os.ReadFile(filepath.Join(s.CertDir, SecretCert))
+	firstCert, err := parseCert(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Past two thirds of the CA's life: the CA and the serving certificate
+	// are both replaced.
+	now = now.Add(24 * time.Hour * caValidityFactor * 2 / 3)
+	if err := s.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	latest, _ := os.ReadFile(filepath.Join(s.CertDir, SecretCert))
+	latestCert, err := parseCert(latest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if latestCert.Issuer.String() == firstCert.Issuer.String() && string(latestCert.AuthorityKeyId) == string(firstCert.AuthorityKeyId) {
+		t.Fatal("the CA was not rotated; the test checks nothing")
+	}
+	for _, v := range violations {
+		t.Error(v)
+	}
+	// And in the end both configurations trust what is served.
+	violations = nil
+	trusted("CertDir after the rotation", latest)
+	for _, v := range violations {
+		t.Error(v)
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -59,6 +58,7 @@ type Options struct {
 	TLSExtraSANs    []string
 	TLSInterval     time.Duration
 	MetricsAddr     string
+	MetricsSecure   bool
 	ProbeAddr       string
 	LeaderElect     bool
 	RepairInterval  time.Duration
@@ -81,7 +81,8 @@ func NewOptions() *Options {
 		TLSMode:         TLSFiles,
 		ServiceName:     Name,
 		CertValidity:    365 * 24 * time.Hour,
-		MetricsAddr:     ":8080",
+		MetricsAddr:     ":8443",
+		MetricsSecure:   true,
 		ProbeAddr:       ":8081",
 		LeaderElect:     true,
 		RepairInterval:  30 * time.Second,
@@ -111,6 +112,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.TLSExtraSANs, "tls-san", o.TLSExtraSANs, "self-managed: further DNS names or IPs of the serving certificate, for webhook configurations that call a URL")
 	fs.DurationVar(&o.TLSInterval, "tls-check-interval", o.TLSInterval, "self-managed: how often to check the certificate and caBundle (default a tenth of --cert-validity, at most 1h)")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "address of the Prometheus metrics endpoint (0 disables it)")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", o.MetricsSecure, "serve metrics over HTTPS to clients the API server authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview); false serves plain HTTP, for a loopback address only")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "address of /healthz and /readyz")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "elect one replica to run the VIP claim repair loop")
 	fs.DurationVar(&o.RepairInterval, "repair-interval", o.RepairInterval, "how often the leader reconciles VIP claims with ServiceEntries")
@@ -215,7 +217,7 @@ func Run(ctx context.Context, o *Options, log logr.Logger) error {
 
 	shutdown := o.ShutdownTimeout
 	mgr, err := ctrl.NewManager(restCfg, manager.Options{
-		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
+		Metrics:                       o.metricsServerOptions(),
 		HealthProbeBindAddress:        o.ProbeAddr,
 		LeaderElection:                o.LeaderElect,
 		LeaderElectionID:              LeaderElectionID,

@@ -34,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -63,6 +64,11 @@ type WebhookOptions struct {
 	// caBundle into the configurations, which the lab registers without
 	// one; the lab makes no certificates.
 	SelfManagedTLS bool
+	// Config is merged into the data of the mesh-webhook-config ConfigMap
+	// (deploy/webhook/base/configmap.yaml) the lab applies, e.g.
+	// {"allowedGatewayPorts": "15443,31443"}. The ValidatingAdmissionPolicy
+	// reads it at every admission.
+	Config map[string]string
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 }
@@ -101,6 +107,7 @@ var (
 	vapBindingGVR = schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicybindings"}
 	crdGVR        = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 	namespaceGVR  = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	configMapGVR  = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 	vipClaimGVR   = schema.GroupVersionResource{Group: "mesh.kubectl-mesh.io", Version: "v1alpha1", Resource: "vipclaims"}
 )
 
@@ -180,18 +187,23 @@ func gvrOf(o *unstructured.Unstructured) (schema.GroupVersionResource, error) {
 		return crdGVR, nil
 	case "Namespace":
 		return namespaceGVR, nil
+	case "ConfigMap":
+		return configMapGVR, nil
 	}
 	return schema.GroupVersionResource{}, fmt.Errorf("lab: no resource known for kind %s", o.GetKind())
 }
 
-// apply creates or replaces cluster-scoped objects.
+// apply creates or replaces objects.
 func (c *Cluster) apply(ctx context.Context, objs []*unstructured.Unstructured) error {
 	for _, o := range objs {
 		gvr, err := gvrOf(o)
 		if err != nil {
 			return err
 		}
-		ri := c.Dynamic.Resource(gvr)
+		var ri dynamic.ResourceInterface = c.Dynamic.Resource(gvr)
+		if ns := o.GetNamespace(); ns != "" {
+			ri = c.Dynamic.Resource(gvr).Namespace(ns)
+		}
 		_, err = ri.Create(ctx, o, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			cur, gerr := ri.Get(ctx, o.GetName(), metav1.GetOptions{})
@@ -249,6 +261,11 @@ func (c *Cluster) InstallWebhook(ctx context.Context, opts WebhookOptions) (_ *W
 	if err := c.apply(ctx, base); err != nil {
 		return nil, err
 	}
+	// The lab's clients are cluster admins: no RBAC is applied, only what
+	// the webhook and the policy read.
+	if err := c.ApplyWebhookConfig(ctx, opts.Config); err != nil {
+		return nil, err
+	}
 	if err := c.waitServed(ctx, vipClaimGVR); err != nil {
 		return nil, err
 	}
@@ -289,6 +306,9 @@ func (c *Cluster) InstallWebhook(ctx context.Context, opts WebhookOptions) (_ *W
 	if err != nil {
 		return nil, err
 	}
+	if err := w.dropUnserved(ctx, cfgs); err != nil {
+		return nil, err
+	}
 	if slices.Contains(opts.Args, "--mode=warn") {
 		// The documented rollout: the policy warns too while the webhook
 		// does.
@@ -310,6 +330,110 @@ func (c *Cluster) InstallWebhook(ctx context.Context, opts WebhookOptions) (_ *W
 	}
 	_, _ = fmt.Fprintf(logw, "lab: %s: mesh-webhook ×%d at %s\n", c.Name, len(w.Replicas), w.URL)
 	return w, nil
+}
+
+// dropUnserved removes from cfgs the webhooks whose path the running
+// mesh-webhook answers with 404: registered, they would fail every request
+// they match (failurePolicy Fail). It lets the lab register every webhook
+// of deploy/webhook while a handler is still being written; each dropped
+// webhook is logged.
+func (w *Webhook) dropUnserved(ctx context.Context, cfgs []*unstructured.Unstructured) error {
+	// Only whether the path is routed matters here, not whom the
+	// certificate names: the API server verifies it on every call.
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // loopback probe of routing only
+	defer client.CloseIdleConnections()
+	served := map[string]bool{}
+	for _, o := range cfgs {
+		hooks, found, _ := unstructured.NestedSlice(o.Object, "webhooks")
+		if !found {
+			continue
+		}
+		var keep []any
+		for _, h := range hooks {
+			url, _, _ := unstructured.NestedString(h.(map[string]any), "clientConfig", "url")
+			ok, seen := served[url]
+			if !seen {
+				req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader("{}"))
+				if err != nil {
+					return err
+				}
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					return fmt.Errorf("lab: probe mesh-webhook at %s: %w", url, err)
+				}
+				_ = resp.Body.Close()
+				ok = resp.StatusCode != http.StatusNotFound
+				served[url] = ok
+			}
+			if ok {
+				keep = append(keep, h)
+				continue
+			}
+			name, _, _ := unstructured.NestedString(h.(map[string]any), "name")
+			_, _ = fmt.Fprintf(w.log, "lab: %s: mesh-webhook does not serve %s; %s webhook %s not registered\n", w.Cluster.Name, url, o.GetKind(), name)
+		}
+		if err := unstructured.SetNestedSlice(o.Object, keep, "webhooks"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ApplyWebhookConfig applies the ConfigMap mesh-system/mesh-webhook-config
+// of deploy/webhook/base with data merged into its data (a key with an
+// empty value is removed, to test the defaults of an absent key). The
+// namespace must exist.
+func (c *Cluster) ApplyWebhookConfig(ctx context.Context, data map[string]string) error {
+	objs, err := ReadManifests("configmap.yaml")
+	if err != nil {
+		return err
+	}
+	if len(objs) != 1 || objs[0].GetKind() != "ConfigMap" {
+		return errors.New("lab: deploy/webhook/base/configmap.yaml must hold exactly one ConfigMap")
+	}
+	cm := objs[0]
+	cur, _, err := unstructured.NestedStringMap(cm.Object, "data")
+	if err != nil {
+		return fmt.Errorf("lab: configmap.yaml: %w", err)
+	}
+	if cur == nil {
+		cur = map[string]string{}
+	}
+	for k, v := range data {
+		if v == "" {
+			delete(cur, k)
+		} else {
+			cur[k] = v
+		}
+	}
+	if err := unstructured.SetNestedStringMap(cm.Object, cur, "data"); err != nil {
+		return err
+	}
+	return c.apply(ctx, objs)
+}
+
+// InstallPolicy installs only the ValidatingAdmissionPolicy of
+// deploy/webhook and its binding, with the mesh-system namespace and the
+// ConfigMap they read (config merged as in ApplyWebhookConfig): no webhook
+// process, no webhook configuration. The API server enforces a new policy
+// a moment later: tests poll for it.
+func (c *Cluster) InstallPolicy(ctx context.Context, config map[string]string) error {
+	ns, err := ReadManifests("namespace.yaml")
+	if err != nil {
+		return err
+	}
+	if err := c.apply(ctx, ns); err != nil {
+		return err
+	}
+	if err := c.ApplyWebhookConfig(ctx, config); err != nil {
+		return err
+	}
+	objs, err := ReadManifests("policy.yaml")
+	if err != nil {
+		return err
+	}
+	return c.apply(ctx, objs)
 }
 
 // waitCABundle waits until mesh-webhook has patched caBundle into every
@@ -414,6 +538,9 @@ func (w *Webhook) start(ctx context.Context, bin, kubeconfig string, i int, opts
 		"--port=" + strconv.Itoa(p.Port),
 		"--cert-dir=" + w.CertDir,
 		"--metrics-bind-address=" + p.MetricsAddr,
+		// Plain HTTP on loopback, so that Metric needs no token; a
+		// Deployment serves metrics behind authentication.
+		"--metrics-secure=false",
 		"--health-probe-bind-address=" + p.ProbeAddr,
 	}
 	args = append(args, opts.Args...)

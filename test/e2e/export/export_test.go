@@ -49,10 +49,9 @@ func TestMain(m *testing.M) {
 }
 
 // installWebhook runs mesh-webhook for cluster1, allowing cluster3's
-// gateway node port as the README says a NodePort source needs. The
-// ValidatingAdmissionPolicy shipped beside the webhook is left out: it
-// hard-codes port 15443 and would deny the NodePort source's endpoint that
-// the webhook allows.
+// gateway node port as the README says a NodePort source needs: in the
+// mesh-webhook-config ConfigMap, which the ValidatingAdmissionPolicy shipped
+// beside the webhook follows too.
 func installWebhook(ctx context.Context, l *lab.Lab, binDir string) (*lab.Webhook, error) {
 	svc, err := l.Cluster("cluster3").Kube.CoreV1().Services("istio-system").Get(ctx, "istio-ingressgateway", metav1.GetOptions{})
 	if err != nil {
@@ -64,11 +63,14 @@ func installWebhook(ctx context.Context, l *lab.Lab, binDir string) (*lab.Webhoo
 			np = p.NodePort
 		}
 	}
+	ports := fmt.Sprintf("%d,%d", rules.GatewayPort, np)
 	return l.Cluster("cluster1").InstallWebhook(ctx, lab.WebhookOptions{
-		BinDir:   binDir,
-		Args:     []string{fmt.Sprintf("--allowed-gateway-ports=%d,%d", rules.GatewayPort, np)},
-		NoPolicy: true,
-		Log:      os.Stderr,
+		BinDir: binDir,
+		Config: map[string]string{"allowedGatewayPorts": ports},
+		// Until mesh-webhook reads its ConfigMap from the API server, the
+		// lab's process (no mounted --config-dir) needs the flag as well.
+		Args: []string{"--allowed-gateway-ports=" + ports},
+		Log:  os.Stderr,
 	})
 }
 
