@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -103,6 +104,8 @@ type Repairer struct {
 	claimCount prometheus.Gauge
 	duplicates prometheus.Gauge
 
+	suffix atomic.Pointer[string] // the host suffix in force (SetSuffix)
+
 	mu       sync.Mutex
 	suspects map[netip.Addr]suspect // claims seen orphaned, by address
 	reported map[netip.Addr]string  // duplicates already reported, by address
@@ -193,6 +196,18 @@ func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error)
 	}
 	return c, nil
 }
+
+// Suffix is the host suffix whose entries the loop repairs.
+func (r *Repairer) Suffix() string {
+	if s := r.suffix.Load(); s != nil {
+		return *s
+	}
+	return r.opts.Suffix
+}
+
+// SetSuffix changes the host suffix from the next pass on (a policy
+// reload).
+func (r *Repairer) SetSuffix(suffix string) { r.suffix.Store(&suffix) }
 
 // NeedLeaderElection is true: two replicas repairing at once would race on
 // adoption and report duplicates twice.
@@ -374,7 +389,7 @@ func (r *Repairer) entries(objs []unstructured.Unstructured, space rules.VIPSpac
 		hosts, _, _ := unstructured.NestedStringSlice(u.Object, "spec", "hosts")
 		host := ""
 		for _, h := range hosts {
-			if rules.HasSuffix(h, r.opts.Suffix) {
+			if rules.HasSuffix(h, r.Suffix()) {
 				host = h
 				break
 			}

@@ -8,7 +8,7 @@ import (
 )
 
 // Claims is what the handlers need from the VIP claims of a cluster; the
-// mesh-webhook command backs it with pkg/vip, tests with webhooktest.
+// mesh-webhook command passes *vip.Claims, tests webhooktest.Claims.
 type Claims interface {
 	// Allocate returns the VIP o holds for o.Host, or claims a new one.
 	// dryRun never writes.
@@ -16,8 +16,9 @@ type Claims interface {
 	// Claim makes addr held by o; a *vip.TakenError when another entry
 	// holds it.
 	Claim(ctx context.Context, addr netip.Addr, o vip.Owner, dryRun bool) error
-	// Release frees the claims of a deleted entry o: those recorded for
+	// ReleaseOwned frees the claims of a deleted entry o: those recorded for
 	// its UID (or for no UID yet), never those of a newer entry of the same
 	// name. dryRun only reports.
-	Release(ctx context.Context, o vip.Owner, dryRun bool) ([]netip.Addr, error)
+	ReleaseOwned(ctx context.Context, o vip.Owner, dryRun bool) ([]netip.Addr, error)
 }
+var _ Claims = (*vip.Claims)(nil)

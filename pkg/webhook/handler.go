@@ -120,16 +120,6 @@ func (h *Handlers) handler(webhook string, fn func(context.Context, *review) (ad
 	})
 }
 
-// OperationLabel is the operation metric label: an admission operation, or
-// "other" for anything a caller made up.
-func OperationLabel(op admissionv1.Operation) string {
-	switch op {
-	case admissionv1.Create, admissionv1.Update, admissionv1.Delete, admissionv1.Connect:
-		return string(op)
-	}
-	return "other"
-}
-
 func errored(code int32, format string, a ...any) (admission.Response, string) {
 	return admission.Errored(code, fmt.Errorf(format, a...)), VerdictErrored
 }

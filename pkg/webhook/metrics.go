@@ -76,10 +76,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Claims: prometheus.V2.NewCounterVec(prometheus.CounterVecOpts{
 			CounterOpts: prometheus.CounterOpts{
 				Name: MetricsPrefix + "claims_total",
-				Help: "VIP claims made at admission by result (allocated, claimed, taken, error), dry runs excluded.",
+				Help: "VIP claims made or freed at admission by result (allocated, claimed, taken, released, error), dry runs excluded.",
 			},
 			VariableLabels: prometheus.ConstrainedLabels{
-				{Name: "result", Constraint: knownOnly("allocated", "claimed", "taken", "error")},
+				{Name: "result", Constraint: knownOnly("allocated", "claimed", "taken", "released", "error")},
 			},
 		}),
 	}

@@ -176,8 +176,9 @@ func (r *Reloader) event(cm *corev1.ConfigMap, eventtype, reason, format string,
 
 // addReloader adds the ConfigMap watch to the manager (nil when
 // --config-map is empty): each policy it reads is put in force for the
-// handlers, the claims' VIP space and the repair loop.
-func addReloader(mgr manager.Manager, kube kubernetes.Interface, o *Options, h *Handlers, claims *vip.Claims, log logr.Logger) (*Reloader, error) {
+// handlers, the claims' VIP space, the repair loop's suffix and the webhook
+// configurations' matchConditions.
+func addReloader(mgr manager.Manager, kube kubernetes.Interface, o *Options, h *Handlers, claims *vip.Claims, repair *vip.Repairer, log logr.Logger) (*Reloader, error) {
 	if o.ConfigMap == "" {
 		return nil, nil
 	}
@@ -187,16 +188,15 @@ func addReloader(mgr manager.Manager, kube kubernetes.Interface, o *Options, h *
 		Apply: func(ctx context.Context, p rules.Policy) error {
 			h.SetPolicy(p)
 			claims.SetSpace(p.Space)
-			if SyncMatchConditions != nil {
-				return SyncMatchConditions(ctx, kube, Name, p.Suffix)
+			repair.SetSuffix(p.Suffix)
+			// The policy is in force either way; a configuration the API
+			// server refuses to patch is reported and tried again on the
+			// next change or restart.
+			if err := SyncConfigurations(ctx, kube, Name, p.Suffix); err != nil {
+				log.Error(err, "the webhook configurations still send the previous suffix's objects")
 			}
 			return nil
 		},
 	}
 	return r, mgr.Add(r)
 }
-
-// SyncMatchConditions, when set, makes the webhook configurations named
-// name send exactly the objects of suffix; the reloader calls it for every
-// policy it applies.
-var SyncMatchConditions func(ctx context.Context, kube kubernetes.Interface, name, suffix string) error

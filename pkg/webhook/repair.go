@@ -13,25 +13,26 @@ import (
 
 // addRepair adds pkg/vip's repair loop to the manager; it runs on the
 // elected leader only.
-func addRepair(mgr manager.Manager, dyn dynamic.Interface, claims *vip.Claims, o *Options, log logr.Logger) error {
+// It shares claims (and so their VIP space, which a policy reload changes).
+func addRepair(mgr manager.Manager, dyn dynamic.Interface, claims *vip.Claims, o *Options, log logr.Logger) (*vip.Repairer, error) {
 	cfg, err := o.Policy.Config()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r, err := vip.NewRepairer(vip.RepairerOptions{
 		Client:   dyn,
+		Claims:   claims,
 		Recorder: eventRecorder{mgr.GetEventRecorder(Name)},
 		Registry: ctrlmetrics.Registry,
-		Space:    claims.Space(),
 		Suffix:   cfg.Suffix,
 		Interval: o.RepairInterval,
 		Grace:    o.RepairGrace,
 		Log:      log,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return mgr.Add(r)
+	return r, mgr.Add(r)
 }
 
 // eventRecorder reports on the events.k8s.io API through the recorder the

@@ -251,14 +251,6 @@ func TestHandWrittenEntryWithoutRuleWarned(t *testing.T) {
 	}
 }
 
-func TestOperationLabel(t *testing.T) {
-	for op, want := range map[admissionv1.Operation]string{"CREATE": "CREATE", "DELETE": "DELETE", "ANYTHING-" + admissionv1.Operation(strings.Repeat("x", 100)): "other", "": "other"} {
-		if got := webhook.OperationLabel(op); got != want {
-			t.Errorf("OperationLabel(%q) = %q, want %q", op, got, want)
-		}
-	}
-}
-
 func mustJSON(t *testing.T, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)

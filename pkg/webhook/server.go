@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"os"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -232,8 +232,12 @@ func Run(ctx context.Context, o *Options, log logr.Logger) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 
-	cache := vip.NewCache(dyn)
-	claims := vip.NewClaims(dyn, cfg.Space, vip.WithManagedBy(vip.ManagedByWebhook), vip.WithCache(cache))
+	meta, err := metadata.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+	cache := vip.NewMetadataCache(meta)
+	claims := vip.NewClaims(dyn, cfg.Space, vip.WithManagedBy(vip.ManagedByWebhook), vip.WithCache(cache), vip.WithRepairGrace(o.RepairGrace))
 	index := NewObjectIndex(dyn)
 	for _, r := range []manager.Runnable{cache, index} {
 		if err := mgr.Add(r); err != nil {
@@ -241,22 +245,23 @@ func Run(ctx context.Context, o *Options, log logr.Logger) error {
 		}
 	}
 	metrics := NewMetrics(ctrlmetrics.Registry)
-	h := &Handlers{Config: cfg, Claims: VIPClaims{Claims: claims, Cache: cache}, Index: index, Metrics: metrics, Log: log.WithName("admission"), Deadline: o.Deadline}
+	h := &Handlers{Config: cfg, Claims: claims, Index: index, Metrics: metrics, Log: log.WithName("admission"), Deadline: o.Deadline}
 	srv := mgr.GetWebhookServer()
 	srv.Register(MutatePath, &admission.Webhook{Handler: h.Mutator()})
 	srv.Register(ValidatePath, &admission.Webhook{Handler: h.Validator()})
 	srv.Register(MutateDestinationRules, &admission.Webhook{Handler: h.DestinationRuleMutator()})
 	srv.Register(ValidateDestinationRule, &admission.Webhook{Handler: h.DestinationRuleValidator()})
-	reloader, err := addReloader(mgr, kube, o, h, claims, log.WithName("config"))
-	if err != nil {
-		return err
-	}
 	if selfTLS != nil {
 		if err := mgr.Add(selfTLS); err != nil {
 			return err
 		}
 	}
-	if err := addRepair(mgr, dyn, claims, o, log.WithName("repair")); err != nil {
+	repair, err := addRepair(mgr, dyn, claims, o, log.WithName("repair"))
+	if err != nil {
+		return err
+	}
+	reloader, err := addReloader(mgr, kube, o, h, claims, repair, log.WithName("config"))
+	if err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -280,34 +285,4 @@ func Run(ctx context.Context, o *Options, log logr.Logger) error {
 	}
 	log.Info("starting", "mode", cfg.Mode, "suffix", cfg.Suffix, "vipSpace", cfg.Space.String(), "gatewayPorts", cfg.AllowedGatewayPorts, "tls", o.TLSMode)
 	return mgr.Start(ctx)
-}
-
-// VIPClaims adapts pkg/vip's Claims to the handlers' Claims.
-type VIPClaims struct {
-	Claims *vip.Claims
-	// Cache, when set, answers Claim for an address the cache already shows
-	// held by the same entry (the usual case: the mutating call just
-	// allocated it) without a round trip. A miss or another holder goes to
-	// the API server, which stays the authority.
-	Cache *vip.Cache
-}
-
-// Allocate implements Claims.
-func (v VIPClaims) Allocate(ctx context.Context, o vip.Owner, dryRun bool) (netip.Addr, error) {
-	return v.Claims.Allocate(ctx, o, dryRun)
-}
-
-// Release implements Claims.
-func (v VIPClaims) Release(ctx context.Context, o vip.Owner, dryRun bool) ([]netip.Addr, error) {
-	return v.Claims.ReleaseOwned(ctx, o, dryRun)
-}
-
-// Claim implements Claims.
-func (v VIPClaims) Claim(ctx context.Context, addr netip.Addr, o vip.Owner, dryRun bool) error {
-	if v.Cache != nil {
-		if h, ok := v.Cache.Holder(addr); ok && h.Same(o) {
-			return nil
-		}
-	}
-	return v.Claims.Claim(ctx, addr, o, dryRun)
 }

@@ -253,7 +253,7 @@ func (h *Handlers) release(ctx context.Context, r *review) (admission.Response, 
 	if !validate.Applies(old, r.policy.Suffix) {
 		return allowed("no ."+r.policy.Suffix+" host", VerdictSkipped)
 	}
-	released, err := h.Claims.Release(ctx, r.owner(), r.dryRun())
+	released, err := h.Claims.ReleaseOwned(ctx, r.owner(), r.dryRun())
 	if err != nil {
 		h.Log.Error(err, "releasing VIP claims failed; the repair loop will", "namespace", r.req.Namespace, "name", r.req.Name)
 		h.countClaim("error", false)

@@ -74,9 +74,9 @@ func (c *Claims) Claim(_ context.Context, addr netip.Addr, o vip.Owner, dryRun b
 	return nil
 }
 
-// Release implements webhook.Claims: it frees o's claims unless they were
+// ReleaseOwned implements webhook.Claims: it frees o's claims unless they were
 // recorded for another UID.
-func (c *Claims) Release(_ context.Context, o vip.Owner, dryRun bool) ([]netip.Addr, error) {
+func (c *Claims) ReleaseOwned(_ context.Context, o vip.Owner, dryRun bool) ([]netip.Addr, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []netip.Addr
