@@ -66,11 +66,9 @@ func installWebhook(ctx context.Context, l *lab.Lab, binDir string) (*lab.Webhoo
 	ports := fmt.Sprintf("%d,%d", rules.GatewayPort, np)
 	return l.Cluster("cluster1").InstallWebhook(ctx, lab.WebhookOptions{
 		BinDir: binDir,
+		// The webhook and the ValidatingAdmissionPolicy both read it.
 		Config: map[string]string{"allowedGatewayPorts": ports},
-		// Until mesh-webhook reads its ConfigMap from the API server, the
-		// lab's process (no mounted --config-dir) needs the flag as well.
-		Args: []string{"--allowed-gateway-ports=" + ports},
-		Log:  os.Stderr,
+		Log:    os.Stderr,
 	})
 }
 
