@@ -81,8 +81,8 @@ fuzz: ## Fuzz both mesh-webhook admission handlers, FUZZTIME each (default 30s).
 	$(GO) test -run '^$$' -fuzz '^FuzzMutateAdmissionReview$$' -fuzztime $(FUZZTIME) ./pkg/mutate
 
 .PHONY: bench-webhook
-bench-webhook: tools ## Create latency with vs without mesh-webhook on a lab API server; handler admissions/s per core.
-	$(GO) run ./hack/bench-webhook -n 2000 -c 16
+bench-webhook: tools ## Interleaved create latency on a lab API server: ServiceEntries without admission, policy only, mesh-webhook ×1/×2, ClusterIP Services; an oversized entry; handler admissions/s per core.
+	$(GO) run ./hack/bench-webhook -n 2000 -c 16 -rounds 3 -replicas 1,2 -oversized
 	$(GO) test -run '^$$' -bench Admission -cpu 1 ./pkg/webhook
 
 .PHONY: bench-export
