@@ -1,158 +1,149 @@
-// Command bench-webhook measures what mesh-webhook adds to ServiceEntry
-// creates: it starts a lab API server, creates -n .global ServiceEntries
-// without addresses at concurrency -c, then installs mesh-webhook (mutating
-// and validating webhooks, -replicas processes, real TLS) and creates -n
-// more, and prints p50/p99 latency of both runs and their ratio.
+// Command bench-webhook measures what admission of .global ServiceEntries
+// costs, on one lab API server, in -rounds interleaved rounds. Each round
+// times -n creates at concurrency -c for every case, in this order:
 //
-//	go run ./hack/bench-webhook [-n 2000] [-c 16] [-replicas 2]
+//	a   ServiceEntries without admission: no webhook configurations, no
+//	    ValidatingAdmissionPolicy binding
+//	b   ServiceEntries with the ValidatingAdmissionPolicy of deploy/webhook
+//	    only (policy and binding, no webhooks)
+//	cN  ServiceEntries with mesh-webhook as deployed: mutating and
+//	    validating webhooks served by N processes, and the policy; one case
+//	    per -replicas entry (c1, c2)
+//	d   the anchor: Services of type ClusterIP, for which the API server
+//	    allocates a unique IP in process
+//
+// It prints p50/p99 per case and round, per round the ratios cN/d and cN/a
+// at p50 and p99, and the median of each ratio over the rounds. With
+// -oversized it then sends, with mesh-webhook (the first -replicas entry)
+// and the policy registered, one dry-run create of a 1,000-port ×
+// 1,000-endpoint .global ServiceEntry and prints how long the answer took
+// and the webhook processes' VmRSS/VmHWM before and after.
+//
+// The mesh-webhook processes of every replica count start once and run for
+// the whole benchmark; a case is switched on and off by registering and
+// deleting the webhook configurations and the policy binding (the policy
+// itself stays), and is timed only after dry-run probes show the API server
+// calls exactly what the case needs. Every case starts from an empty
+// namespace: what it created is deleted (ServiceEntries after the case,
+// Services after every batch that fits the lab's Service CIDR).
+//
+// The full measurement (make bench-webhook):
+//
+//	go run ./hack/bench-webhook -n 2000 -c 16 -rounds 3 -replicas 1,2 -oversized
+//
+// A smoke run, and the oversized entry alone:
+//
+//	go run ./hack/bench-webhook -n 50 -rounds 1
+//	go run ./hack/bench-webhook -rounds 0 -replicas 1 -oversized
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
-	"sync"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-
-	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
 
-var seGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}
+// options are the command's flags.
+type options struct {
+	n, conc, rounds, warm int
+	replicas              []int
+	oversized             bool
+	timeout               time.Duration
+}
 
 func main() {
-	n := flag.Int("n", 2000, "creates per run")
-	c := flag.Int("c", 16, "concurrent creates")
-	replicas := flag.Int("replicas", 2, "mesh-webhook processes behind the loopback proxy")
+	var o options
+	var replicas string
+	flag.IntVar(&o.n, "n", 2000, "timed creates per case and round")
+	flag.IntVar(&o.conc, "c", 16, "concurrent creates")
+	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds of all cases (0: none, e.g. with -oversized)")
+	flag.IntVar(&o.warm, "warm", 50, "untimed creates before each case's timed ones")
+	flag.StringVar(&replicas, "replicas", "1,2", "mesh-webhook process counts, each its own case (c1, c2, …)")
+	flag.BoolVar(&o.oversized, "oversized", false, "also dry-run create a 1,000-port × 1,000-endpoint .global ServiceEntry with mesh-webhook registered")
+	flag.DurationVar(&o.timeout, "timeout", time.Hour, "give up after this long")
 	flag.Parse()
-	if err := run(*n, *c, *replicas, os.Stdout); err != nil {
+	var err error
+	if o.replicas, err = parseReplicas(replicas); err == nil && (o.n <= 0 || o.conc <= 0 || o.rounds < 0 || o.warm < 0) {
+		err = errors.New("-n and -c must be positive, -rounds and -warm not negative")
+	}
+	if err == nil {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err = run(ctx, o, os.Stdout)
+		stop()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench-webhook:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, conc, replicas int, out io.Writer) error {
+// parseReplicas reads a comma-separated list of distinct positive counts.
+func parseReplicas(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		r, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || r <= 0 || slices.Contains(out, r) {
+			return nil, fmt.Errorf("-replicas %q: want distinct positive counts such as 1,2", s)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// run sets the lab up, runs the rounds and the oversized check, and tears
+// everything it started down again, also when it fails or is interrupted.
+func run(ctx context.Context, o options, out io.Writer) error {
 	ctrllog.SetLogger(logr.Discard())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	binDir, err := os.MkdirTemp("", "bench-webhook-bin-")
+	b, err := setup(ctx, o, out)
+	if b != nil {
+		defer b.close()
+	}
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(binDir)
-	if err := lab.BuildWebhook(binDir); err != nil {
-		return err
+	cases := b.cases()
+	var results []map[string]stats
+	for r := 1; r <= o.rounds; r++ {
+		res, err := b.round(ctx, cases, r, out)
+		if err != nil {
+			return fmt.Errorf("round %d: %w", r, err)
+		}
+		results = append(results, res)
+		printRatios(out, fmt.Sprintf("round %d", r), ratiosOf(cases, []map[string]stats{res}))
 	}
-	l, err := lab.Start(ctx, lab.Options{Clusters: []string{"bench"}, NoFurniture: true})
-	if err != nil {
-		return err
+	if len(results) > 1 {
+		printRatios(out, fmt.Sprintf("median over %d rounds", len(results)), ratiosOf(cases, results))
 	}
-	defer func() { _ = l.Stop() }()
-	cl := l.Clusters[0]
-	if _, err := cl.Kube.CoreV1().Namespaces().Create(ctx, namespace("bench"), metav1.CreateOptions{}); err != nil {
-		return err
+	if o.oversized {
+		return b.oversized(ctx, b.hooks[0], out)
 	}
-	cfg := rest.CopyConfig(cl.Config)
-	cfg.QPS, cfg.Burst = 5000, 5000
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	// Warm up the API server's paths for ServiceEntries.
-	if _, err := creates(ctx, dyn, "warm", 50, conc); err != nil {
-		return err
-	}
-	without, err := creates(ctx, dyn, "plain", n, conc)
-	if err != nil {
-		return err
-	}
-	w, err := cl.InstallWebhook(ctx, lab.WebhookOptions{Replicas: replicas, BinDir: binDir})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = w.Stop() }()
-	if _, err := creates(ctx, dyn, "warmhook", 50, conc); err != nil {
-		return err
-	}
-	with, err := creates(ctx, dyn, "hooked", n, conc)
-	if err != nil {
-		return err
-	}
-	p50a, p99a := percentile(without, 50), percentile(without, 99)
-	p50b, p99b := percentile(with, 50), percentile(with, 99)
-	_, _ = fmt.Fprintf(out, "ServiceEntry creates: n=%d per run, concurrency %d, mesh-webhook replicas %d\n", n, conc, replicas)
-	_, _ = fmt.Fprintf(out, "%-22s p50 %8s  p99 %8s\n", "without webhooks", p50a.Round(10*time.Microsecond), p99a.Round(10*time.Microsecond))
-	_, _ = fmt.Fprintf(out, "%-22s p50 %8s  p99 %8s\n", "with both webhooks", p50b.Round(10*time.Microsecond), p99b.Round(10*time.Microsecond))
-	_, _ = fmt.Fprintf(out, "ratio with/without     p50 %8.2f  p99 %8.2f   (goal p99 <= 1.5)\n", float64(p50b)/float64(p50a), float64(p99b)/float64(p99a))
 	return nil
 }
 
-func namespace(name string) *corev1.Namespace {
-	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-}
-
-// creates makes n entries named prefix-i at concurrency conc and returns
-// each create's latency.
-func creates(ctx context.Context, dyn dynamic.Interface, prefix string, n, conc int) ([]time.Duration, error) {
-	lat := make([]time.Duration, n)
-	errs := make([]error, n)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range conc {
-		wg.Go(func() {
-			for i := range next {
-				o := entry(fmt.Sprintf("%s-%d", prefix, i))
-				start := time.Now()
-				_, errs[i] = dyn.Resource(seGVR).Namespace("bench").Create(ctx, o, metav1.CreateOptions{})
-				lat[i] = time.Since(start)
-			}
-		})
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	for i, err := range errs {
+// round runs every case once, in order, printing each as it ends.
+func (b *bench) round(ctx context.Context, cases []benchCase, round int, out io.Writer) (map[string]stats, error) {
+	res := map[string]stats{}
+	for _, c := range cases {
+		lat, err := b.runCase(ctx, c, round)
 		if err != nil {
-			return nil, fmt.Errorf("create %s-%d: %w", prefix, i, err)
+			return nil, fmt.Errorf("case %s: %w", c.name, err)
 		}
+		res[c.name] = statsOf(lat)
+		printCase(out, round, c, res[c.name])
 	}
-	return lat, nil
-}
-
-func entry(name string) *unstructured.Unstructured {
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "networking.istio.io/v1",
-		"kind":       "ServiceEntry",
-		"metadata":   map[string]any{"name": name, "namespace": "bench"},
-		"spec": map[string]any{
-			"hosts":      []any{name + ".bench.global"},
-			"location":   "MESH_INTERNAL",
-			"resolution": "DNS",
-			"ports":      []any{map[string]any{"name": "http", "number": int64(8000), "protocol": "HTTP"}},
-			"endpoints":  []any{map[string]any{"address": "203.0.113.7", "labels": map[string]any{"cluster": "c2"}}},
-		},
-	}}
-}
-
-func percentile(d []time.Duration, p int) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
-	if i > 0 {
-		i--
-	}
-	return s[i]
+	return res, nil
 }
