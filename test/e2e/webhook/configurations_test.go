@@ -4,6 +4,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,9 +57,12 @@ func TestSyncConfigurationsMovesTheWebhooks(t *testing.T) {
 	if err := webhook.SyncConfigurations(ctx, c.Kube, webhook.Name, "mesh"); err != nil {
 		t.Fatalf("the API server refused the generated matchConditions: %v", err)
 	}
-	if err := verdict(ctx, c, complete("g", "g.bar.global", "240.0.0.21", 15443)); err != nil {
-		t.Errorf(".global entry, suffix mesh: %v; want it never sent", err)
-	}
+	// The API server's view of the configurations follows a watch: give
+	// it a moment.
+	eventually(t, 10*time.Second, ".global entries no longer sent under suffix mesh", func() (bool, error) {
+		err := verdict(ctx, c, complete("g", "g.bar.global", "240.0.0.21", 15443))
+		return err == nil, err
+	})
 	if err := verdict(ctx, c, complete("m", "m.bar.mesh", "240.0.0.22", 15443)); err == nil || !strings.Contains(err.Error(), webhook.WebhookServiceEntries) {
 		t.Errorf(".mesh entry, suffix mesh: %v; want the failing call to %s", err, webhook.WebhookServiceEntries)
 	}
