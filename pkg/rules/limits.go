@@ -1,8 +1,6 @@
 package rules
 
 import (
-	"fmt"
-
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -81,6 +79,6 @@ func tooMany(v any, limit int, fld *field.Path) field.ErrorList {
 		return nil
 	}
 	e := field.TooMany(fld, n, limit)
-	e.Detail = fmt.Sprintf("%s; the .global rules accept at most %d, which is more than any remote service needs", e.Detail, limit)
+	e.Detail += "; no remote service needs more, and the webhook refuses it before doing any work on it"
 	return field.ErrorList{e}
 }

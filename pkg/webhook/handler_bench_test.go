@@ -75,3 +75,16 @@ func BenchmarkSkippedAdmission(b *testing.B) {
 	hs := webhooktest.Handlers(rules.ModeDeny)
 	benchAdmissions(b, hs.Validate, func(i int) []byte { return named(local, i) })
 }
+
+// BenchmarkOversizedAdmission: the 1,000-port × 1,000-endpoint entry,
+// refused by the size limits before any defaulting (each handler, deny
+// mode); compare BenchmarkMutateAdmission for an ordinary entry.
+func BenchmarkOversizedAdmission(b *testing.B) {
+	body := webhooktest.Review(admissionv1.Create, "foo", "big", []byte(oversized(1000, 1000)), false)
+	hs := webhooktest.Handlers(rules.ModeDeny)
+	for name, h := range map[string]http.Handler{"mutate": hs.Mutate, "validate": hs.Validate} {
+		b.Run(name, func(b *testing.B) {
+			benchAdmissions(b, h, func(int) []byte { return body })
+		})
+	}
+}
