@@ -21,4 +21,5 @@ type Claims interface {
 	// name. dryRun only reports.
 	ReleaseOwned(ctx context.Context, o vip.Owner, dryRun bool) ([]netip.Addr, error)
 }
+
 var _ Claims = (*vip.Claims)(nil)

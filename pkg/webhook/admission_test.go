@@ -59,7 +59,7 @@ func TestOversizedEntryRefusedBeforeDefaulting(t *testing.T) {
 }
 
 func TestOneWarningPerKind(t *testing.T) {
-	obj := strings.Replace(oversized(2, 40), `"labels":{"cluster":"c`, `"labels":{"zone":"c`, -1)
+	obj := strings.ReplaceAll(oversized(2, 40), `"labels":{"cluster":"c`, `"labels":{"zone":"c`)
 	resp := post(t, webhooktest.Handlers(rules.ModeWarn).Validate, webhooktest.Review(admissionv1.Create, "foo", "big", []byte(obj), true), "application/json")
 	var label []string
 	for _, w := range resp.Warnings {
