@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -138,11 +139,20 @@ func (x *ObjectIndex) HasDestinationRule(host, namespace string, exportTo []stri
 
 func cutKey(key string) (ns, name string, ok bool) { return strings.Cut(key, "/") }
 
-// compact is what the informers store of an object.
+// compact is what the informers store of an object: its name (the
+// informer's store keys objects by it) and what the checks read.
 type compact struct {
+	metav1.ObjectMeta
 	key   string
 	hosts []string
 	entry *EntryRef // ServiceEntries only
+}
+
+func newCompact(u *unstructured.Unstructured, hosts []string, e *EntryRef) *compact {
+	return &compact{
+		ObjectMeta: metav1.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName(), ResourceVersion: u.GetResourceVersion()},
+		key:        u.GetNamespace() + "/" + u.GetName(), hosts: hosts, entry: e,
+	}
 }
 
 func (c *compact) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
@@ -190,7 +200,7 @@ func compactEntry(o any) (any, error) {
 			e.ClusterDomain = d
 		}
 	}
-	return &compact{key: u.GetNamespace() + "/" + u.GetName(), hosts: hosts, entry: e}, nil
+	return newCompact(u, hosts, e), nil
 }
 
 func compactRule(o any) (any, error) {
@@ -199,7 +209,7 @@ func compactRule(o any) (any, error) {
 		return o, nil
 	}
 	host, _, _ := unstructured.NestedString(u.Object, "spec", "host")
-	return &compact{key: u.GetNamespace() + "/" + u.GetName(), hosts: []string{host}, entry: &EntryRef{ExportTo: stringList(u.Object, "spec", "exportTo")}}, nil
+	return newCompact(u, []string{host}, &EntryRef{ExportTo: stringList(u.Object, "spec", "exportTo")}), nil
 }
 
 func (x *ObjectIndex) setEntry(o any, remove bool) {

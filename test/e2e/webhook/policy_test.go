@@ -86,13 +86,25 @@ func normalize(t *testing.T, v any) any {
 	return out
 }
 
+// TestSeedsAdmittedUnchanged applies each seed document on its own (two of
+// them define the same host, which one cluster admits only once), checks
+// it is stored as written with its VIP claimed for it, and deletes it.
 func TestSeedsAdmittedUnchanged(t *testing.T) {
 	ctx := t.Context()
-	for _, file := range []string{"httpbin-bar.yaml", "httpbin-bar-v1alpha3.yaml", "helloworld-hello.yaml"} {
+	for file, vips := range map[string]map[string]string{
+		"httpbin-bar.yaml":          {"240.0.0.2": "httpbin-bar"},
+		"httpbin-bar-v1alpha3.yaml": {"240.0.0.3": "httpbin-bar-v1alpha3"},
+		"helloworld-hello.yaml":     {"240.0.0.4": "helloworld-hello"},
+	} {
 		t.Run(file, func(t *testing.T) {
 			if _, _, err := kubectl(t, ctx, "cluster1", "", "apply", "-f", seedPath(t, file)); err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(func() {
+				if _, _, err := kubectl(t, context.Background(), "cluster1", "", "delete", "-f", seedPath(t, file)); err != nil {
+					t.Error(err)
+				}
+			})
 			for name, want := range seedSpecs(t, file) {
 				ns := "foo"
 				if strings.HasPrefix(name, "helloworld") {
@@ -103,17 +115,16 @@ func TestSeedsAdmittedUnchanged(t *testing.T) {
 					t.Errorf("%s/%s stored as %v, want the seed unchanged %v", ns, name, got, want)
 				}
 			}
+			for addr, holder := range vips {
+				c, err := theLab.Cluster("cluster1").Dynamic.Resource(claimGVR).Get(ctx, addr, metav1.GetOptions{})
+				if err != nil {
+					t.Fatalf("claim %s: %v", addr, err)
+				}
+				if got, _, _ := unstructuredString(c.Object, "spec", "serviceEntry", "name"); got != holder {
+					t.Errorf("claim %s held by %q, want %q", addr, got, holder)
+				}
+			}
 		})
-	}
-	// Their VIPs are claimed for them.
-	for addr, holder := range map[string]string{"240.0.0.2": "httpbin-bar", "240.0.0.3": "httpbin-bar-v1alpha3", "240.0.0.4": "helloworld-hello"} {
-		c, err := theLab.Cluster("cluster1").Dynamic.Resource(claimGVR).Get(ctx, addr, metav1.GetOptions{})
-		if err != nil {
-			t.Fatalf("claim %s: %v", addr, err)
-		}
-		if got, _, _ := unstructuredString(c.Object, "spec", "serviceEntry", "name"); got != holder {
-			t.Errorf("claim %s held by %q, want %q", addr, got, holder)
-		}
 	}
 }
 
