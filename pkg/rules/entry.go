@@ -46,6 +46,16 @@ func (e Entry) Selects(sel map[string]string) bool {
 	return false
 }
 
+// Carries reports whether some endpoint of e has the label key.
+func (e Entry) Carries(key string) bool {
+	for _, l := range e.EndpointLabels {
+		if _, ok := l[key]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // ClusterLabels lists the distinct cluster label values of e's endpoints,
 // sorted: the labels a `.global` subset may select.
 func (e Entry) ClusterLabels() []string {

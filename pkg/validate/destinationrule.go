@@ -167,9 +167,13 @@ func portList(ports []uint32) string {
 	return "ports " + strings.Join(s, ", ")
 }
 
-// subsetLabels checks that a subset selects endpoint labels of the entry:
-// the seed mistake is selecting pod labels such as version: v2, which no
-// gateway endpoint carries, so Istio builds no subset cluster at all.
+// subsetLabels checks that a subset selects endpoint labels of the entry.
+// The seed mistake is selecting pod labels such as version: v2: no gateway
+// endpoint carries the key at all, so Istio builds no cluster for the
+// subset; that is denied. A key some endpoint carries with another value
+// (cluster: cluster3 while the entry lists cluster2 only) is a warning:
+// kubectl mesh export writes a new source's rule just before the entry
+// that adds its endpoint.
 func (v *drValidator) subsetLabels(s map[string]any, fld *field.Path, name string) {
 	raw, _ := s["labels"].(map[string]any)
 	if len(raw) == 0 || v.entry == nil {
@@ -186,9 +190,20 @@ func (v *drValidator) subsetLabels(s map[string]any, fld *field.Path, name strin
 	if cl := v.entry.ClusterLabels(); len(cl) > 0 {
 		use = rules.ClusterLabel + ": " + strings.Join(cl, " or "+rules.ClusterLabel+": ")
 	}
+	var unknown []string
+	for _, k := range slices.Sorted(maps.Keys(sel)) {
+		if !v.entry.Carries(k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		v.warnings = append(v.warnings, fmt.Sprintf("%s: no endpoint of ServiceEntry %s carries %s yet; subset %q routes nowhere until one does (endpoints now: %s)",
+			fld, v.entry, formatLabels(sel), name, use))
+		return
+	}
 	v.errs = append(v.errs, field.Invalid(fld, formatLabels(sel), fmt.Sprintf(
-		"no endpoint of ServiceEntry %s carries these labels, so Istio builds no cluster for subset %q; a .global subset selects the endpoints' %s label (use %s): versions are mapped to pods by the source cluster's own DestinationRule for %s, and the subset name %q travels there in the SNI",
-		v.entry, name, rules.ClusterLabel, use, rules.LocalHostIn(v.host.Name, v.host.Namespace, v.entry.Domain()), name)))
+		"no endpoint of ServiceEntry %s has the label %s, so Istio builds no cluster for subset %q; a .global subset selects the endpoints' %s label (use %s): versions are mapped to pods by the source cluster's own DestinationRule for %s, and the subset name %q travels there in the SNI",
+		v.entry, strings.Join(unknown, ", "), name, rules.ClusterLabel, use, rules.LocalHostIn(v.host.Name, v.host.Namespace, v.entry.Domain()), name)))
 }
 
 func formatLabels(m map[string]string) string {

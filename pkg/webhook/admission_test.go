@@ -259,3 +259,14 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestDestinationRuleNewSourceWarned: export writes a new source's rule
+// (a subset on cluster: cluster4) just before the entry that adds the
+// endpoint; that is a warning, not a denial.
+func TestDestinationRuleNewSourceWarned(t *testing.T) {
+	rule := strings.Replace(ruleBare, `"cluster":"cluster2"`, `"cluster":"cluster4"`, 1)
+	v := post(t, withEntry(webhooktest.Handlers(rules.ModeDeny)).ValidateRule, webhooktest.RuleReview(admissionv1.Create, "foo", "r", []byte(strings.Replace(rule, `"host":"httpbin.bar.global"`, `"host":"httpbin.bar.global","trafficPolicy":{"tls":{"mode":"ISTIO_MUTUAL"}}`, 1)), false), "application/json")
+	if !v.Allowed || !strings.Contains(strings.Join(v.Warnings, "\n"), "carries {cluster: cluster4} yet") {
+		t.Errorf("allowed=%v warnings=%q; want admitted with a warning", v.Allowed, v.Warnings)
+	}
+}
