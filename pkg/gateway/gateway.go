@@ -90,7 +90,7 @@ func (a Address) IsIP() bool {
 // Istio, but mesh-webhook denies such endpoints unless it is told to allow
 // that port.
 func PortWarning(port uint32) string {
-	return fmt.Sprintf("remote clusters reach this gateway on port %d instead of %d; mesh-webhook in the target clusters must allow it (--allowed-gateway-ports=%d,%d)", port, rules.GatewayPort, rules.GatewayPort, port)
+	return fmt.Sprintf("remote clusters reach this gateway on port %d instead of %d; mesh-webhook in the target clusters must allow it: allowedGatewayPorts: \"%d,%d\" in ConfigMap mesh-system/mesh-webhook-config", port, rules.GatewayPort, rules.GatewayPort, port)
 }
 
 // NodePortWarning is the warning of NodePort mode.
