@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook/config"
 )
@@ -191,30 +192,59 @@ func Run(ctx context.Context, o *Options, log logr.Logger) error {
 	restCfg.QPS, restCfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
 	restCfg.UserAgent = Name
 	ctrl.SetLogger(log)
-	dyn, err := dynamic.NewForConfig(restCfg)
-	if err != nil {
-		return err
-	}
 	kube, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return err
 	}
-
-	var selfTLS *SelfManagedTLS
-	if o.TLSMode == TLSSelfManaged {
-		selfTLS = &SelfManagedTLS{
-			Kube: kube, Namespace: o.Namespace, SecretName: ServingSecretName, ServiceName: o.ServiceName,
-			CertDir: o.CertDir, Validity: o.CertValidity, WebhookConfigName: Name, Log: log.WithName("tls"),
-			ExtraSANs: o.TLSExtraSANs, Interval: o.TLSInterval,
-		}
-		// The server needs its files before it starts.
-		if err := selfTLS.Ensure(ctx); err != nil {
+	selfTLS, err := o.servingTLS(ctx, kube, log)
+	if err != nil {
+		return err
+	}
+	mgr, err := o.newManager(restCfg)
+	if err != nil {
+		return err
+	}
+	if selfTLS != nil {
+		if err := mgr.Add(selfTLS); err != nil {
 			return err
 		}
-	} else if _, err := os.Stat(o.CertDir); err != nil {
-		return fmt.Errorf("--cert-dir: %w; mount the serving certificate there or use --tls-mode %s", err, TLSSelfManaged)
 	}
+	ready, err := addAdmission(mgr, restCfg, kube, o, cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("caches", ready); err != nil {
+		return err
+	}
+	log.Info("starting", "mode", cfg.Mode, "suffix", cfg.Suffix, "vipSpace", cfg.Space.String(), "gatewayPorts", cfg.AllowedGatewayPorts, "tls", o.TLSMode)
+	return mgr.Start(ctx)
+}
 
+// servingTLS makes sure the serving certificate is there before the server
+// starts: with --tls-mode self-managed it creates (and later rotates) it,
+// returned as a runnable; otherwise --cert-dir must exist.
+func (o *Options) servingTLS(ctx context.Context, kube kubernetes.Interface, log logr.Logger) (*SelfManagedTLS, error) {
+	if o.TLSMode != TLSSelfManaged {
+		if _, err := os.Stat(o.CertDir); err != nil {
+			return nil, fmt.Errorf("--cert-dir: %w; mount the serving certificate there or use --tls-mode %s", err, TLSSelfManaged)
+		}
+		return nil, nil
+	}
+	selfTLS := &SelfManagedTLS{
+		Kube: kube, Namespace: o.Namespace, SecretName: ServingSecretName, ServiceName: o.ServiceName,
+		CertDir: o.CertDir, Validity: o.CertValidity, WebhookConfigName: Name, Log: log.WithName("tls"),
+		ExtraSANs: o.TLSExtraSANs, Interval: o.TLSInterval,
+	}
+	return selfTLS, selfTLS.Ensure(ctx)
+}
+
+func (o *Options) newManager(restCfg *rest.Config) (manager.Manager, error) {
 	shutdown := o.ShutdownTimeout
 	mgr, err := ctrl.NewManager(restCfg, manager.Options{
 		Metrics:                       o.metricsServerOptions(),
@@ -229,48 +259,46 @@ func Run(ctx context.Context, o *Options, log logr.Logger) error {
 		}),
 	})
 	if err != nil {
-		return fmt.Errorf("create manager: %w", err)
+		return nil, fmt.Errorf("create manager: %w", err)
 	}
+	return mgr, nil
+}
 
+// addAdmission wires the handlers and what they read (the claim cache, the
+// index, the policy reloader) and the repair loop into mgr; ready reports
+// whether every cache they need has synced.
+func addAdmission(mgr manager.Manager, restCfg *rest.Config, kube kubernetes.Interface, o *Options, cfg rules.Policy, log logr.Logger) (ready healthz.Checker, err error) {
+	dyn, err := dynamic.NewForConfig(restCfg)
+	if err != nil {
+		return nil, err
+	}
 	meta, err := metadata.NewForConfig(restCfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cache := vip.NewMetadataCache(meta)
 	claims := vip.NewClaims(dyn, cfg.Space, vip.WithManagedBy(vip.ManagedByWebhook), vip.WithCache(cache), vip.WithRepairGrace(o.RepairGrace))
 	index := NewObjectIndex(dyn)
 	for _, r := range []manager.Runnable{cache, index} {
 		if err := mgr.Add(r); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	metrics := NewMetrics(ctrlmetrics.Registry)
-	h := &Handlers{Config: cfg, Claims: claims, Index: index, Metrics: metrics, Log: log.WithName("admission"), Deadline: o.Deadline}
+	h := &Handlers{Config: cfg, Claims: claims, Index: index, Metrics: NewMetrics(ctrlmetrics.Registry), Log: log.WithName("admission"), Deadline: o.Deadline}
 	srv := mgr.GetWebhookServer()
 	srv.Register(MutatePath, &admission.Webhook{Handler: h.Mutator()})
 	srv.Register(ValidatePath, &admission.Webhook{Handler: h.Validator()})
 	srv.Register(MutateDestinationRules, &admission.Webhook{Handler: h.DestinationRuleMutator()})
 	srv.Register(ValidateDestinationRule, &admission.Webhook{Handler: h.DestinationRuleValidator()})
-	if selfTLS != nil {
-		if err := mgr.Add(selfTLS); err != nil {
-			return err
-		}
-	}
 	repair, err := addRepair(mgr, dyn, claims, o, log.WithName("repair"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	reloader, err := addReloader(mgr, kube, o, h, claims, repair, log.WithName("config"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("webhook", srv.StartedChecker()); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("caches", func(*http.Request) error {
+	return func(*http.Request) error {
 		switch {
 		case !cache.HasSynced():
 			return errors.New("VIPClaim cache not synced yet")
@@ -280,9 +308,5 @@ func Run(ctx context.Context, o *Options, log logr.Logger) error {
 			return errors.New("policy ConfigMap not read yet")
 		}
 		return nil
-	}); err != nil {
-		return err
-	}
-	log.Info("starting", "mode", cfg.Mode, "suffix", cfg.Suffix, "vipSpace", cfg.Space.String(), "gatewayPorts", cfg.AllowedGatewayPorts, "tls", o.TLSMode)
-	return mgr.Start(ctx)
+	}, nil
 }
