@@ -220,19 +220,7 @@ func (x *ObjectIndex) setEntry(o any, remove bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, h := range c.hosts {
-		m := x.byHost[h]
-		if remove {
-			delete(m, c.key)
-			if len(m) == 0 {
-				delete(x.byHost, h)
-			}
-			continue
-		}
-		if m == nil {
-			m = map[string]*EntryRef{}
-			x.byHost[h] = m
-		}
-		m[c.key] = c.entry
+		setIn(x.byHost, h, c.key, c.entry, remove)
 	}
 }
 
@@ -243,18 +231,22 @@ func (x *ObjectIndex) setRule(o any, remove bool) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	h := c.hosts[0]
-	m := x.rulesHost[h]
+	setIn(x.rulesHost, c.hosts[0], c.key, c.entry.ExportTo, remove)
+}
+
+// setIn records (or, with remove, forgets) v as the object key of host.
+func setIn[V any](byHost map[string]map[string]V, host, key string, v V, remove bool) {
+	m := byHost[host]
 	if remove {
-		delete(m, c.key)
+		delete(m, key)
 		if len(m) == 0 {
-			delete(x.rulesHost, h)
+			delete(byHost, host)
 		}
 		return
 	}
 	if m == nil {
-		m = map[string][]string{}
-		x.rulesHost[h] = m
+		m = map[string]V{}
+		byHost[host] = m
 	}
-	m[c.key] = c.entry.ExportTo
+	m[key] = v
 }
