@@ -149,3 +149,30 @@ func TestDefaultGatewayPortAndErrors(t *testing.T) {
 		t.Fatalf("allocation error = %v, want one naming the host", err)
 	}
 }
+
+func TestDefaultDestinationRuleIdempotent(t *testing.T) {
+	entry := &rules.Entry{Namespace: "foo", Name: "httpbin-bar", Host: "httpbin.bar.global", Ports: []uint32{8000}, ClusterDomain: "east.local"}
+	dr := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{
+		"host":    "httpbin.bar.global",
+		"subsets": []any{map[string]any{"name": "v2", "labels": map[string]any{"cluster": "c2"}}},
+		"trafficPolicy": map[string]any{"portLevelSettings": []any{
+			map[string]any{"port": map[string]any{"number": int64(8000)}, "tls": map[string]any{"sni": "kept"}},
+		}},
+	}}}
+	first := DefaultDestinationRule(dr, entry, "global")
+	if first.TLSModes != 2 || first.SNIs != 1 {
+		t.Errorf("first pass filled %+v; want the rule's and the port's mode, and the subset's SNI", first)
+	}
+	sni, _, _ := unstructured.NestedSlice(dr.Object, "spec", "trafficPolicy", "portLevelSettings")
+	if got := sni[0].(map[string]any)["tls"].(map[string]any)["sni"]; got != "kept" {
+		t.Errorf("a set SNI was replaced by %v; validation reports it instead", got)
+	}
+	subsets, _, _ := unstructured.NestedSlice(dr.Object, "spec", "subsets")
+	pls := subsets[0].(map[string]any)["trafficPolicy"].(map[string]any)["portLevelSettings"].([]any)
+	if got := pls[0].(map[string]any)["tls"].(map[string]any)["sni"]; got != "outbound_.8000_.v2_.httpbin.bar.svc.east.local" {
+		t.Errorf("subset SNI %v; want the entry's cluster domain", got)
+	}
+	if again := DefaultDestinationRule(dr, entry, "global"); again.Changed() {
+		t.Errorf("second pass changed %+v", again)
+	}
+}
