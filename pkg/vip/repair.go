@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -289,10 +290,20 @@ func (r *Repairer) RepairOnce(ctx context.Context) (RepairReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	space := r.claims.Space()
-	entries, byAddr := r.entries(seObjs, space)
-	now := r.opts.Clock.Now()
+	entries, byAddr := r.entries(seObjs, r.claims.Space())
+	claimed, errs := r.checkClaims(ctx, claimObjs, entries, &rep)
+	errs = append(errs, r.checkEntries(ctx, byAddr, claimed, &rep)...)
+	rep.Claims = len(claimed)
+	r.claimCount.Set(float64(rep.Claims))
+	r.duplicates.Set(float64(len(rep.Duplicates)))
+	return rep, errors.Join(errs...)
+}
 
+// checkClaims is the first half of a pass: every claim is kept (its entry
+// lists the address, or its holder touched it lately), or deleted once
+// orphaned for the grace period. It returns the claims that stay.
+func (r *Repairer) checkClaims(ctx context.Context, claimObjs []unstructured.Unstructured, entries map[string]*entrySE, rep *RepairReport) (map[netip.Addr]Owner, []error) {
+	now := r.opts.Clock.Now()
 	claimed := map[netip.Addr]Owner{}
 	var errs []error
 	for i := range claimObjs {
@@ -306,7 +317,7 @@ func (r *Repairer) RepairOnce(ctx context.Context) (RepairReport, error) {
 		if se != nil && se.lists(a) {
 			delete(r.suspects, a)
 			claimed[a] = h
-			if err := r.complete(ctx, u, h, se.owner.UID, &rep); err != nil {
+			if err := r.complete(ctx, u, h, se.owner.UID, rep); err != nil {
 				errs = append(errs, err)
 			}
 			continue
@@ -337,13 +348,15 @@ func (r *Repairer) RepairOnce(ctx context.Context) (RepairReport, error) {
 			delete(r.suspects, a)
 		}
 	}
+	return claimed, errs
+}
 
-	addrs := make([]netip.Addr, 0, len(byAddr))
-	for a := range byAddr {
-		addrs = append(addrs, a)
-	}
-	slices.SortFunc(addrs, netip.Addr.Compare)
-	for _, a := range addrs {
+// checkEntries is the second half: an address an entry lists without a
+// claim is adopted for its oldest entry, and an address several entries
+// list is reported once as a duplicate.
+func (r *Repairer) checkEntries(ctx context.Context, byAddr map[netip.Addr][]*entrySE, claimed map[netip.Addr]Owner, rep *RepairReport) []error {
+	var errs []error
+	for _, a := range slices.SortedFunc(maps.Keys(byAddr), netip.Addr.Compare) {
 		ses := byAddr[a]
 		if _, ok := claimed[a]; !ok {
 			oldest := ses[0].owner
@@ -373,10 +386,7 @@ func (r *Repairer) RepairOnce(ctx context.Context) (RepairReport, error) {
 			delete(r.reported, a)
 		}
 	}
-	rep.Claims = len(claimed)
-	r.claimCount.Set(float64(rep.Claims))
-	r.duplicates.Set(float64(len(rep.Duplicates)))
-	return rep, errors.Join(errs...)
+	return errs
 }
 
 // entries indexes the `.global` ServiceEntries by namespace/name and their
