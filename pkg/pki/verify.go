@@ -80,6 +80,29 @@ func VerifyBundle(source string, b *Bundle, now time.Time, warnWithin time.Durat
 	if err != nil {
 		r.Errors = append(r.Errors, err.Error())
 	}
+	pool := r.checkRoots(roots, now, warnWithin)
+	inter, err := b.Intermediate()
+	if err != nil {
+		r.Errors = append(r.Errors, err.Error())
+		return r
+	}
+	r.checkIntermediate(inter, roots, now, warnWithin)
+	chain, chainErr := b.Chain()
+	if chainErr != nil {
+		r.Errors = append(r.Errors, chainErr.Error())
+	}
+	intermediates := r.checkChain(chain, inter, roots, now, warnWithin)
+	r.verifyAsIstiod(inter, chain, roots, pool, intermediates, now)
+	if key, err := ParseKey(b.CAKey, CAKeyFile); err != nil {
+		r.Errors = append(r.Errors, err.Error())
+	} else if !KeyMatches(inter, key) {
+		r.errorf("%s: the key does not match %s; install the key made with that certificate", CAKeyFile, CACertFile)
+	}
+	return r
+}
+
+// checkRoots checks root-cert.pem's certificates and returns them as a pool.
+func (r *Report) checkRoots(roots []*x509.Certificate, now time.Time, warnWithin time.Duration) *x509.CertPool {
 	pool := x509.NewCertPool()
 	for _, root := range roots {
 		r.Roots = append(r.Roots, infoOf(root))
@@ -95,11 +118,11 @@ func VerifyBundle(source string, b *Bundle, now time.Time, warnWithin time.Durat
 		}
 		r.checkValidity(root, RootCertFile, now, warnWithin)
 	}
-	inter, err := b.Intermediate()
-	if err != nil {
-		r.Errors = append(r.Errors, err.Error())
-		return r
-	}
+	return pool
+}
+
+// checkIntermediate checks ca-cert.pem on its own.
+func (r *Report) checkIntermediate(inter *x509.Certificate, roots []*x509.Certificate, now time.Time, warnWithin time.Duration) {
 	info := infoOf(inter)
 	r.Intermediate = &info
 	switch {
@@ -114,11 +137,11 @@ func VerifyBundle(source string, b *Bundle, now time.Time, warnWithin time.Durat
 	if life := inter.NotAfter.Sub(inter.NotBefore); life > LongLivedIntermediate {
 		r.warnf("%s: %q is valid for %s; its key lives in the cluster, so rotate it at least every two years (kubectl mesh certs rotate)", CACertFile, inter.Subject.CommonName, years(life))
 	}
+}
 
-	chain, chainErr := b.Chain()
-	if chainErr != nil {
-		r.Errors = append(r.Errors, chainErr.Error())
-	}
+// checkChain checks cert-chain.pem's order and validity and returns the CAs
+// after its first certificate, for verification.
+func (r *Report) checkChain(chain []*x509.Certificate, inter *x509.Certificate, roots []*x509.Certificate, now time.Time, warnWithin time.Duration) *x509.CertPool {
 	intermediates := x509.NewCertPool()
 	for i, c := range chain {
 		if i > 0 && !contains(roots, c) {
@@ -136,9 +159,12 @@ func VerifyBundle(source string, b *Bundle, now time.Time, warnWithin time.Durat
 			r.warnf("%s: does not end with the root of %s; istiod works with it, but Istio's guides and kubectl mesh put the root last (cat %s %s > %s)", CertChainFile, RootCertFile, CACertFile, RootCertFile, CertChainFile)
 		}
 	}
+	return intermediates
+}
 
-	// As istiod verifies a plug-in CA: ca-cert.pem through cert-chain.pem
-	// to root-cert.pem, default key usages.
+// verifyAsIstiod verifies the intermediate as istiod verifies a plug-in CA:
+// ca-cert.pem through cert-chain.pem to root-cert.pem, default key usages.
+func (r *Report) verifyAsIstiod(inter *x509.Certificate, chain, roots []*x509.Certificate, pool, intermediates *x509.CertPool, now time.Time) {
 	verified, err := inter.Verify(x509.VerifyOptions{Roots: pool, Intermediates: intermediates, CurrentTime: now})
 	var unknown x509.UnknownAuthorityError
 	sha1 := slices.ContainsFunc(append([]*x509.Certificate{inter}, chain...), func(c *x509.Certificate) bool { return sha1Signed(c) && !isSelfSigned(c) })
@@ -159,13 +185,6 @@ func VerifyBundle(source string, b *Bundle, now time.Time, warnWithin time.Durat
 	default:
 		r.errorf("%s: does not verify against %s through %s as istiod checks it: %v", CACertFile, RootCertFile, CertChainFile, err)
 	}
-
-	if key, err := ParseKey(b.CAKey, CAKeyFile); err != nil {
-		r.Errors = append(r.Errors, err.Error())
-	} else if !KeyMatches(inter, key) {
-		r.errorf("%s: the key does not match %s; install the key made with that certificate", CAKeyFile, CACertFile)
-	}
-	return r
 }
 
 // expiredInChain tells a verification that failed because a certificate
