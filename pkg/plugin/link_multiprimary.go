@@ -167,6 +167,19 @@ func (r *linkRun) multiPrimary(ctx context.Context) error {
 		return err
 	}
 	r.log.line(r.from.Context, result(changed), "remote secret", fmt.Sprintf("Secret istio-system/%s: kubeconfig of %s (cluster name %s, server %s) for istiod", secret.Name, r.to.Context, name, server))
+	if err := r.dropPrevious(ctx, prev, mp); err != nil {
+		return err
+	}
+	if err := r.networks(ctx, mp); err != nil {
+		return err
+	}
+	r.record.MultiPrimary = mp
+	return nil
+}
+
+// dropPrevious removes what an earlier link wrote that this one replaced:
+// the remote secret under an old cluster name, a reader of older versions.
+func (r *linkRun) dropPrevious(ctx context.Context, prev, mp *mesh.MultiPrimaryRecord) error {
 	if prev != nil && prev.RemoteSecret != "" && prev.RemoteSecret != mp.RemoteSecret {
 		deleted, err := r.fromA.remove(ctx, gvrSecret, rules.IstioSystemNamespace, prev.RemoteSecret)
 		if err != nil {
@@ -179,10 +192,6 @@ func (r *linkRun) multiPrimary(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.networks(ctx, mp); err != nil {
-		return err
-	}
-	r.record.MultiPrimary = mp
 	return nil
 }
 
