@@ -77,11 +77,27 @@ func (o *ExportOptions) exportTo(ctx context.Context, target string, src *source
 	} else if row != nil {
 		res.rows = append(res.rows, *row)
 	}
+	if err := t.load(ctx); err != nil {
+		return fail(err)
+	}
+	if !t.vips.usesClaims() {
+		res.warnings = append(res.warnings, warnNoClaims)
+	}
+	t.run(ctx, &res)
+	sortRows(res.rows)
+	return res
+}
+
+// load reads what the target holds that every Service of the run is
+// checked against.
+func (t *exportTarget) load(ctx context.Context) error {
+	dyn, o := t.w.dyn, t.o
+	var err error
 	// One List per kind for every Service of the run. Entries of all
 	// namespaces: without VIPClaims they are what VIP uniqueness is
 	// checked against.
 	if t.entries, err = listByName(ctx, dyn, builders.ServiceEntryGVR, ""); err != nil {
-		return fail(fmt.Errorf("list ServiceEntries: %w; are Istio's CRDs installed?", err))
+		return fmt.Errorf("list ServiceEntries: %w; are Istio's CRDs installed?", err)
 	}
 	t.byHost = map[string][]string{}
 	for _, key := range sortedKeys(t.entries) {
@@ -91,15 +107,16 @@ func (o *ExportOptions) exportTo(ctx context.Context, target string, src *source
 		}
 	}
 	if t.rules, err = listByName(ctx, dyn, builders.DestinationRuleGVR, o.TargetNamespace); err != nil {
-		return fail(fmt.Errorf("list DestinationRules in namespace %s: %w", o.TargetNamespace, err))
+		return fmt.Errorf("list DestinationRules in namespace %s: %w", o.TargetNamespace, err)
 	}
-	if t.vips, err = newVIPAllocator(ctx, dyn, t.entries, t.w.dryRun); err != nil {
-		return fail(err)
-	}
-	if !t.vips.usesClaims() {
-		res.warnings = append(res.warnings, warnNoClaims)
-	}
+	t.vips, err = newVIPAllocator(ctx, dyn, t.entries, t.w.dryRun)
+	return err
+}
 
+// run exports the source's Services on a few workers. Interrupted before
+// every Service was in place, the target goes back to what it was, not to
+// a mix of written and missing Services.
+func (t *exportTarget) run(ctx context.Context, res *targetResult) {
 	var (
 		mu         sync.Mutex
 		wg         sync.WaitGroup
@@ -125,7 +142,7 @@ func (o *ExportOptions) exportTo(ctx context.Context, target string, src *source
 			}
 		}()
 	}
-	for _, svc := range src.Services {
+	for _, svc := range t.src.Services {
 		switch {
 		case svc.Err != nil:
 		case ctx.Err() != nil:
@@ -136,8 +153,6 @@ func (o *ExportOptions) exportTo(ctx context.Context, target string, src *source
 	}
 	close(jobs)
 	wg.Wait()
-	// Interrupted before every Service was in place: the target goes back
-	// to what it was, not to a mix of written and missing Services.
 	if cause := interrupted(ctx); cause != nil && (notStarted > 0 || len(done) < len(res.succeeded)) {
 		for _, sw := range done {
 			if errs := t.undo(ctx, sw); len(errs) > 0 {
@@ -145,13 +160,11 @@ func (o *ExportOptions) exportTo(ctx context.Context, target string, src *source
 			}
 			res.succeeded[sw.svc] = false
 		}
-		res.rows = append(res.rows, meshRow{Cluster: target, Action: actionFailed, Err: fmt.Errorf("%w: what this run wrote here is undone", cause)})
+		res.rows = append(res.rows, meshRow{Cluster: t.context, Action: actionFailed, Err: fmt.Errorf("%w: what this run wrote here is undone", cause)})
 	}
 	for _, sw := range done {
 		res.rows = append(res.rows, *sw.seRow, *sw.drRow)
 	}
-	sortRows(res.rows)
-	return res
 }
 
 func (t *exportTarget) ensureNamespace(ctx context.Context) (*meshRow, error) {
