@@ -286,21 +286,10 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 		return []meshRow{seRow, drRow}, warnings, nil
 	}
 	host := rules.FormatHost(svc.Name, t.o.namespace, "")
-	if se != nil && !builders.IsManaged(se) {
-		return failBoth(fmt.Errorf("%s %s/%s exists and is not managed by kubectl-mesh; it is left alone: delete it or export into another --target-namespace", se.GetKind(), ns, se.GetName()))
-	}
-	if dr != nil && !builders.IsManaged(dr) && builders.HostOf(dr) != host {
-		return failBoth(fmt.Errorf("DestinationRule %s/%s exists for host %s and is not managed by kubectl-mesh; it is left alone: delete it or export into another --target-namespace", ns, drName, builders.HostOf(dr)))
-	}
-	if err := t.sameDomain(se); err != nil {
+	if err := t.conflicts(se, dr, host, seName, drName); err != nil {
 		return failBoth(err)
 	}
 	userDR := userGlobalRule(t.rules, ns, host)
-	if holder := t.hostHolder(host, ns, seName); holder != "" {
-		// The webhook refuses the same: Istio merges entries of one host
-		// unpredictably, and each has its own VIP.
-		return failBoth(fmt.Errorf("%s is already held by ServiceEntry %s, which is visible in the same namespaces; a sidecar would use only one of them: delete %s (or give it an exportTo that keeps it apart), then export again", host, holder, holder))
-	}
 	owner := vip.Owner{Namespace: ns, Name: seName, Host: host}
 	if se != nil {
 		owner.UID = string(se.GetUID())
@@ -309,11 +298,9 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 	if err != nil {
 		return failBoth(err)
 	}
-	vipAddr := ""
 	if addr.IsValid() {
-		vipAddr = addr.String()
+		seRow.VIP = addr.String()
 	}
-	seRow.VIP = vipAddr
 	sw = &serviceWrites{svc: svc.Name, seRow: &seRow, drRow: &drRow, vip: addr, owner: owner, claimed: claimed}
 	undo := func(cause error) ([]meshRow, []string, *serviceWrites) {
 		if ic := interrupted(ctx); ic != nil {
@@ -329,90 +316,135 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 		}
 		return []meshRow{seRow, drRow}, warnings, nil
 	}
-
+	// Rule first, then entry: the entry never routes without its rule.
 	for attempt := 1; ; attempt++ {
 		sources := builders.MergeSource(builders.SourcesOf(se), t.thisSource(svc))
-		exp := t.export(svc, sources, vipAddr)
-		if builders.IsManaged(dr) {
-			// The locality policy of `kubectl mesh route` stays.
-			exp.Locality = builders.LocalityPolicyOf(dr)
-		}
-		wantSE, err := builders.ServiceEntry(exp)
+		wantSE, wantDR, more, err := t.plan(svc, sources, seRow.VIP, dr, userDR, &drRow)
 		if err != nil {
 			return undo(err)
 		}
-		wantDR, drWarnings, err := builders.GlobalDestinationRule(exp)
-		if err != nil {
-			return undo(err)
-		}
-		warnings = append(warnings, drWarnings...)
-		if userDR != nil {
-			drRow.Name, drRow.Action = userDR.GetName(), actionSkipped+" (not managed by kubectl-mesh)"
-			warnings = append(warnings, userGlobalRuleNote(userDR, exp))
-			wantDR = nil
-		}
-		var gotDR *unstructured.Unstructured
-		action := actionSkipped
-		if wantDR != nil {
-			gotDR, action, err = t.w.put(ctx, builders.DestinationRuleGVR, dr, wantDR)
-		}
-		if err != nil {
-			if retryable(err) && attempt < maxAttempts {
-				if se, dr, err = t.reread(ctx, seName, drName); err != nil {
-					return undo(err)
+		warnings = append(warnings, more...)
+		last := attempt >= maxAttempts
+		gotDR, err := t.putRule(ctx, sw, dr, wantDR, last)
+		if err == nil {
+			var gotSE *unstructured.Unstructured
+			if gotSE, err = t.putEntry(ctx, sw, se, wantSE, last); err == nil {
+				// Another source may have been merged into the entry
+				// between our read and our write of the rule: bring the
+				// rule up to date.
+				if !sameClusters(builders.SourcesOf(gotSE), sources) && !last {
+					se, dr = gotSE, gotDR
+					continue
 				}
-				continue
+				return []meshRow{seRow, drRow}, warnings, sw
 			}
+		}
+		if !retryable(err) || last {
+			return undo(err)
+		}
+		if se, dr, err = t.reread(ctx, seName, drName); err != nil {
+			return undo(err)
+		}
+	}
+}
+
+// conflicts refuses a Service whose objects in the target someone else
+// owns, whose entry has another cluster domain, or whose host another
+// visible entry holds.
+func (t *exportTarget) conflicts(se, dr *unstructured.Unstructured, host, seName, drName string) error {
+	ns := t.o.TargetNamespace
+	if se != nil && !builders.IsManaged(se) {
+		return fmt.Errorf("%s %s/%s exists and is not managed by kubectl-mesh; it is left alone: delete it or export into another --target-namespace", se.GetKind(), ns, se.GetName())
+	}
+	if dr != nil && !builders.IsManaged(dr) && builders.HostOf(dr) != host {
+		return fmt.Errorf("DestinationRule %s/%s exists for host %s and is not managed by kubectl-mesh; it is left alone: delete it or export into another --target-namespace", ns, drName, builders.HostOf(dr))
+	}
+	if err := t.sameDomain(se); err != nil {
+		return err
+	}
+	if holder := t.hostHolder(host, ns, seName); holder != "" {
+		// The webhook refuses the same: Istio merges entries of one host
+		// unpredictably, and each has its own VIP.
+		return fmt.Errorf("%s is already held by ServiceEntry %s, which is visible in the same namespaces; a sidecar would use only one of them: delete %s (or give it an exportTo that keeps it apart), then export again", host, holder, holder)
+	}
+	return nil
+}
+
+// plan builds the entry and the rule this attempt writes (the pure
+// builders); wantDR is nil when the user owns the `.global` rule.
+func (t *exportTarget) plan(svc exportService, sources []builders.Source, vipAddr string, dr, userDR *unstructured.Unstructured, drRow *meshRow) (wantSE, wantDR *unstructured.Unstructured, warnings []string, err error) {
+	exp := t.export(svc, sources, vipAddr)
+	if builders.IsManaged(dr) {
+		// The locality policy of `kubectl mesh route` stays.
+		exp.Locality = builders.LocalityPolicyOf(dr)
+	}
+	if wantSE, err = builders.ServiceEntry(exp); err != nil {
+		return nil, nil, nil, err
+	}
+	if wantDR, warnings, err = builders.GlobalDestinationRule(exp); err != nil {
+		return nil, nil, nil, err
+	}
+	if userDR != nil {
+		drRow.Name, drRow.Action = userDR.GetName(), actionSkipped+" (not managed by kubectl-mesh)"
+		warnings = append(warnings, userGlobalRuleNote(userDR, exp))
+		wantDR = nil
+	}
+	return wantSE, wantDR, warnings, nil
+}
+
+// putRule writes the `.global` rule (nothing when wantDR is nil) and
+// records on sw what undo needs. A retryable error before the last
+// attempt records nothing: the next attempt writes again.
+func (t *exportTarget) putRule(ctx context.Context, sw *serviceWrites, dr, wantDR *unstructured.Unstructured, last bool) (*unstructured.Unstructured, error) {
+	if wantDR == nil {
+		return nil, nil
+	}
+	got, action, err := t.w.put(ctx, builders.DestinationRuleGVR, dr, wantDR)
+	if err != nil {
+		if !retryable(err) || last {
 			if !sw.wroteDR {
 				sw.priorDR = dr
 			}
 			if answerLost(err) {
 				sw.unsureDR = wantDR
 			}
-			return undo(fmt.Errorf("DestinationRule %s/%s: %w", ns, drName, err))
 		}
-		if wantDR != nil {
-			if !sw.wroteDR {
-				sw.priorDR, sw.wroteDR = dr, true
-			}
-			if action != actionUnchanged {
-				sw.lastDR = gotDR
-			}
-			drRow.Action = mergeAction(drRow.Action, action)
-			drRow.Object = gotDR
-		}
-		gotSE, action, err := t.w.put(ctx, builders.ServiceEntryGVR, se, wantSE)
-		if err != nil {
-			if retryable(err) && attempt < maxAttempts {
-				if se, dr, err = t.reread(ctx, seName, drName); err != nil {
-					return undo(err)
-				}
-				continue
-			}
+		return nil, fmt.Errorf("DestinationRule %s/%s: %w", wantDR.GetNamespace(), wantDR.GetName(), err)
+	}
+	if !sw.wroteDR {
+		sw.priorDR, sw.wroteDR = dr, true
+	}
+	if action != actionUnchanged {
+		sw.lastDR = got
+	}
+	sw.drRow.Action = mergeAction(sw.drRow.Action, action)
+	sw.drRow.Object = got
+	return got, nil
+}
+
+// putEntry is putRule for the ServiceEntry.
+func (t *exportTarget) putEntry(ctx context.Context, sw *serviceWrites, se, wantSE *unstructured.Unstructured, last bool) (*unstructured.Unstructured, error) {
+	got, action, err := t.w.put(ctx, builders.ServiceEntryGVR, se, wantSE)
+	if err != nil {
+		if !retryable(err) || last {
 			if !sw.wroteSE {
 				sw.priorSE = se
 			}
 			if answerLost(err) {
 				sw.unsureSE = wantSE
 			}
-			return undo(fmt.Errorf("ServiceEntry %s/%s: %w", ns, seName, err))
 		}
-		if !sw.wroteSE {
-			sw.priorSE, sw.wroteSE = se, true
-		}
-		if action != actionUnchanged {
-			sw.lastSE = gotSE
-		}
-		seRow.Action = mergeAction(seRow.Action, action)
-		seRow.Object = gotSE
-		// Another source may have been merged into the entry between our
-		// read and our write of the rule: bring the rule up to date.
-		if !sameClusters(builders.SourcesOf(gotSE), sources) && attempt < maxAttempts {
-			se, dr = gotSE, gotDR
-			continue
-		}
-		return []meshRow{seRow, drRow}, warnings, sw
+		return nil, fmt.Errorf("ServiceEntry %s/%s: %w", wantSE.GetNamespace(), wantSE.GetName(), err)
 	}
+	if !sw.wroteSE {
+		sw.priorSE, sw.wroteSE = se, true
+	}
+	if action != actionUnchanged {
+		sw.lastSE = got
+	}
+	sw.seRow.Action = mergeAction(sw.seRow.Action, action)
+	sw.seRow.Object = got
+	return got, nil
 }
 
 // answerLost tells a write that failed without an answer from the API
