@@ -61,12 +61,7 @@ func PassthroughGateway(name, hosts string, selector map[string]string) *unstruc
 // selects reports whether the server's Gateway applies to a gateway pod
 // with labels; pilot applies a Gateway without selector to every gateway.
 func (s PassthroughServer) selects(labels map[string]string) bool {
-	for k, v := range s.Selector {
-		if labels[k] != v {
-			return false
-		}
-	}
-	return true
+	return rules.SelectorMatches(s.Selector, labels)
 }
 
 // passesLocal reports whether the server passes every *.local service of

@@ -597,7 +597,7 @@ func (c *routeCheck) endpoints(t target, p EntryPort, subset, sni, kind string) 
 	}
 	for i, ep := range t.entry.Endpoints {
 		src := ep.Labels[rules.ClusterLabel]
-		if src == "" || !selects(labels, ep.Labels) {
+		if src == "" || !rules.SelectorMatches(labels, ep.Labels) {
 			continue // the egress gateway's endpoint, or another subset's
 		}
 		port := p.Number
@@ -718,7 +718,7 @@ func remoteSubset(t target, r *Route, sni rules.SNI, name, ns string, local []TL
 func (c *routeCheck) passthrough(view RouteView, gw GatewayService, sni rules.SNI, ns string, r *Route) (PassthroughServer, string, Problem) {
 	var onPods []PassthroughServer
 	for _, s := range view.Gateways {
-		if slices.ContainsFunc(gw.pods(), func(l map[string]string) bool { return selects(s.Selector, l) }) {
+		if slices.ContainsFunc(gw.pods(), func(l map[string]string) bool { return rules.SelectorMatches(s.Selector, l) }) {
 			onPods = append(onPods, s)
 		}
 	}
@@ -757,9 +757,9 @@ func (c *routeCheck) passthrough(view RouteView, gw GatewayService, sni rules.SN
 	}
 	var others []string
 	for _, s := range view.Gateways {
-		others = append(others, fmt.Sprintf("%s selects %s", s.Ref(), labelString(s.Selector)))
+		others = append(others, fmt.Sprintf("%s selects %s", s.Ref(), rules.FormatLabels(s.Selector)))
 	}
-	p.Message = fmt.Sprintf("no Gateway with an AUTO_PASSTHROUGH server on %d selects the pods of Service %s (%s), which %s's endpoint %s reaches", rules.GatewayPort, gw.Ref(), labelString(gw.pods()[0]), c.caller.Cluster, r.Endpoint)
+	p.Message = fmt.Sprintf("no Gateway with an AUTO_PASSTHROUGH server on %d selects the pods of Service %s (%s), which %s's endpoint %s reaches", rules.GatewayPort, gw.Ref(), rules.FormatLabels(gw.pods()[0]), c.caller.Cluster, r.Endpoint)
 	if len(others) > 0 {
 		p.Message += "; " + strings.Join(others, "; ")
 	}

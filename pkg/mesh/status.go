@@ -290,32 +290,15 @@ func CheckSubsets(cluster string, entries []Entry, drs []DestRule) []Problem {
 			continue // no entry for the host: nothing to compare with
 		}
 		for i, s := range d.Subsets {
-			if slices.ContainsFunc(eps, func(ep Endpoint) bool { return selects(s.Labels, ep.Labels) }) {
+			if slices.ContainsFunc(eps, func(ep Endpoint) bool { return rules.SelectorMatches(s.Labels, ep.Labels) }) {
 				continue
 			}
 			out = append(out, Problem{Cluster: cluster, Kind: ProblemSubsetLabels, Object: "destinationrule " + d.Namespace + "/" + d.Name,
-				Message: fmt.Sprintf("spec.subsets[%d] (%s) selects %s, which no endpoint of %s carries, so it routes to nothing", i, s.Name, labelString(s.Labels), d.Host),
+				Message: fmt.Sprintf("spec.subsets[%d] (%s) selects %s, which no endpoint of %s carries, so it routes to nothing", i, s.Name, rules.FormatLabels(s.Labels), d.Host),
 				Fix:     fmt.Sprintf("select the endpoint label instead, e.g. %s: %s (the remote cluster maps the subset name to pod labels)", rules.ClusterLabel, firstCluster(eps))})
 		}
 	}
 	return out
-}
-
-func selects(sel, labels map[string]string) bool {
-	for k, v := range sel {
-		if labels[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-func labelString(m map[string]string) string {
-	parts := make([]string, 0, len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, k+": "+m[k])
-	}
-	return "{" + strings.Join(parts, ", ") + "}"
 }
 
 func firstCluster(eps []Endpoint) string {

@@ -31,19 +31,29 @@ func (e Entry) String() string { return e.Namespace + "/" + e.Name }
 
 // Selects reports whether some endpoint of e carries every label of sel.
 func (e Entry) Selects(sel map[string]string) bool {
-	for _, l := range e.EndpointLabels {
-		all := true
-		for k, v := range sel {
-			if l[k] != v {
-				all = false
-				break
-			}
-		}
-		if all {
-			return true
+	return slices.ContainsFunc(e.EndpointLabels, func(l map[string]string) bool { return SelectorMatches(sel, l) })
+}
+
+// SelectorMatches reports whether labels carry every label of sel, as a
+// DestinationRule subset or a Gateway selector matches; an empty selector
+// matches everything.
+func SelectorMatches(sel, labels map[string]string) bool {
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
 		}
 	}
-	return false
+	return true
+}
+
+// FormatLabels formats labels as YAML's flow form, keys sorted:
+// {cluster: cluster2, version: v2}.
+func FormatLabels(m map[string]string) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, k+": "+m[k])
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }
 
 // Carries reports whether some endpoint of e has the label key.

@@ -2,13 +2,15 @@ package rules
 
 // Integer reads an integer field of an object decoded from JSON or YAML,
 // whichever decoder delivered it: int64 (the API server's unstructured
-// JSON), float64 (encoding/json), int (YAML). A number with a fraction is
+// JSON), float64 (encoding/json), int (YAML), int32. A number with a fraction is
 // not an integer.
 func Integer(v any) (int64, bool) {
 	switch n := v.(type) {
 	case int64:
 		return n, true
 	case int:
+		return int64(n), true
+	case int32:
 		return int64(n), true
 	case float64:
 		return int64(n), float64(int64(n)) == n

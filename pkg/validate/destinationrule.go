@@ -198,20 +198,12 @@ func (v *drValidator) subsetLabels(s map[string]any, fld *field.Path, name strin
 	}
 	if len(unknown) == 0 {
 		v.warnings = append(v.warnings, fmt.Sprintf("%s: no endpoint of ServiceEntry %s carries %s yet; subset %q routes nowhere until one does (endpoints now: %s)",
-			fld, v.entry, formatLabels(sel), name, use))
+			fld, v.entry, rules.FormatLabels(sel), name, use))
 		return
 	}
-	v.errs = append(v.errs, field.Invalid(fld, formatLabels(sel), fmt.Sprintf(
+	v.errs = append(v.errs, field.Invalid(fld, rules.FormatLabels(sel), fmt.Sprintf(
 		"no endpoint of ServiceEntry %s has the label %s, so Istio builds no cluster for subset %q; a .global subset selects the endpoints' %s label (use %s): versions are mapped to pods by the source cluster's own DestinationRule for %s, and the subset name %q travels there in the SNI",
 		v.entry, strings.Join(unknown, ", "), name, rules.ClusterLabel, use, rules.LocalHostIn(v.host.Name, v.host.Namespace, v.entry.Domain()), name)))
-}
-
-func formatLabels(m map[string]string) string {
-	parts := make([]string, 0, len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, k+": "+m[k])
-	}
-	return "{" + strings.Join(parts, ", ") + "}"
 }
 
 // missingSNIs warns, once, about the entry's ports that the rule's own

@@ -291,7 +291,7 @@ func (v *validator) number(m map[string]any, key string, fld *field.Path, requir
 		}
 		return 0, false
 	}
-	n, ok := toInt(raw)
+	n, ok := rules.Integer(raw)
 	if !ok {
 		v.add(field.TypeInvalid(fld, raw, "must be an integer port number in 1-65535"))
 		return 0, false
@@ -301,23 +301,6 @@ func (v *validator) number(m map[string]any, key string, fld *field.Path, requir
 		return 0, false
 	}
 	return n, true
-}
-
-func toInt(raw any) (int64, bool) {
-	switch n := raw.(type) {
-	case int64:
-		return n, true
-	case int:
-		return int64(n), true
-	case int32:
-		return int64(n), true
-	case float64:
-		if n != float64(int64(n)) {
-			return 0, false
-		}
-		return int64(n), true
-	}
-	return 0, false
 }
 
 func (v *validator) endpoints(portNames map[string]bool) {
@@ -388,7 +371,7 @@ func (v *validator) endpointPorts(ep map[string]any, fld *field.Path, portNames 
 		if !portNames[name] {
 			v.add(field.NotFound(fld.Key(name), fmt.Sprintf("no port named %q in spec.ports; map only the ServiceEntry's port names", name)))
 		}
-		num, ok := toInt(n)
+		num, ok := rules.Integer(n)
 		if !ok {
 			v.add(field.TypeInvalid(fld.Key(name), n, "must be an integer port number, "+want))
 			continue
