@@ -156,14 +156,14 @@ func (t *exportTarget) run(ctx context.Context, res *targetResult) {
 	if cause := interrupted(ctx); cause != nil && (notStarted > 0 || len(done) < len(res.succeeded)) {
 		for _, sw := range done {
 			if errs := t.undo(ctx, sw); len(errs) > 0 {
-				sw.seRow.Err = fmt.Errorf("%w (%v)", cause, errs)
+				sw.se.row.Err = fmt.Errorf("%w (%v)", cause, errs)
 			}
 			res.succeeded[sw.svc] = false
 		}
 		res.rows = append(res.rows, meshRow{Cluster: t.context, Action: actionFailed, Err: fmt.Errorf("%w: what this run wrote here is undone", cause)})
 	}
 	for _, sw := range done {
-		res.rows = append(res.rows, *sw.seRow, *sw.drRow)
+		res.rows = append(res.rows, *sw.se.row, *sw.dr.row)
 	}
 }
 
@@ -201,18 +201,23 @@ func (t *exportTarget) export(svc exportService, sources []builders.Source, vipA
 // created it) and as this run last wrote it (nil: not written), and the VIP
 // claim this run created.
 type serviceWrites struct {
-	svc             string
-	seRow, drRow    *meshRow
-	priorDR, lastDR *unstructured.Unstructured
-	wroteDR         bool
-	priorSE, lastSE *unstructured.Unstructured
-	wroteSE         bool
-	// unsureDR, unsureSE: a write whose answer was lost (an interrupt or
-	// a broken connection): it may have been made. Undo asks the cluster.
-	unsureDR, unsureSE *unstructured.Unstructured
-	vip                netip.Addr
-	owner              vip.Owner
-	claimed            bool // this run created the claim
+	svc     string
+	se, dr  written
+	vip     netip.Addr
+	owner   vip.Owner
+	claimed bool // this run created the claim
+}
+
+// written is what undo needs of one object of a Service.
+type written struct {
+	gvr         schema.GroupVersionResource
+	kind        string
+	row         *meshRow
+	prior, last *unstructured.Unstructured
+	wrote       bool
+	// unsure: a write whose answer was lost (an interrupt or a broken
+	// connection): it may have been made. Undo asks the cluster.
+	unsure *unstructured.Unstructured
 }
 
 // undo puts the target back as it was before this run wrote the Service:
@@ -227,7 +232,8 @@ func (t *exportTarget) undo(ctx context.Context, sw *serviceWrites) []error {
 	uctx, cancel := undoContext(ctx)
 	defer cancel()
 	var errs []error
-	undoObject := func(gvr schema.GroupVersionResource, kind string, row *meshRow, wrote bool, prior, last, unsure *unstructured.Unstructured) {
+	undoObject := func(o written) {
+		gvr, kind, row, wrote, prior, last, unsure := o.gvr, o.kind, o.row, o.wrote, o.prior, o.last, o.unsure
 		if unsure != nil {
 			// The object holds exactly what this run sent, and not as it
 			// was before: the lost write was made.
@@ -254,13 +260,13 @@ func (t *exportTarget) undo(ctx context.Context, sw *serviceWrites) []error {
 		}
 	}
 	// The entry first: no entry may outlive its rule.
-	undoObject(builders.ServiceEntryGVR, builders.KindServiceEntry, sw.seRow, sw.wroteSE, sw.priorSE, sw.lastSE, sw.unsureSE)
-	undoObject(builders.DestinationRuleGVR, builders.KindDestinationRule, sw.drRow, sw.wroteDR, sw.priorDR, sw.lastDR, sw.unsureDR)
+	undoObject(sw.se)
+	undoObject(sw.dr)
 	if sw.claimed {
 		if err := t.vips.release(uctx, sw.vip, sw.owner); err != nil {
 			errs = append(errs, fmt.Errorf("undo: release VIP %s: %w", sw.vip, err))
 		} else {
-			sw.seRow.VIP = sw.vip.String() + " (released)"
+			sw.se.row.VIP = sw.vip.String() + " (released)"
 		}
 	}
 	return errs
@@ -301,7 +307,11 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 	if addr.IsValid() {
 		seRow.VIP = addr.String()
 	}
-	sw = &serviceWrites{svc: svc.Name, seRow: &seRow, drRow: &drRow, vip: addr, owner: owner, claimed: claimed}
+	sw = &serviceWrites{
+		svc: svc.Name, vip: addr, owner: owner, claimed: claimed,
+		se: written{gvr: builders.ServiceEntryGVR, kind: builders.KindServiceEntry, row: &seRow},
+		dr: written{gvr: builders.DestinationRuleGVR, kind: builders.KindDestinationRule, row: &drRow},
+	}
 	undo := func(cause error) ([]meshRow, []string, *serviceWrites) {
 		if ic := interrupted(ctx); ic != nil {
 			cause = ic
@@ -325,10 +335,13 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 		}
 		warnings = append(warnings, more...)
 		last := attempt >= maxAttempts
-		gotDR, err := t.putRule(ctx, sw, dr, wantDR, last)
+		var gotDR *unstructured.Unstructured
+		if wantDR != nil { // nil: the user owns the rule
+			gotDR, err = t.put(ctx, &sw.dr, dr, wantDR, last)
+		}
 		if err == nil {
 			var gotSE *unstructured.Unstructured
-			if gotSE, err = t.putEntry(ctx, sw, se, wantSE, last); err == nil {
+			if gotSE, err = t.put(ctx, &sw.se, se, wantSE, last); err == nil {
 				// Another source may have been merged into the entry
 				// between our read and our write of the rule: bring the
 				// rule up to date.
@@ -392,58 +405,30 @@ func (t *exportTarget) plan(svc exportService, sources []builders.Source, vipAdd
 	return wantSE, wantDR, warnings, nil
 }
 
-// putRule writes the `.global` rule (nothing when wantDR is nil) and
-// records on sw what undo needs. A retryable error before the last
-// attempt records nothing: the next attempt writes again.
-func (t *exportTarget) putRule(ctx context.Context, sw *serviceWrites, dr, wantDR *unstructured.Unstructured, last bool) (*unstructured.Unstructured, error) {
-	if wantDR == nil {
-		return nil, nil
-	}
-	got, action, err := t.w.put(ctx, builders.DestinationRuleGVR, dr, wantDR)
+// put writes want over cur and records on o what undo needs. A retryable
+// error before the last attempt records nothing: the next attempt writes
+// again.
+func (t *exportTarget) put(ctx context.Context, o *written, cur, want *unstructured.Unstructured, last bool) (*unstructured.Unstructured, error) {
+	got, action, err := t.w.put(ctx, o.gvr, cur, want)
 	if err != nil {
 		if !retryable(err) || last {
-			if !sw.wroteDR {
-				sw.priorDR = dr
+			if !o.wrote {
+				o.prior = cur
 			}
 			if answerLost(err) {
-				sw.unsureDR = wantDR
+				o.unsure = want
 			}
 		}
-		return nil, fmt.Errorf("DestinationRule %s/%s: %w", wantDR.GetNamespace(), wantDR.GetName(), err)
+		return nil, fmt.Errorf("%s %s/%s: %w", o.kind, want.GetNamespace(), want.GetName(), err)
 	}
-	if !sw.wroteDR {
-		sw.priorDR, sw.wroteDR = dr, true
-	}
-	if action != actionUnchanged {
-		sw.lastDR = got
-	}
-	sw.drRow.Action = mergeAction(sw.drRow.Action, action)
-	sw.drRow.Object = got
-	return got, nil
-}
-
-// putEntry is putRule for the ServiceEntry.
-func (t *exportTarget) putEntry(ctx context.Context, sw *serviceWrites, se, wantSE *unstructured.Unstructured, last bool) (*unstructured.Unstructured, error) {
-	got, action, err := t.w.put(ctx, builders.ServiceEntryGVR, se, wantSE)
-	if err != nil {
-		if !retryable(err) || last {
-			if !sw.wroteSE {
-				sw.priorSE = se
-			}
-			if answerLost(err) {
-				sw.unsureSE = wantSE
-			}
-		}
-		return nil, fmt.Errorf("ServiceEntry %s/%s: %w", wantSE.GetNamespace(), wantSE.GetName(), err)
-	}
-	if !sw.wroteSE {
-		sw.priorSE, sw.wroteSE = se, true
+	if !o.wrote {
+		o.prior, o.wrote = cur, true
 	}
 	if action != actionUnchanged {
-		sw.lastSE = got
+		o.last = got
 	}
-	sw.seRow.Action = mergeAction(sw.seRow.Action, action)
-	sw.seRow.Object = got
+	o.row.Action = mergeAction(o.row.Action, action)
+	o.row.Object = got
 	return got, nil
 }
 
