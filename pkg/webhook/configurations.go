@@ -72,60 +72,92 @@ func SyncConfigurations(ctx context.Context, kube kubernetes.Interface, name, su
 		return fmt.Errorf("webhook configurations %s: %w", name, err)
 	}
 	want := MatchConditions(suffix)
-	adm := kube.AdmissionregistrationV1()
-	var errs []error
-
-	mwc, err := adm.MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		errs = append(errs, fmt.Errorf("MutatingWebhookConfiguration %s: %w", name, err))
-	default:
-		current := make([]namedConditions, len(mwc.Webhooks))
-		for i, w := range mwc.Webhooks {
-			current[i] = namedConditions{w.Name, w.MatchConditions}
-		}
-		if patch, err := matchConditionsPatch(current, want); err != nil {
-			errs = append(errs, err)
-		} else if patch != nil {
-			if _, err := adm.MutatingWebhookConfigurations().Patch(ctx, name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: Name}); err != nil {
-				errs = append(errs, fmt.Errorf("MutatingWebhookConfiguration %s: patch matchConditions: %w", name, err))
-			}
-		}
-	}
-
-	vwc, err := adm.ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		errs = append(errs, fmt.Errorf("ValidatingWebhookConfiguration %s: %w", name, err))
-	default:
-		current := make([]namedConditions, len(vwc.Webhooks))
-		for i, w := range vwc.Webhooks {
-			current[i] = namedConditions{w.Name, w.MatchConditions}
-		}
-		if patch, err := matchConditionsPatch(current, want); err != nil {
-			errs = append(errs, err)
-		} else if patch != nil {
-			if _, err := adm.ValidatingWebhookConfigurations().Patch(ctx, name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: Name}); err != nil {
-				errs = append(errs, fmt.Errorf("ValidatingWebhookConfiguration %s: patch matchConditions: %w", name, err))
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	err := patchWebhooks(ctx, kube, name, func(w webhookView) (string, any, bool) {
+		conds, ours := want[w.name]
+		return "matchConditions", conds, ours && !slices.Equal(w.conditions, conds)
+	}, nil)
+	if err != nil {
 		return fmt.Errorf("sync matchConditions of the webhook configurations (suffix %q): %w", suffix, err)
 	}
 	return nil
 }
 
-type namedConditions struct {
+// webhookView is what an edit of one webhook of a configuration reads.
+type webhookView struct {
 	name       string
+	caBundle   []byte
 	conditions []admissionregistrationv1.MatchCondition
 }
 
-// matchConditionsPatch is the JSON patch that gives each webhook named in
-// want its conditions, or nil when none differs.
-func matchConditionsPatch(current []namedConditions, want map[string][]admissionregistrationv1.MatchCondition) ([]byte, error) {
+// patchWebhooks edits the webhooks of the MutatingWebhookConfiguration and
+// the ValidatingWebhookConfiguration named name: edit returns the member to
+// set (a path below the webhook), its value, and whether it changes. Each
+// edit is guarded by a test of the webhook's name, so that a concurrent
+// change of the list never lands on another webhook; nothing is written
+// when nothing changes. A configuration that does not exist is skipped,
+// and told to notFound (when not nil).
+func patchWebhooks(ctx context.Context, kube kubernetes.Interface, name string, edit func(webhookView) (member string, value any, change bool), notFound func(kind string)) error {
+	adm := kube.AdmissionregistrationV1()
+	opts := metav1.PatchOptions{FieldManager: Name}
+	configs := []struct {
+		kind  string
+		get   func() ([]webhookView, error)
+		patch func([]byte) error
+	}{
+		{"MutatingWebhookConfiguration", func() ([]webhookView, error) {
+			c, err := adm.MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return nil, err
+			}
+			out := make([]webhookView, len(c.Webhooks))
+			for i, w := range c.Webhooks {
+				out[i] = webhookView{w.Name, w.ClientConfig.CABundle, w.MatchConditions}
+			}
+			return out, nil
+		}, func(p []byte) error {
+			_, err := adm.MutatingWebhookConfigurations().Patch(ctx, name, types.JSONPatchType, p, opts)
+			return err
+		}},
+		{"ValidatingWebhookConfiguration", func() ([]webhookView, error) {
+			c, err := adm.ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return nil, err
+			}
+			out := make([]webhookView, len(c.Webhooks))
+			for i, w := range c.Webhooks {
+				out[i] = webhookView{w.Name, w.ClientConfig.CABundle, w.MatchConditions}
+			}
+			return out, nil
+		}, func(p []byte) error {
+			_, err := adm.ValidatingWebhookConfigurations().Patch(ctx, name, types.JSONPatchType, p, opts)
+			return err
+		}},
+	}
+	var errs []error
+	for _, c := range configs {
+		current, err := c.get()
+		switch {
+		case apierrors.IsNotFound(err):
+			if notFound != nil {
+				notFound(c.kind)
+			}
+			continue
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s %s: %w", c.kind, name, err))
+			continue
+		}
+		if patch := webhooksPatch(current, edit); patch != nil {
+			if err := c.patch(patch); err != nil {
+				errs = append(errs, fmt.Errorf("%s %s: patch: %w", c.kind, name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// webhooksPatch is the JSON patch of edit over current, or nil when
+// nothing changes.
+func webhooksPatch(current []webhookView, edit func(webhookView) (string, any, bool)) []byte {
 	type op struct {
 		Op    string `json:"op"`
 		Path  string `json:"path"`
@@ -133,16 +165,17 @@ func matchConditionsPatch(current []namedConditions, want map[string][]admission
 	}
 	var ops []op
 	for i, w := range current {
-		conds, ours := want[w.name]
-		if !ours || slices.Equal(w.conditions, conds) {
+		member, value, change := edit(w)
+		if !change {
 			continue
 		}
 		at := fmt.Sprintf("/webhooks/%d", i)
 		// add replaces an existing member and creates a missing one.
-		ops = append(ops, op{Op: "test", Path: at + "/name", Value: w.name}, op{Op: "add", Path: at + "/matchConditions", Value: conds})
+		ops = append(ops, op{Op: "test", Path: at + "/name", Value: w.name}, op{Op: "add", Path: at + "/" + member, Value: value})
 	}
 	if len(ops) == 0 {
-		return nil, nil
+		return nil
 	}
-	return json.Marshal(ops)
+	b, _ := json.Marshal(ops) // names, conditions and bytes: cannot fail
+	return b
 }

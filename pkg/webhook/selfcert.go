@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -23,7 +22,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -409,73 +407,14 @@ func (s *SelfManagedTLS) writeFiles(sec *corev1.Secret) error {
 // concurrent reordering fails instead of patching the wrong webhook), so
 // that it never overwrites what others change meanwhile (matchConditions).
 func (s *SelfManagedTLS) patchCABundle(ctx context.Context, bundle []byte) error {
-	adm := s.Kube.AdmissionregistrationV1()
-	var errs []error
-	mwc, err := adm.MutatingWebhookConfigurations().Get(ctx, s.WebhookConfigName, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		s.Log.Info("MutatingWebhookConfiguration not found; caBundle not patched", "name", s.WebhookConfigName)
-	case err != nil:
-		errs = append(errs, err)
-	default:
-		var current []namedBundle
-		for _, w := range mwc.Webhooks {
-			current = append(current, namedBundle{w.Name, w.ClientConfig.CABundle})
-		}
-		if patch := caBundlePatch(current, bundle); patch != nil {
-			if _, err := adm.MutatingWebhookConfigurations().Patch(ctx, s.WebhookConfigName, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: Name}); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	vwc, err := adm.ValidatingWebhookConfigurations().Get(ctx, s.WebhookConfigName, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		s.Log.Info("ValidatingWebhookConfiguration not found; caBundle not patched", "name", s.WebhookConfigName)
-	case err != nil:
-		errs = append(errs, err)
-	default:
-		var current []namedBundle
-		for _, w := range vwc.Webhooks {
-			current = append(current, namedBundle{w.Name, w.ClientConfig.CABundle})
-		}
-		if patch := caBundlePatch(current, bundle); patch != nil {
-			if _, err := adm.ValidatingWebhookConfigurations().Patch(ctx, s.WebhookConfigName, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: Name}); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	err := patchWebhooks(ctx, s.Kube, s.WebhookConfigName, func(w webhookView) (string, any, bool) {
+		// []byte marshals as base64, as caBundle is stored.
+		return "clientConfig/caBundle", bundle, !bytes.Equal(w.caBundle, bundle)
+	}, func(kind string) {
+		s.Log.Info(kind+" not found; caBundle not patched", "name", s.WebhookConfigName)
+	})
+	if err != nil {
 		return fmt.Errorf("self-managed TLS: patch caBundle of %s: %w", s.WebhookConfigName, err)
 	}
 	return nil
-}
-
-type namedBundle struct {
-	name   string
-	bundle []byte
-}
-
-// caBundlePatch is the JSON patch that sets bundle on every webhook whose
-// caBundle differs, or nil.
-func caBundlePatch(current []namedBundle, bundle []byte) []byte {
-	type op struct {
-		Op    string `json:"op"`
-		Path  string `json:"path"`
-		Value any    `json:"value"`
-	}
-	var ops []op
-	for i, w := range current {
-		if bytes.Equal(w.bundle, bundle) {
-			continue
-		}
-		at := fmt.Sprintf("/webhooks/%d", i)
-		// []byte marshals as base64, as caBundle is stored.
-		ops = append(ops, op{Op: "test", Path: at + "/name", Value: w.name}, op{Op: "add", Path: at + "/clientConfig/caBundle", Value: bundle})
-	}
-	if len(ops) == 0 {
-		return nil
-	}
-	b, _ := json.Marshal(ops) // plain strings and bytes: cannot fail
-	return b
 }
