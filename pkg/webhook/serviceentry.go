@@ -39,15 +39,9 @@ func (h *Handlers) entry(r *review) (resp admission.Response, verdict string, do
 	// entry could need.
 	spec, _ := r.obj.Object["spec"].(map[string]any)
 	if errs := rules.CheckServiceEntrySize(spec, field.NewPath("spec")); len(errs) > 0 {
-		if r.policy.Mode == rules.ModeWarn {
-			// Admitted untouched: warn mode never blocks a write.
-			warnings := make([]string, 0, len(errs))
-			for _, e := range errs {
-				warnings = append(warnings, e.Error())
-			}
-			return admission.Allowed("").WithWarnings(warnings...), VerdictWarned, true
-		}
-		return Denied(validate.ServiceEntryKind, r.name(), errs), VerdictDenied, true
+		// Warn mode admits it untouched: it never blocks a write.
+		resp, verdict = r.deny(validate.ServiceEntryKind, errs, nil)
+		return resp, verdict, true
 	}
 	return resp, "", false
 }
