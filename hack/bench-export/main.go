@@ -34,8 +34,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/plugin"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip"
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
@@ -136,7 +137,7 @@ func run(n int) error {
 		ns := namespace
 		cf.Namespace = &ns
 		var out bytes.Buffer
-		o := plugin.NewExportOptions(plugin.NewFactory(cf), genericiooptions.IOStreams{In: nil, Out: &out, ErrOut: io.Discard})
+		o := plugin.NewExportOptions(cli.NewFactory(cf), genericiooptions.IOStreams{In: nil, Out: &out, ErrOut: io.Discard})
 		o.All, o.From, o.To = true, source, targets
 		o.WrapConfig = cnt.wrap
 		start := time.Now()
@@ -242,10 +243,10 @@ func collect(ctx context.Context, l *lab.Lab) (map[string][][]byte, error) {
 			list func() (*unstructured.UnstructuredList, error)
 		}{
 			{"se", func() (*unstructured.UnstructuredList, error) {
-				return l.Cluster(c).Dynamic.Resource(builders.ServiceEntryGVR).Namespace(namespace).List(ctx, metav1.ListOptions{})
+				return l.Cluster(c).Dynamic.Resource(rules.ServiceEntryGVR).Namespace(namespace).List(ctx, metav1.ListOptions{})
 			}},
 			{"dr", func() (*unstructured.UnstructuredList, error) {
-				return l.Cluster(c).Dynamic.Resource(builders.DestinationRuleGVR).Namespace(namespace).List(ctx, metav1.ListOptions{})
+				return l.Cluster(c).Dynamic.Resource(rules.DestinationRuleGVR).Namespace(namespace).List(ctx, metav1.ListOptions{})
 			}},
 		} {
 			list, err := gvr.list()

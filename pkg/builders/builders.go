@@ -18,26 +18,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
-)
-
-// The Istio API version export writes; v1alpha3, v1beta1 and v1 share one
-// schema, and v1 is the one every supported Istio serves.
-const (
-	Group      = "networking.istio.io"
-	Version    = "v1"
-	APIVersion = Group + "/" + Version
-
-	KindServiceEntry    = "ServiceEntry"
-	KindDestinationRule = "DestinationRule"
-)
-
-// GVRs of the kinds export writes.
-var (
-	ServiceEntryGVR    = schema.GroupVersionResource{Group: Group, Version: Version, Resource: "serviceentries"}
-	DestinationRuleGVR = schema.GroupVersionResource{Group: Group, Version: Version, Resource: "destinationrules"}
 )
 
 // Annotations recording where an exported object comes from, so that a
@@ -246,7 +228,7 @@ func (e Export) SNI(port int32, subset string) string {
 
 func meta(kind, name, namespace string, annotations map[string]string) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": APIVersion,
+		"apiVersion": rules.IstioAPIVersion,
 		"kind":       kind,
 		"metadata": map[string]any{
 			"name":      name,
@@ -290,7 +272,7 @@ func ServiceEntry(e Export) (*unstructured.Unstructured, error) {
 	if e.clusterDomain() != rules.DefaultClusterDomain {
 		annotations[AnnotationSourceClusterDomain] = e.clusterDomain()
 	}
-	u := meta(KindServiceEntry, ServiceEntryName(e.Name, e.Namespace), e.targetNamespace(), annotations)
+	u := meta(rules.KindServiceEntry, ServiceEntryName(e.Name, e.Namespace), e.targetNamespace(), annotations)
 	ports := make([]any, 0, len(e.Ports))
 	for _, p := range e.Ports {
 		ports = append(ports, map[string]any{"name": p.Name, "number": int64(p.Number), "protocol": p.Protocol})
@@ -391,7 +373,7 @@ func GlobalDestinationRule(e Export) (*unstructured.Unstructured, []string, erro
 		}
 		subsets = append(subsets, subset)
 	}
-	u := meta(KindDestinationRule, GlobalDestinationRuleName(e.Name, e.Namespace), e.targetNamespace(), map[string]string{
+	u := meta(rules.KindDestinationRule, GlobalDestinationRuleName(e.Name, e.Namespace), e.targetNamespace(), map[string]string{
 		AnnotationExportedFrom: e.Namespace + "/" + e.Name,
 	})
 	spec := map[string]any{
@@ -474,7 +456,7 @@ func LocalDestinationRule(l Local) *unstructured.Unstructured {
 	if label == "" {
 		label = DefaultVersionLabel
 	}
-	u := meta(KindDestinationRule, LocalDestinationRuleName(l.Name, l.Namespace), l.Namespace, map[string]string{
+	u := meta(rules.KindDestinationRule, LocalDestinationRuleName(l.Name, l.Namespace), l.Namespace, map[string]string{
 		AnnotationExportedFrom: l.Namespace + "/" + l.Name,
 		AnnotationExportedTo:   strings.Join(sortedUnique(l.ExportedTo), ","),
 	})

@@ -22,7 +22,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cm.Name != "mesh-link-arn-aws-eks-eu-west-1-123-cluster-prod" || cm.Namespace != Namespace || cm.Labels[rules.ManagedByLabel] != rules.ManagedByValue {
+	if cm.Name != "mesh-link-arn-aws-eks-eu-west-1-123-cluster-prod" || cm.Namespace != rules.MeshNamespace || cm.Labels[rules.ManagedByLabel] != rules.ManagedByValue {
 		t.Fatalf("record metadata = %s/%s %v", cm.Namespace, cm.Name, cm.Labels)
 	}
 	back, err := RecordFromConfigMap(cm)

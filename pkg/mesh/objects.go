@@ -5,13 +5,9 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
-
-// GatewayGVR is Istio's Gateway resource.
-var GatewayGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}
 
 // Gateways kubectl mesh creates in the called cluster.
 const (
@@ -40,7 +36,7 @@ func PassthroughGateway(name, hosts string, selector map[string]string) *unstruc
 		sel[k] = v
 	}
 	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": GatewayGVR.GroupVersion().String(),
+		"apiVersion": rules.GatewayGVR.GroupVersion().String(),
 		"kind":       "Gateway",
 		"metadata": map[string]any{
 			"name":      name,

@@ -15,9 +15,6 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
-// Namespace is where kubectl mesh keeps its own records.
-const Namespace = "mesh-system"
-
 // RecordPrefix starts the name of every link record ConfigMap.
 const RecordPrefix = "mesh-link-"
 
@@ -151,7 +148,7 @@ func (r Record) ConfigMap() (*corev1.ConfigMap, error) {
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      RecordName(r.Peer),
-			Namespace: Namespace,
+			Namespace: rules.MeshNamespace,
 			Labels:    map[string]string{rules.ManagedByLabel: rules.ManagedByValue, RecordLabel: RecordLink},
 		},
 		Data: map[string]string{
@@ -186,6 +183,6 @@ func (r Record) SameLink(o Record) bool {
 func NamespaceObject() *corev1.Namespace {
 	return &corev1.Namespace{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: Namespace, Labels: map[string]string{rules.ManagedByLabel: rules.ManagedByValue}},
+		ObjectMeta: metav1.ObjectMeta{Name: rules.MeshNamespace, Labels: map[string]string{rules.ManagedByLabel: rules.ManagedByValue}},
 	}
 }

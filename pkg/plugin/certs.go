@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -30,7 +32,7 @@ const certsExample = `  # A root, intermediates for two clusters, installed into
   kubectl mesh certs verify --contexts cluster1,cluster2`
 
 // NewCmdCerts returns `kubectl mesh certs` and its subcommands.
-func NewCmdCerts(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdCerts(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "certs",
 		Short:   "Make, install and verify the mesh's shared root and per-cluster intermediate CAs",
@@ -48,13 +50,15 @@ func NewCmdCerts(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	return cmd
 }
 
-// certsKube is the typed client of a context.
-func (f Factory) certsKube(context string) (kubernetes.Interface, error) {
-	c, err := f.Cluster(context)
-	if err != nil {
-		return nil, err
+// certsKube returns the typed client of a context.
+func certsKube(f cli.Factory) func(string) (kubernetes.Interface, error) {
+	return func(context string) (kubernetes.Interface, error) {
+		c, err := f.Cluster(context)
+		if err != nil {
+			return nil, err
+		}
+		return c.Kube, nil
 	}
-	return c.Kube, nil
 }
 
 // defaultCertsDir is where the certs commands keep their files unless

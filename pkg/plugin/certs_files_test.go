@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 )
 
@@ -66,7 +68,7 @@ func TestCertsStopOnInterrupt(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(t.Context())
 	cancel(fmt.Errorf("%w by SIGINT (Ctrl-C)", ErrInterrupted))
 	streams, _, _ := certsStreams()
-	cmd := NewCmdCerts(Factory{}, streams)
+	cmd := NewCmdCerts(cli.Factory{}, streams)
 	cmd.SetArgs([]string{"intermediate", "cluster1", "cluster2", "--dir", dir})
 	cmd.SetOut(&bytes.Buffer{})
 	cmd.SetErr(&bytes.Buffer{})

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -64,7 +66,7 @@ type CertsInstallOptions struct {
 
 	targets []clusterTarget
 	bundles map[string]*pki.Bundle
-	factory Factory
+	factory cli.Factory
 	// kubeFor returns the client of a context; tests replace it with fakes.
 	kubeFor func(context string) (kubernetes.Interface, error)
 	now     func() time.Time
@@ -72,8 +74,8 @@ type CertsInstallOptions struct {
 }
 
 // NewCmdCertsInstall returns `kubectl mesh certs install`.
-func NewCmdCertsInstall(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CertsInstallOptions{IOStreams: streams, factory: f, kubeFor: f.certsKube, now: time.Now}
+func NewCmdCertsInstall(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &CertsInstallOptions{IOStreams: streams, factory: f, kubeFor: certsKube(f), now: time.Now}
 	cmd := &cobra.Command{
 		Use:     "install",
 		Short:   "Create or update Istio's cacerts Secret in one or more clusters",

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -92,7 +94,7 @@ func certsStreams() (genericiooptions.IOStreams, *bytes.Buffer, *bytes.Buffer) {
 func runCerts(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	streams, out, _ := certsStreams()
-	cmd := NewCmdCerts(Factory{}, streams)
+	cmd := NewCmdCerts(cli.Factory{}, streams)
 	cmd.SetArgs(args)
 	cmd.SetOut(out)
 	cmd.SetErr(&bytes.Buffer{})

@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
@@ -38,7 +40,7 @@ type CertsVerifyOptions struct {
 	checkDir   bool
 	warnWithin time.Duration
 	targets    []clusterTarget
-	factory    Factory
+	factory    cli.Factory
 	kubeFor    func(context string) (kubernetes.Interface, error)
 	now        func() time.Time
 	genericiooptions.IOStreams
@@ -58,8 +60,8 @@ type VerifyResult struct {
 }
 
 // NewCmdCertsVerify returns `kubectl mesh certs verify`.
-func NewCmdCertsVerify(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CertsVerifyOptions{IOStreams: streams, factory: f, kubeFor: f.certsKube, now: time.Now}
+func NewCmdCertsVerify(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &CertsVerifyOptions{IOStreams: streams, factory: f, kubeFor: certsKube(f), now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check certificate files and clusters' cacerts Secrets: chains, keys, expiry and a shared root",

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,7 +28,7 @@ var contextFlags = []string{"context", "from", "to", "contexts"}
 // when the command has it, else --context), and the arguments of `export`
 // and `route` the Services of that namespace. kubectl reaches it through the
 // kubectl_complete-mesh helper, which calls cobra's __complete.
-func RegisterCompletions(root *cobra.Command, f Factory) {
+func RegisterCompletions(root *cobra.Command, f cli.Factory) {
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		register := func(fl *pflag.Flag) {
@@ -53,7 +55,7 @@ func RegisterCompletions(root *cobra.Command, f Factory) {
 	walk(root)
 }
 
-func flagCompletion(f Factory, name string) cobra.CompletionFunc {
+func flagCompletion(f cli.Factory, name string) cobra.CompletionFunc {
 	switch {
 	case slices.Contains(contextFlags, name):
 		return completeContexts(f)
@@ -66,7 +68,7 @@ func flagCompletion(f Factory, name string) cobra.CompletionFunc {
 // completeContexts offers the kubeconfig's contexts. For list flags
 // (--to a,b / --contexts a,NAME=b) it completes the last item and keeps
 // what is typed before it, leaving out contexts already listed.
-func completeContexts(f Factory) cobra.CompletionFunc {
+func completeContexts(f cli.Factory) cobra.CompletionFunc {
 	return func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		contexts, err := f.Contexts()
 		if err != nil {
@@ -119,7 +121,7 @@ func sourceContext(cmd *cobra.Command) string {
 	return ""
 }
 
-func completeNamespaces(f Factory) cobra.CompletionFunc {
+func completeNamespaces(f cli.Factory) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		ctx, cancel := completionContext(cmd)
 		defer cancel()
@@ -145,7 +147,7 @@ func completeNamespaces(f Factory) cobra.CompletionFunc {
 
 // completeServices offers the Services of the source cluster's namespace
 // (-n, else the context's namespace, else default) not already given.
-func completeServices(f Factory) cobra.CompletionFunc {
+func completeServices(f cli.Factory) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		ctx, cancel := completionContext(cmd)
 		defer cancel()

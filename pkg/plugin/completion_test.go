@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -45,7 +47,7 @@ func newCompletionRoot(t *testing.T) (*cobra.Command, *bytes.Buffer) {
 	fake.Flags().StringSlice("contexts", nil, "")
 	fake.Flags().String("dir", "", "")
 	root.AddCommand(fake)
-	RegisterCompletions(root, NewFactory(flags))
+	RegisterCompletions(root, cli.NewFactory(flags))
 	root.SetArgs(nil)
 	if err := root.PersistentFlags().Set("kubeconfig", path); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -93,14 +95,14 @@ type ExportOptions struct {
 	// (benchmarks count requests with it).
 	WrapConfig func(rest.Config) rest.Config
 
-	factory   Factory
+	factory   cli.Factory
 	namespace string
 	override  *gateway.Address
 	genericiooptions.IOStreams
 }
 
 // NewExportOptions returns options with kubectl's defaults.
-func NewExportOptions(f Factory, streams genericiooptions.IOStreams) *ExportOptions {
+func NewExportOptions(f cli.Factory, streams genericiooptions.IOStreams) *ExportOptions {
 	return &ExportOptions{
 		VersionLabel:  builders.DefaultVersionLabel,
 		ClusterDomain: rules.DefaultClusterDomain,
@@ -113,7 +115,7 @@ func NewExportOptions(f Factory, streams genericiooptions.IOStreams) *ExportOpti
 }
 
 // NewCmdExport returns `kubectl mesh export`.
-func NewCmdExport(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdExport(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewExportOptions(f, streams)
 	cmd := &cobra.Command{
 		Use:     "export (SERVICE... | -l SELECTOR | --all) -n NAMESPACE --from CONTEXT --to CONTEXT[,CONTEXT...]",

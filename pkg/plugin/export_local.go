@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
 // writeLocalRules writes the source cluster's version DestinationRule of
@@ -61,7 +62,7 @@ func (o *ExportOptions) writeLocalRules(ctx context.Context, src *source, export
 // user owns for that host is left alone and described in the note.
 func (o *ExportOptions) localRule(ctx context.Context, w writer, src *source, svc exportService, targets []string) (*meshRow, string) {
 	name := builders.LocalDestinationRuleName(svc.Name, o.namespace)
-	row := meshRow{Cluster: src.Context, Kind: builders.KindDestinationRule, Namespace: o.namespace, Name: name, Gateway: src.Gateway.String()}
+	row := meshRow{Cluster: src.Context, Kind: rules.KindDestinationRule, Namespace: o.namespace, Name: name, Gateway: src.Gateway.String()}
 	local := builders.Local{Name: svc.Name, Namespace: o.namespace, ClusterDomain: o.ClusterDomain, VersionLabel: o.VersionLabel, Versions: svc.Versions}
 	if owned := userRule(src.Rules, svc.Name, o.namespace, o.ClusterDomain); owned != nil {
 		return nil, userRuleNote(src.Context, owned, local)
@@ -75,9 +76,9 @@ func (o *ExportOptions) localRule(ctx context.Context, w writer, src *source, sv
 	}
 	for attempt := 1; ; attempt++ {
 		local.ExportedTo = append(builders.SplitList(annotation(existing, builders.AnnotationExportedTo)), targets...)
-		got, action, err := w.put(ctx, builders.DestinationRuleGVR, existing, builders.LocalDestinationRule(local))
+		got, action, err := w.put(ctx, rules.DestinationRuleGVR, existing, builders.LocalDestinationRule(local))
 		if err != nil && retryable(err) && attempt < maxAttempts {
-			if existing, err = w.get(ctx, builders.DestinationRuleGVR, o.namespace, name); err == nil {
+			if existing, err = w.get(ctx, rules.DestinationRuleGVR, o.namespace, name); err == nil {
 				continue
 			}
 		}

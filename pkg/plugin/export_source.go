@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/gateway"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
 // exportService is one Service read from the source cluster.
@@ -107,7 +108,7 @@ func (o *ExportOptions) readSource(ctx context.Context) (*source, error) {
 			src.Locality = locality
 		}
 	}
-	src.Rules, err = listByName(ctx, dyn, builders.DestinationRuleGVR, ns)
+	src.Rules, err = listByName(ctx, dyn, rules.DestinationRuleGVR, ns)
 	if err != nil {
 		return nil, fmt.Errorf("%s: list DestinationRules in namespace %s: %w; are Istio's CRDs installed?", context, ns, err)
 	}

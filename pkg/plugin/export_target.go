@@ -96,7 +96,7 @@ func (t *exportTarget) load(ctx context.Context) error {
 	// One List per kind for every Service of the run. Entries of all
 	// namespaces: without VIPClaims they are what VIP uniqueness is
 	// checked against.
-	if t.entries, err = listByName(ctx, dyn, builders.ServiceEntryGVR, ""); err != nil {
+	if t.entries, err = listByName(ctx, dyn, rules.ServiceEntryGVR, ""); err != nil {
 		return fmt.Errorf("list ServiceEntries: %w; are Istio's CRDs installed?", err)
 	}
 	t.byHost = map[string][]string{}
@@ -106,7 +106,7 @@ func (t *exportTarget) load(ctx context.Context) error {
 			t.byHost[h] = append(t.byHost[h], key)
 		}
 	}
-	if t.rules, err = listByName(ctx, dyn, builders.DestinationRuleGVR, o.TargetNamespace); err != nil {
+	if t.rules, err = listByName(ctx, dyn, rules.DestinationRuleGVR, o.TargetNamespace); err != nil {
 		return fmt.Errorf("list DestinationRules in namespace %s: %w", o.TargetNamespace, err)
 	}
 	t.vips, err = newVIPAllocator(ctx, dyn, t.entries, t.w.dryRun)
@@ -284,8 +284,8 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 	seName := builders.ServiceEntryName(svc.Name, t.o.namespace)
 	drName := builders.GlobalDestinationRuleName(svc.Name, t.o.namespace)
 	se, dr := t.entries[ns+"/"+seName], t.rules[ns+"/"+drName]
-	seRow := meshRow{Cluster: t.context, Kind: builders.KindServiceEntry, Namespace: ns, Name: seName, Gateway: t.src.Gateway.String()}
-	drRow := meshRow{Cluster: t.context, Kind: builders.KindDestinationRule, Namespace: ns, Name: drName, Gateway: t.src.Gateway.String()}
+	seRow := meshRow{Cluster: t.context, Kind: rules.KindServiceEntry, Namespace: ns, Name: seName, Gateway: t.src.Gateway.String()}
+	drRow := meshRow{Cluster: t.context, Kind: rules.KindDestinationRule, Namespace: ns, Name: drName, Gateway: t.src.Gateway.String()}
 	failBoth := func(err error) ([]meshRow, []string, *serviceWrites) {
 		seRow.Action, seRow.Err = actionFailed, err
 		drRow.Action = actionSkipped
@@ -309,8 +309,8 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 	}
 	sw = &serviceWrites{
 		svc: svc.Name, vip: addr, owner: owner, claimed: claimed,
-		se: written{gvr: builders.ServiceEntryGVR, kind: builders.KindServiceEntry, row: &seRow},
-		dr: written{gvr: builders.DestinationRuleGVR, kind: builders.KindDestinationRule, row: &drRow},
+		se: written{gvr: rules.ServiceEntryGVR, kind: rules.KindServiceEntry, row: &seRow},
+		dr: written{gvr: rules.DestinationRuleGVR, kind: rules.KindDestinationRule, row: &drRow},
 	}
 	undo := func(cause error) ([]meshRow, []string, *serviceWrites) {
 		if ic := interrupted(ctx); ic != nil {
@@ -474,10 +474,10 @@ func userGlobalRuleNote(dr *unstructured.Unstructured, e builders.Export) string
 
 func (t *exportTarget) reread(ctx context.Context, seName, drName string) (se, dr *unstructured.Unstructured, err error) {
 	ns := t.o.TargetNamespace
-	if se, err = t.w.get(ctx, builders.ServiceEntryGVR, ns, seName); err != nil {
+	if se, err = t.w.get(ctx, rules.ServiceEntryGVR, ns, seName); err != nil {
 		return nil, nil, err
 	}
-	if dr, err = t.w.get(ctx, builders.DestinationRuleGVR, ns, drName); err != nil {
+	if dr, err = t.w.get(ctx, rules.DestinationRuleGVR, ns, drName); err != nil {
 		return nil, nil, err
 	}
 	return se, dr, nil
@@ -517,14 +517,14 @@ func (o *ExportOptions) planClientDryRun(target string, src *source) targetResul
 		drName := builders.GlobalDestinationRuleName(svc.Name, o.namespace)
 		se, err := builders.ServiceEntry(exp)
 		if err != nil {
-			res.rows = append(res.rows, meshRow{Cluster: target, Kind: builders.KindServiceEntry, Namespace: o.TargetNamespace, Name: seName, Action: actionFailed, Err: err})
+			res.rows = append(res.rows, meshRow{Cluster: target, Kind: rules.KindServiceEntry, Namespace: o.TargetNamespace, Name: seName, Action: actionFailed, Err: err})
 			continue
 		}
 		dr, warnings, _ := builders.GlobalDestinationRule(exp)
 		res.warnings = append(res.warnings, warnings...)
 		res.rows = append(res.rows,
-			meshRow{Cluster: target, Kind: builders.KindServiceEntry, Namespace: o.TargetNamespace, Name: seName, Action: actionPlanned, VIP: "(allocated in " + target + ")", Gateway: src.Gateway.String(), Object: se},
-			meshRow{Cluster: target, Kind: builders.KindDestinationRule, Namespace: o.TargetNamespace, Name: drName, Action: actionPlanned, Gateway: src.Gateway.String(), Object: dr},
+			meshRow{Cluster: target, Kind: rules.KindServiceEntry, Namespace: o.TargetNamespace, Name: seName, Action: actionPlanned, VIP: "(allocated in " + target + ")", Gateway: src.Gateway.String(), Object: se},
+			meshRow{Cluster: target, Kind: rules.KindDestinationRule, Namespace: o.TargetNamespace, Name: drName, Action: actionPlanned, Gateway: src.Gateway.String(), Object: dr},
 		)
 		res.succeeded[svc.Name] = true
 	}

@@ -81,7 +81,7 @@ func TestSelectServices(t *testing.T) {
 
 func entry(ns, name string, addrs ...string) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": builders.APIVersion, "kind": builders.KindServiceEntry,
+		"apiVersion": rules.IstioAPIVersion, "kind": rules.KindServiceEntry,
 		"metadata": map[string]any{"name": name, "namespace": ns},
 		"spec":     map[string]any{"hosts": []any{"x.example.com"}},
 	}}
@@ -96,9 +96,9 @@ func entry(ns, name string, addrs ...string) *unstructured.Unstructured {
 }
 
 var listKinds = map[schema.GroupVersionResource]string{
-	vip.GVR:                     "VIPClaimList",
-	builders.ServiceEntryGVR:    "ServiceEntryList",
-	builders.DestinationRuleGVR: "DestinationRuleList",
+	vip.GVR:                  "VIPClaimList",
+	rules.ServiceEntryGVR:    "ServiceEntryList",
+	rules.DestinationRuleGVR: "DestinationRuleList",
 }
 
 func TestVIPAllocatorBestEffort(t *testing.T) {
@@ -187,15 +187,15 @@ func TestWriterPut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, action, err := w.put(t.Context(), builders.ServiceEntryGVR, nil, desired)
+	got, action, err := w.put(t.Context(), rules.ServiceEntryGVR, nil, desired)
 	if err != nil || action != actionCreated {
 		t.Fatalf("put(new) = %s, %v", action, err)
 	}
-	if _, action, err := w.put(t.Context(), builders.ServiceEntryGVR, got, desired); err != nil || action != actionUnchanged {
+	if _, action, err := w.put(t.Context(), rules.ServiceEntryGVR, got, desired); err != nil || action != actionUnchanged {
 		t.Errorf("put(same) = %s, %v; want unchanged", action, err)
 	}
 	user := entry("bar", "httpbin-bar")
-	if _, action, err := w.put(t.Context(), builders.ServiceEntryGVR, user, desired); !errors.Is(err, errNotManaged) || action != actionSkipped {
+	if _, action, err := w.put(t.Context(), rules.ServiceEntryGVR, user, desired); !errors.Is(err, errNotManaged) || action != actionSkipped {
 		t.Errorf("put(over a user's object) = %s, %v; want skipped, not managed", action, err)
 	}
 }
@@ -206,7 +206,7 @@ func TestFailures(t *testing.T) {
 	}
 	err := failures([]meshRow{
 		{Cluster: "c9", Action: actionFailed, Err: errors.New("context unknown")},
-		{Cluster: "c1", Kind: builders.KindServiceEntry, Namespace: "bar", Name: "x", Action: actionFailed, Err: errors.New("boom")},
+		{Cluster: "c1", Kind: rules.KindServiceEntry, Namespace: "bar", Name: "x", Action: actionFailed, Err: errors.New("boom")},
 	}, "export")
 	if err == nil || !strings.Contains(err.Error(), "c9: context unknown") || !strings.Contains(err.Error(), "c1: serviceentry bar/x: boom") {
 		t.Errorf("failures() = %v", err)
@@ -223,7 +223,7 @@ func TestPrintRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := []meshRow{
-		{Cluster: "cluster1", Kind: builders.KindServiceEntry, Namespace: "hello", Name: "helloworld-hello", Action: actionCreated, VIP: "240.0.0.4", Gateway: "198.51.100.31:31443", Object: se},
+		{Cluster: "cluster1", Kind: rules.KindServiceEntry, Namespace: "hello", Name: "helloworld-hello", Action: actionCreated, VIP: "240.0.0.4", Gateway: "198.51.100.31:31443", Object: se},
 		{Cluster: "cluster9", Action: actionFailed, Err: errors.New(`context "cluster9" is not in the kubeconfig`)},
 	}
 	tests := map[string]struct {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -146,7 +148,7 @@ func listByName(ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVers
 // for the export commands: a higher client-side rate limit than kubectl's
 // default, since one run writes a few objects per service and cluster, and
 // an optional transport wrapper (request counting in benchmarks).
-func restConfigFor(f Factory, context string, wrap func(rest.Config) rest.Config) (string, *rest.Config, error) {
+func restConfigFor(f cli.Factory, context string, wrap func(rest.Config) rest.Config) (string, *rest.Config, error) {
 	if context == "" {
 		c, err := f.CurrentContext()
 		if err != nil {

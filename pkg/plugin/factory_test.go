@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/rest"
 )
@@ -36,19 +38,19 @@ current-context: c1
 
 // meshFlags parses args as `kubectl mesh version ARGS` would and returns
 // the factory every command gets.
-func meshFlags(t *testing.T, args ...string) Factory {
+func meshFlags(t *testing.T, args ...string) cli.Factory {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := os.WriteFile(path, []byte(twoClusters), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cf := newConfigFlags()
+	cf := cli.NewConfigFlags()
 	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}
 	root := newCmdMesh(cf, streams)
 	if err := root.PersistentFlags().Parse(append([]string{"--kubeconfig", path}, args...)); err != nil {
 		t.Fatal(err)
 	}
-	return NewFactory(cf)
+	return cli.NewFactory(cf)
 }
 
 // Issue 13, item 3: the kubeconfig flags reach every context a command
@@ -61,8 +63,8 @@ func TestKubeconfigFlagsReachEveryContext(t *testing.T) {
 	}{
 		"default request timeout": {
 			check: func(t *testing.T, _ string, cfg *rest.Config) {
-				if cfg.Timeout != defaultRequestTimeout {
-					t.Errorf("Timeout = %s, want %s", cfg.Timeout, defaultRequestTimeout)
+				if cfg.Timeout != cli.DefaultRequestTimeout {
+					t.Errorf("Timeout = %s, want %s", cfg.Timeout, cli.DefaultRequestTimeout)
 				}
 			},
 		},

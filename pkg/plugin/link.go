@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -114,7 +116,7 @@ type LinkOptions struct {
 	DryRun           string
 	Output           string
 
-	factory Factory
+	factory cli.Factory
 	now     func() time.Time
 	// networks and servers are --network and --server by context.
 	networks, servers map[string]string
@@ -122,12 +124,12 @@ type LinkOptions struct {
 }
 
 // NewLinkOptions returns options with the defaults.
-func NewLinkOptions(f Factory, streams genericiooptions.IOStreams) *LinkOptions {
+func NewLinkOptions(f cli.Factory, streams genericiooptions.IOStreams) *LinkOptions {
 	return &LinkOptions{factory: f, IOStreams: streams, DryRun: "none", TokenExpiry: 365 * 24 * time.Hour, now: time.Now}
 }
 
 // NewCmdLink returns `kubectl mesh link`.
-func NewCmdLink(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdLink(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewLinkOptions(f, streams)
 	cmd := &cobra.Command{
 		Use:     "link --from CONTEXT --to CONTEXT",
@@ -215,7 +217,7 @@ func (o *LinkOptions) Run(ctx context.Context) error {
 type linkRun struct {
 	o          *LinkOptions
 	log        *stepLog
-	from, to   *Cluster
+	from, to   *cli.Cluster
 	fromA, toA applier
 	record     mesh.Record
 	previous   *mesh.Record
@@ -256,7 +258,7 @@ func (o *LinkOptions) link(ctx context.Context, log *stepLog, from, to string) e
 		if err := step(ctx); err != nil {
 			if r.saved != nil && r.saved.Pending && r.fromA.writes() && r.o.DryRun != "server" {
 				return fmt.Errorf("%w\nwhat link changed so far is recorded in ConfigMap %s/%s of %s: run link again to finish, or undo it with kubectl mesh unlink --from %s --to %s",
-					err, mesh.Namespace, mesh.RecordName(to), from, from, to)
+					err, rules.MeshNamespace, mesh.RecordName(to), from, from, to)
 			}
 			return err
 		}
@@ -266,7 +268,7 @@ func (o *LinkOptions) link(ctx context.Context, log *stepLog, from, to string) e
 
 // settleDNS resolves a DNS edit that a link recorded but may have stopped
 // before writing: the ConfigMap tells whether it was written.
-func settleDNS(ctx context.Context, c *Cluster, rec *mesh.Record) error {
+func settleDNS(ctx context.Context, c *cli.Cluster, rec *mesh.Record) error {
 	if rec.PendingDNS == nil {
 		return nil
 	}
@@ -282,13 +284,13 @@ func settleDNS(ctx context.Context, c *Cluster, rec *mesh.Record) error {
 	return nil
 }
 
-func readRecord(ctx context.Context, c *Cluster, peer string) (*mesh.Record, error) {
-	cm, err := c.Kube.CoreV1().ConfigMaps(mesh.Namespace).Get(ctx, mesh.RecordName(peer), metav1.GetOptions{})
+func readRecord(ctx context.Context, c *cli.Cluster, peer string) (*mesh.Record, error) {
+	cm, err := c.Kube.CoreV1().ConfigMaps(rules.MeshNamespace).Get(ctx, mesh.RecordName(peer), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: read link record %s/%s: %w", c.Context, mesh.Namespace, mesh.RecordName(peer), err)
+		return nil, fmt.Errorf("%s: read link record %s/%s: %w", c.Context, rules.MeshNamespace, mesh.RecordName(peer), err)
 	}
 	rec, err := mesh.RecordFromConfigMap(cm)
 	if err != nil {
@@ -331,7 +333,7 @@ func sharedRoot(a, b []string) string {
 	return ""
 }
 
-func rootFingerprints(ctx context.Context, c *Cluster) ([]string, error) {
+func rootFingerprints(ctx context.Context, c *cli.Cluster) ([]string, error) {
 	b, err := pki.ReadClusterBundle(ctx, c.Kube)
 	if err != nil {
 		return nil, err
@@ -352,7 +354,7 @@ func rootFingerprints(ctx context.Context, c *Cluster) ([]string, error) {
 var errNoIstioCoreDNS = errors.New("service istio-system/istiocoredns not found")
 
 // istioCoreDNS is the ClusterIP of istiocoredns.
-func istioCoreDNS(ctx context.Context, c *Cluster) (string, error) {
+func istioCoreDNS(ctx context.Context, c *cli.Cluster) (string, error) {
 	svc, err := c.Kube.CoreV1().Services(rules.IstioSystemNamespace).Get(ctx, "istiocoredns", metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return "", fmt.Errorf("%s: %w", c.Context, errNoIstioCoreDNS)
@@ -456,7 +458,7 @@ func covers(saved, rec mesh.Record) bool {
 func (r *linkRun) save(ctx context.Context) error {
 	r.record.Pending = false
 	if r.saved != nil && r.saved.SameLink(r.record) {
-		r.log.line(r.from.Context, stepOK, "record", fmt.Sprintf("ConfigMap %s/%s", mesh.Namespace, mesh.RecordName(r.record.Peer)))
+		r.log.line(r.from.Context, stepOK, "record", fmt.Sprintf("ConfigMap %s/%s", rules.MeshNamespace, mesh.RecordName(r.record.Peer)))
 		return nil
 	}
 	cm, err := r.record.ConfigMap()
@@ -471,10 +473,10 @@ func (r *linkRun) save(ctx context.Context) error {
 	rec := r.record
 	r.saved = &rec
 	if nsFirst {
-		r.log.line(r.from.Context, stepChanged, "record", fmt.Sprintf("ConfigMap %s/%s (namespace %s would be created first)", mesh.Namespace, cm.Name, mesh.Namespace))
+		r.log.line(r.from.Context, stepChanged, "record", fmt.Sprintf("ConfigMap %s/%s (namespace %s would be created first)", rules.MeshNamespace, cm.Name, rules.MeshNamespace))
 		return nil
 	}
-	r.log.line(r.from.Context, stepChanged, "record", fmt.Sprintf("ConfigMap %s/%s: peer %s, gateway %s", mesh.Namespace, cm.Name, r.record.Peer, r.record.Gateway))
+	r.log.line(r.from.Context, stepChanged, "record", fmt.Sprintf("ConfigMap %s/%s: peer %s, gateway %s", rules.MeshNamespace, cm.Name, r.record.Peer, r.record.Gateway))
 	return nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -72,7 +74,7 @@ func (r *linkRun) gateway(ctx context.Context) error {
 // gatewayPodLabels are the labels of the pods behind a gateway Service. A
 // cluster without running pods (none scheduled yet) gives the Service's
 // selector, which every such pod will carry.
-func gatewayPodLabels(ctx context.Context, c *Cluster, svc *corev1.Service) (map[string]string, error) {
+func gatewayPodLabels(ctx context.Context, c *cli.Cluster, svc *corev1.Service) (map[string]string, error) {
 	if len(svc.Spec.Selector) == 0 {
 		return nil, fmt.Errorf("gateway Service %s/%s has no selector, so no Gateway can be matched to its pods; pass --gateway-service", svc.Namespace, svc.Name)
 	}
@@ -102,7 +104,7 @@ func (r *linkRun) ensureLocalPassthrough(ctx context.Context, svc *corev1.Servic
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.to.Context, err)
 	}
-	list, err := r.to.Dynamic.Resource(mesh.GatewayGVR).List(ctx, metav1.ListOptions{})
+	list, err := r.to.Dynamic.Resource(rules.GatewayGVR).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("%s: list Istio Gateways: %w; are Istio's CRDs installed?", r.to.Context, err)
 	}
@@ -136,7 +138,7 @@ func (r *linkRun) ensureLocalPassthrough(ctx context.Context, svc *corev1.Servic
 	if err := r.savePending(ctx); err != nil {
 		return err
 	}
-	if _, err := r.toA.apply(ctx, mesh.GatewayGVR, gw); err != nil {
+	if _, err := r.toA.apply(ctx, rules.GatewayGVR, gw); err != nil {
 		return fmt.Errorf("%s: %w", r.to.Context, err)
 	}
 	r.log.line(r.to.Context, stepChanged, step, fmt.Sprintf("Gateway istio-system/%s: TLS AUTO_PASSTHROUGH on %d for %s, selecting %s", mesh.CrossNetworkGateway, rules.GatewayPort, mesh.LocalHosts, labels.Set(passthroughSelector(svc))))
@@ -152,7 +154,7 @@ func (r *linkRun) removeGlobalPassthrough(ctx context.Context, gws []unstructure
 		if !mesh.IsGlobalPassthrough(gw) || gw.GetNamespace() == rules.IstioSystemNamespace && gw.GetName() == mesh.CrossNetworkGateway {
 			continue
 		}
-		deleted, err := r.toA.remove(ctx, mesh.GatewayGVR, gw.GetNamespace(), gw.GetName())
+		deleted, err := r.toA.remove(ctx, rules.GatewayGVR, gw.GetNamespace(), gw.GetName())
 		if err != nil {
 			return fmt.Errorf("%s: remove the %s Gateway %s/%s of an older link: %w", r.to.Context, mesh.GlobalHosts, gw.GetNamespace(), gw.GetName(), err)
 		}

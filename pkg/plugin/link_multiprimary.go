@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -222,7 +224,7 @@ func (r *linkRun) peerClusterName(ctx context.Context) (string, error) {
 
 // istiodFacts reads the istiod Deployment of a cluster; ok is false when
 // it has none or it may not be read.
-func istiodFacts(ctx context.Context, c *Cluster) (mesh.IstiodFacts, bool, error) {
+func istiodFacts(ctx context.Context, c *cli.Cluster) (mesh.IstiodFacts, bool, error) {
 	list, err := c.Kube.AppsV1().Deployments(rules.IstioSystemNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app=istiod"})
 	if apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
 		return mesh.IstiodFacts{}, false, nil
@@ -423,7 +425,7 @@ func isLegacyReader(mp *mesh.MultiPrimaryRecord) bool {
 // removeLegacyReader deletes the per-caller reader of an older link: its
 // ClusterRoleBinding, ClusterRole, token Secret (when it used one) and
 // ServiceAccount.
-func removeLegacyReader(ctx context.Context, log *stepLog, c *Cluster, a applier, mp *mesh.MultiPrimaryRecord) error {
+func removeLegacyReader(ctx context.Context, log *stepLog, c *cli.Cluster, a applier, mp *mesh.MultiPrimaryRecord) error {
 	type object struct {
 		what      string
 		gvr       schema.GroupVersionResource

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -20,7 +22,7 @@ import (
 // the last link that needs the label puts it back.
 func (r *linkRun) networks(ctx context.Context, mp *mesh.MultiPrimaryRecord) error {
 	for _, c := range []struct {
-		cluster *Cluster
+		cluster *cli.Cluster
 		a       applier
 	}{{r.to, r.toA}, {r.from, r.fromA}} {
 		network, ok := r.o.networks[c.cluster.Context]
@@ -47,7 +49,7 @@ func (r *linkRun) networks(ctx context.Context, mp *mesh.MultiPrimaryRecord) err
 
 // gatewayServiceFor is --gateway-service for the called cluster, which it
 // names; other clusters' gateways are found.
-func (r *linkRun) gatewayServiceFor(c *Cluster) string {
+func (r *linkRun) gatewayServiceFor(c *cli.Cluster) string {
 	if c == r.to {
 		return r.o.GatewayService
 	}
@@ -55,7 +57,7 @@ func (r *linkRun) gatewayServiceFor(c *Cluster) string {
 }
 
 // labelNetwork sets the network label of a Namespace or Service.
-func (r *linkRun) labelNetwork(ctx context.Context, c *Cluster, a applier, obj metav1.Object, what, network string, mp *mesh.MultiPrimaryRecord) error {
+func (r *linkRun) labelNetwork(ctx context.Context, c *cli.Cluster, a applier, obj metav1.Object, what, network string, mp *mesh.MultiPrimaryRecord) error {
 	labels, annotations := obj.GetLabels(), obj.GetAnnotations()
 	if labels == nil {
 		labels = map[string]string{}
@@ -100,7 +102,7 @@ func (r *linkRun) labelNetwork(ctx context.Context, c *Cluster, a applier, obj m
 
 // networkOf is the network a cluster of the link is on: what --network
 // gives it, else its istio-system label ("" when unknown).
-func (r *linkRun) networkOf(ctx context.Context, c *Cluster) string {
+func (r *linkRun) networkOf(ctx context.Context, c *cli.Cluster) string {
 	if n, ok := r.o.networks[c.Context]; ok {
 		return n
 	}

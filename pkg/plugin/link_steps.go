@@ -7,6 +7,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -222,7 +224,7 @@ var (
 
 // clusterWithTimeout gives a cluster's clients a request timeout, so that
 // a peer that does not answer cannot hang status.
-func clusterWithTimeout(c *Cluster, timeout time.Duration) (*Cluster, error) {
+func clusterWithTimeout(c *cli.Cluster, timeout time.Duration) (*cli.Cluster, error) {
 	cfg := rest.CopyConfig(c.Config)
 	cfg.Timeout = timeout
 	kube, err := kubernetes.NewForConfig(cfg)
@@ -233,5 +235,5 @@ func clusterWithTimeout(c *Cluster, timeout time.Duration) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cluster{Context: c.Context, Config: cfg, Kube: kube, Dynamic: dyn}, nil
+	return &cli.Cluster{Context: c.Context, Config: cfg, Kube: kube, Dynamic: dyn}, nil
 }

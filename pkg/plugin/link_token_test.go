@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -34,7 +36,7 @@ func TestNewTokenFailureRemovesBinding(t *testing.T) {
 	r := &linkRun{
 		o:    &LinkOptions{TokenExpiry: 24 * time.Hour, DryRun: "none"},
 		log:  &stepLog{out: &out},
-		from: &Cluster{Context: "c1"}, to: &Cluster{Context: "c2", Kube: kube, Dynamic: dyn},
+		from: &cli.Cluster{Context: "c1"}, to: &cli.Cluster{Context: "c2", Kube: kube, Dynamic: dyn},
 		toA: applier{dyn: dyn, dryRun: "none"},
 	}
 	mp := &mesh.MultiPrimaryRecord{Reader: "istio-reader-service-account", TokenBinding: mesh.TokenBindingName("c1")}

@@ -7,6 +7,8 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 )
 
 const rootLong = `Run one Istio mesh across many Kubernetes clusters.
@@ -30,7 +32,7 @@ const rootExample = `  # Show the plugin's version
 // are bound once here, on the persistent flags, and shared by every
 // subcommand.
 func NewCmdMesh(streams genericiooptions.IOStreams) *cobra.Command {
-	return newCmdMesh(newConfigFlags(), streams)
+	return newCmdMesh(cli.NewConfigFlags(), streams)
 }
 
 func newCmdMesh(getter *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
@@ -50,7 +52,7 @@ func newCmdMesh(getter *genericclioptions.ConfigFlags, streams genericiooptions.
 	cmd.SetErr(streams.ErrOut)
 	getter.AddFlags(cmd.PersistentFlags())
 
-	f := NewFactory(getter)
+	f := cli.NewFactory(getter)
 	cmd.AddCommand(
 		NewCmdVersion(streams),
 		NewCmdCerts(f, streams),

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -71,7 +73,7 @@ type RouteOptions struct {
 	DryRun       string
 	PrintFlags   *genericclioptions.PrintFlags
 
-	factory   Factory
+	factory   cli.Factory
 	namespace string
 	context   string
 	weights   []routing.Weight
@@ -81,7 +83,7 @@ type RouteOptions struct {
 }
 
 // NewCmdRoute returns `kubectl mesh route`.
-func NewCmdRoute(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdRoute(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &RouteOptions{
 		factory: f, IOStreams: streams, Host: "global", Outlier: builders.DefaultOutlier,
 		VersionLabel: builders.DefaultVersionLabel, DryRun: DryRunNone, PrintFlags: genericclioptions.NewPrintFlags("routed"),

@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -30,7 +33,7 @@ func (o *RouteOptions) runLocality(ctx context.Context) []meshRow {
 }
 
 func (o *RouteOptions) localityIn(ctx context.Context, context string) meshRow {
-	row := meshRow{Cluster: context, Kind: builders.KindDestinationRule, Namespace: o.namespace}
+	row := meshRow{Cluster: context, Kind: rules.KindDestinationRule, Namespace: o.namespace}
 	fail := func(err error) meshRow {
 		row.Action, row.Err = actionFailed, err
 		return row
@@ -57,15 +60,15 @@ func (o *RouteOptions) localityIn(ctx context.Context, context string) meshRow {
 		return row
 	}
 	w := writer{dyn: c.Dynamic, dryRun: o.DryRun == DryRunServer}
-	row.Object, row.Action, row.Err = w.put(ctx, builders.DestinationRuleGVR, existing, want)
+	row.Object, row.Action, row.Err = w.put(ctx, rules.DestinationRuleGVR, existing, want)
 	return row
 }
 
 // globalPolicy rebuilds the .global rule of the export into c with the
 // policy, from the entry (ports, sources, domain), so that every level of
 // the rule carries it.
-func (o *RouteOptions) globalPolicy(ctx context.Context, c *Cluster, svc routing.Service, row *meshRow) (existing, want *unstructured.Unstructured, err error) {
-	list, err := c.Dynamic.Resource(builders.ServiceEntryGVR).List(ctx, metav1.ListOptions{})
+func (o *RouteOptions) globalPolicy(ctx context.Context, c *cli.Cluster, svc routing.Service, row *meshRow) (existing, want *unstructured.Unstructured, err error) {
+	list, err := c.Dynamic.Resource(rules.ServiceEntryGVR).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list ServiceEntries: %w; are Istio's CRDs installed?", err)
 	}
@@ -91,7 +94,7 @@ func (o *RouteOptions) globalPolicy(ctx context.Context, c *Cluster, svc routing
 		exp.VIP = a[0]
 	}
 	o.checkRegions(c.Context, se, exp.Sources)
-	existing, err = writer{dyn: c.Dynamic}.get(ctx, builders.DestinationRuleGVR, ns, row.Name)
+	existing, err = writer{dyn: c.Dynamic}.get(ctx, rules.DestinationRuleGVR, ns, row.Name)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -105,9 +108,9 @@ func (o *RouteOptions) globalPolicy(ctx context.Context, c *Cluster, svc routing
 }
 
 // localPolicy writes the policy on the local rule of the Service in c.
-func (o *RouteOptions) localPolicy(ctx context.Context, c *Cluster, svc routing.Service, row *meshRow) (existing, want *unstructured.Unstructured, err error) {
+func (o *RouteOptions) localPolicy(ctx context.Context, c *cli.Cluster, svc routing.Service, row *meshRow) (existing, want *unstructured.Unstructured, err error) {
 	ns := svc.Namespace
-	all, err := listByName(ctx, c.Dynamic, builders.DestinationRuleGVR, ns)
+	all, err := listByName(ctx, c.Dynamic, rules.DestinationRuleGVR, ns)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list DestinationRules in namespace %s: %w", ns, err)
 	}

@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,7 +30,7 @@ type versionView struct {
 	rules     map[string]*unstructured.Unstructured // DestinationRules of the namespace
 }
 
-func (o *RouteOptions) readVersions(ctx context.Context, c *Cluster) (*versionView, error) {
+func (o *RouteOptions) readVersions(ctx context.Context, c *cli.Cluster) (*versionView, error) {
 	v := &versionView{svc: routing.Service{Name: o.Service, Namespace: o.namespace}}
 	ns := o.namespace
 	svc, err := c.Kube.CoreV1().Services(ns).Get(ctx, o.Service, metav1.GetOptions{})
@@ -47,7 +50,7 @@ func (o *RouteOptions) readVersions(ctx context.Context, c *Cluster) (*versionVi
 		}
 		v.local = builders.Versions(svc, pods.Items, eps, o.VersionLabel)
 	}
-	all, err := c.Dynamic.Resource(builders.DestinationRuleGVR).List(ctx, metav1.ListOptions{})
+	all, err := c.Dynamic.Resource(rules.DestinationRuleGVR).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("%s: list DestinationRules: %w; are Istio's CRDs installed?", c.Context, err)
 	}
@@ -67,7 +70,7 @@ func (o *RouteOptions) readVersions(ctx context.Context, c *Cluster) (*versionVi
 		}
 	}
 	slices.Sort(v.global)
-	v.vs, err = writer{dyn: c.Dynamic}.get(ctx, routing.VirtualServiceGVR, ns, routing.Name(o.Service, ns))
+	v.vs, err = writer{dyn: c.Dynamic}.get(ctx, rules.VirtualServiceGVR, ns, routing.Name(o.Service, ns))
 	if err != nil {
 		return nil, fmt.Errorf("%s: read VirtualService %s/%s: %w", c.Context, ns, routing.Name(o.Service, ns), err)
 	}
@@ -116,7 +119,7 @@ func (v *versionView) destinations(cluster, label string, weights []routing.Weig
 }
 
 // rules works out the VirtualService's new http routes.
-func (o *RouteOptions) rules(c *Cluster, v *versionView) ([]map[string]any, error) {
+func (o *RouteOptions) rules(c *cli.Cluster, v *versionView) ([]map[string]any, error) {
 	http := routing.HTTPRules(v.vs)
 	if o.Remove {
 		out, found := routing.Remove(http, o.match)
@@ -184,7 +187,7 @@ func (o *RouteOptions) runVersions(ctx context.Context) ([]meshRow, error) {
 		return nil, fmt.Errorf("%s: VirtualService %s/%s exists and is not managed by kubectl-mesh; it is left alone: delete it or edit it by hand", c.Context, o.namespace, name)
 	}
 	w := writer{dyn: c.Dynamic, dryRun: o.DryRun == DryRunServer}
-	row := meshRow{Cluster: c.Context, Kind: routing.KindVirtualService, Namespace: o.namespace, Name: name}
+	row := meshRow{Cluster: c.Context, Kind: rules.KindVirtualService, Namespace: o.namespace, Name: name}
 	if o.Remove && o.match == nil {
 		switch {
 		case v.vs == nil:
@@ -192,7 +195,7 @@ func (o *RouteOptions) runVersions(ctx context.Context) ([]meshRow, error) {
 		case o.DryRun == DryRunClient:
 			row.Action = actionDeleted
 		default:
-			row.Action, row.Err = actionDeleted, w.remove(ctx, routing.VirtualServiceGVR, v.vs)
+			row.Action, row.Err = actionDeleted, w.remove(ctx, rules.VirtualServiceGVR, v.vs)
 		}
 		return []meshRow{row}, nil
 	}
@@ -204,7 +207,7 @@ func (o *RouteOptions) runVersions(ctx context.Context) ([]meshRow, error) {
 	if o.DryRun == DryRunClient {
 		row.Action, row.Object = actionPlanned, want
 	} else {
-		row.Object, row.Action, row.Err = w.put(ctx, routing.VirtualServiceGVR, v.vs, want)
+		row.Object, row.Action, row.Err = w.put(ctx, rules.VirtualServiceGVR, v.vs, want)
 	}
 	rows := []meshRow{row}
 	if local := routing.Subsets(http, v.svc.LocalHost()); len(local) > 0 && row.Err == nil {
@@ -217,7 +220,7 @@ func (o *RouteOptions) runVersions(ctx context.Context) ([]meshRow, error) {
 
 // localSubsets writes or merges the local DestinationRule subsets the
 // routes need; a rule the user owns is left alone with a note.
-func (o *RouteOptions) localSubsets(ctx context.Context, c *Cluster, w writer, v *versionView, subsets []string) *meshRow {
+func (o *RouteOptions) localSubsets(ctx context.Context, c *cli.Cluster, w writer, v *versionView, subsets []string) *meshRow {
 	ns := o.namespace
 	local := builders.Local{Name: o.Service, Namespace: ns, VersionLabel: o.VersionLabel, Versions: subsets}
 	if owned := userRule(v.rules, o.Service, ns, ""); owned != nil {
@@ -231,13 +234,13 @@ func (o *RouteOptions) localSubsets(ctx context.Context, c *Cluster, w writer, v
 	local.Versions = append(local.Versions, builders.SubsetNames(existing)...)
 	local.ExportedTo = builders.SplitList(annotation(existing, builders.AnnotationExportedTo))
 	local.Locality = builders.LocalityPolicyOf(existing)
-	row := meshRow{Cluster: c.Context, Kind: builders.KindDestinationRule, Namespace: ns, Name: name}
+	row := meshRow{Cluster: c.Context, Kind: rules.KindDestinationRule, Namespace: ns, Name: name}
 	want := builders.LocalDestinationRule(local)
 	if o.DryRun == DryRunClient {
 		row.Action, row.Object = actionPlanned, want
 		return &row
 	}
-	row.Object, row.Action, row.Err = w.put(ctx, builders.DestinationRuleGVR, existing, want)
+	row.Object, row.Action, row.Err = w.put(ctx, rules.DestinationRuleGVR, existing, want)
 	return &row
 }
 

@@ -11,10 +11,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/dns"
@@ -22,7 +23,6 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/meshconfig"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/routing"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
@@ -63,10 +63,7 @@ const statusExample = `  # Every context of the kubeconfig that has istio-system
   kubectl mesh status --contexts cluster1,cluster2 -o json`
 
 // Webhook object names, as deploy/webhook installs them.
-const (
-	webhookName      = "mesh-webhook"
-	webhookNamespace = "mesh-system"
-)
+const webhookName = "mesh-webhook"
 
 // StatusOptions are the options of `kubectl mesh status`.
 type StatusOptions struct {
@@ -74,15 +71,15 @@ type StatusOptions struct {
 	Output   string
 	Timeout  time.Duration
 
-	factory Factory
+	factory cli.Factory
 	// clusterFor, when set, gives the clients of a context instead of
 	// the factory (tests use fake clientsets).
-	clusterFor func(context string) (*Cluster, error)
+	clusterFor func(context string) (*cli.Cluster, error)
 	genericiooptions.IOStreams
 }
 
 // NewCmdStatus returns `kubectl mesh status`.
-func NewCmdStatus(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdStatus(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &StatusOptions{factory: f, IOStreams: streams, Timeout: 5 * time.Second}
 	cmd := &cobra.Command{
 		Use:     "status [--contexts CTX1,CTX2,...]",
@@ -155,7 +152,7 @@ type ClusterStatus struct {
 	dests     []mesh.RouteDestination
 	records   []mesh.Record
 	routeView mesh.RouteView
-	cluster   *Cluster
+	cluster   *cli.Cluster
 }
 
 // LinkStatus is one linked pair's row.
@@ -223,7 +220,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 }
 
 // cluster gives the clients of a context, with the timeout.
-func (o *StatusOptions) cluster(name string) (*Cluster, error) {
+func (o *StatusOptions) cluster(name string) (*cli.Cluster, error) {
 	if o.clusterFor != nil {
 		return o.clusterFor(name)
 	}
@@ -297,14 +294,9 @@ func (o *StatusOptions) gather(ctx context.Context, name string) (*ClusterStatus
 	return cs, nil
 }
 
-var (
-	gvrServiceEntry    = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}
-	gvrDestinationRule = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
-)
-
 func (cs *ClusterStatus) readMeshObjects(ctx context.Context) error {
 	c := cs.cluster
-	ses, err := c.Dynamic.Resource(gvrServiceEntry).List(ctx, metav1.ListOptions{})
+	ses, err := c.Dynamic.Resource(rules.ServiceEntryGVR).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("list ServiceEntries: %w", err)
 	}
@@ -318,7 +310,7 @@ func (cs *ClusterStatus) readMeshObjects(ctx context.Context) error {
 		}
 	}
 	slices.Sort(cs.Exported)
-	drs, err := c.Dynamic.Resource(gvrDestinationRule).List(ctx, metav1.ListOptions{})
+	drs, err := c.Dynamic.Resource(rules.DestinationRuleGVR).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("list DestinationRules: %w", err)
 	}
@@ -327,7 +319,7 @@ func (cs *ClusterStatus) readMeshObjects(ctx context.Context) error {
 		cs.traffic = append(cs.traffic, mesh.TrafficRuleFrom(&drs.Items[i]))
 		cs.routeView.Rules = append(cs.routeView.Rules, mesh.TLSRuleFrom(&drs.Items[i]))
 	}
-	vss, err := c.Dynamic.Resource(routing.VirtualServiceGVR).List(ctx, metav1.ListOptions{})
+	vss, err := c.Dynamic.Resource(rules.VirtualServiceGVR).List(ctx, metav1.ListOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("list VirtualServices: %w", err)
 	}
@@ -336,7 +328,7 @@ func (cs *ClusterStatus) readMeshObjects(ctx context.Context) error {
 			cs.dests = append(cs.dests, mesh.VirtualServiceDestinations(&vss.Items[i])...)
 		}
 	}
-	cms, err := c.Kube.CoreV1().ConfigMaps(mesh.Namespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.RecordLabel + "=" + mesh.RecordLink})
+	cms, err := c.Kube.CoreV1().ConfigMaps(rules.MeshNamespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.RecordLabel + "=" + mesh.RecordLink})
 	if err != nil {
 		return fmt.Errorf("list link records: %w", err)
 	}
@@ -351,7 +343,7 @@ func (cs *ClusterStatus) readMeshObjects(ctx context.Context) error {
 // webhookState says what can be checked from outside: the configurations
 // exist, and the Service has ready endpoints. Whether the pods answer TLS
 // is not checked: the API server's admission calls do that.
-func webhookState(ctx context.Context, c *Cluster) string {
+func webhookState(ctx context.Context, c *cli.Cluster) string {
 	adm := c.Kube.AdmissionregistrationV1()
 	_, errM := adm.MutatingWebhookConfigurations().Get(ctx, webhookName, metav1.GetOptions{})
 	_, errV := adm.ValidatingWebhookConfigurations().Get(ctx, webhookName, metav1.GetOptions{})
@@ -361,7 +353,7 @@ func webhookState(ctx context.Context, c *Cluster) string {
 	case errM != nil || errV != nil:
 		return "incomplete: " + strings.TrimSpace(fmt.Sprintf("%v %v", nilIfNotFound(errM), nilIfNotFound(errV)))
 	}
-	slices, err := c.Kube.DiscoveryV1().EndpointSlices(webhookNamespace).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + webhookName})
+	slices, err := c.Kube.DiscoveryV1().EndpointSlices(rules.MeshNamespace).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + webhookName})
 	if err != nil {
 		return "installed, endpoints unknown: " + err.Error()
 	}
@@ -434,13 +426,13 @@ func (o *StatusOptions) check(ctx context.Context, rep *Report) {
 			rep.Links = append(rep.Links, ls)
 			if r.Pending {
 				rep.Problems = append(rep.Problems, mesh.Problem{Cluster: cs.Context, Kind: mesh.ProblemLinkIncomplete,
-					Object:  "configmap " + mesh.Namespace + "/" + mesh.RecordName(r.Peer),
+					Object:  "configmap " + rules.MeshNamespace + "/" + mesh.RecordName(r.Peer),
 					Message: fmt.Sprintf("the link to %s did not finish (it failed or was interrupted); the record holds what it may have changed", r.Peer),
 					Fix:     fmt.Sprintf("run kubectl mesh link --from %s --to %s again to finish it, or kubectl mesh unlink --from %s --to %s to undo it", cs.Context, r.Peer, cs.Context, r.Peer)})
 			}
 			if !ls.Reachable {
 				rep.Problems = append(rep.Problems, mesh.Problem{Cluster: cs.Context, Kind: mesh.ProblemPeerUnreachable,
-					Object:  "configmap " + mesh.Namespace + "/" + mesh.RecordName(r.Peer),
+					Object:  "configmap " + rules.MeshNamespace + "/" + mesh.RecordName(r.Peer),
 					Message: fmt.Sprintf("linked peer %s is unreachable: %s", r.Peer, ls.Error),
 					Fix:     fmt.Sprintf("check the peer's API server and the kubeconfig context %q, or run kubectl mesh unlink --from %s --to %s", r.Peer, cs.Context, r.Peer)})
 			}

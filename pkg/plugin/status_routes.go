@@ -25,7 +25,7 @@ func (cs *ClusterStatus) readRouteObjects(ctx context.Context) error {
 	c := cs.cluster
 	v := &cs.routeView
 	v.Cluster = cs.Context
-	gws, err := c.Dynamic.Resource(mesh.GatewayGVR).List(ctx, metav1.ListOptions{})
+	gws, err := c.Dynamic.Resource(rules.GatewayGVR).List(ctx, metav1.ListOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		// No Gateway CRD: no passthrough server either.

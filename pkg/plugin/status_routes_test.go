@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -20,15 +22,14 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/routing"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
 var statusListKinds = map[schema.GroupVersionResource]string{
-	gvrServiceEntry:           "ServiceEntryList",
-	gvrDestinationRule:        "DestinationRuleList",
-	mesh.GatewayGVR:           "GatewayList",
-	routing.VirtualServiceGVR: "VirtualServiceList",
+	rules.ServiceEntryGVR:    "ServiceEntryList",
+	rules.DestinationRuleGVR: "DestinationRuleList",
+	rules.GatewayGVR:         "GatewayList",
+	rules.VirtualServiceGVR:  "VirtualServiceList",
 }
 
 const (
@@ -90,7 +91,7 @@ spec:
 // fakeCluster is a cluster with istio-system, an ingress gateway Service
 // with a load balancer address, the given typed objects and Istio objects
 // (YAML documents).
-func fakeCluster(t *testing.T, name, lbIP string, kube []runtime.Object, docs ...string) *Cluster {
+func fakeCluster(t *testing.T, name, lbIP string, kube []runtime.Object, docs ...string) *cli.Cluster {
 	t.Helper()
 	gw := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "istio-ingressgateway", Namespace: rules.IstioSystemNamespace},
@@ -106,7 +107,7 @@ func fakeCluster(t *testing.T, name, lbIP string, kube []runtime.Object, docs ..
 	// Created through their resources: the fake's guess from the kind
 	// would put a Gateway under "gatewaies".
 	resources := map[string]schema.GroupVersionResource{
-		"ServiceEntry": gvrServiceEntry, "DestinationRule": gvrDestinationRule, "Gateway": mesh.GatewayGVR,
+		"ServiceEntry": rules.ServiceEntryGVR, "DestinationRule": rules.DestinationRuleGVR, "Gateway": rules.GatewayGVR,
 	}
 	for _, d := range docs {
 		u := &unstructured.Unstructured{}
@@ -121,7 +122,7 @@ func fakeCluster(t *testing.T, name, lbIP string, kube []runtime.Object, docs ..
 			t.Fatal(err)
 		}
 	}
-	return &Cluster{Context: name, Config: &rest.Config{}, Kube: fake.NewClientset(kube...), Dynamic: dyn}
+	return &cli.Cluster{Context: name, Config: &rest.Config{}, Kube: fake.NewClientset(kube...), Dynamic: dyn}
 }
 
 func httpbinService() *corev1.Service {
@@ -153,7 +154,7 @@ func TestStatusRoutes(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			clusters := map[string]*Cluster{
+			clusters := map[string]*cli.Cluster{
 				"cluster1": fakeCluster(t, "cluster1", "192.0.2.1", nil, tc.caller...),
 				"cluster2": fakeCluster(t, "cluster2", "203.0.113.7", []runtime.Object{httpbinService()}, sourceLocalRule, localPassthrough),
 			}
@@ -162,7 +163,7 @@ func TestStatusRoutes(t *testing.T) {
 				o := &StatusOptions{
 					Contexts: []string{"cluster1", "cluster2"}, Output: output, Timeout: 1,
 					IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &out},
-					clusterFor: func(name string) (*Cluster, error) {
+					clusterFor: func(name string) (*cli.Cluster, error) {
 						if c, ok := clusters[name]; ok {
 							return c, nil
 						}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,18 +55,18 @@ type UnexportOptions struct {
 	PrintFlags      *genericclioptions.PrintFlags
 	WrapConfig      func(rest.Config) rest.Config
 
-	factory   Factory
+	factory   cli.Factory
 	namespace string
 	genericiooptions.IOStreams
 }
 
 // NewUnexportOptions returns options with kubectl's defaults.
-func NewUnexportOptions(f Factory, streams genericiooptions.IOStreams) *UnexportOptions {
+func NewUnexportOptions(f cli.Factory, streams genericiooptions.IOStreams) *UnexportOptions {
 	return &UnexportOptions{DryRun: DryRunNone, PrintFlags: genericclioptions.NewPrintFlags("unexported"), factory: f, IOStreams: streams}
 }
 
 // NewCmdUnexport returns `kubectl mesh unexport`.
-func NewCmdUnexport(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdUnexport(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewUnexportOptions(f, streams)
 	cmd := &cobra.Command{
 		Use:     "unexport (SERVICE... | --all) -n NAMESPACE --from CONTEXT --to CONTEXT[,CONTEXT...]",
@@ -178,11 +180,11 @@ func (o *UnexportOptions) unexportFrom(ctx context.Context, target string) (rows
 	}
 	ns := o.TargetNamespace
 	w := writer{dyn: dyn, dryRun: o.DryRun == DryRunServer}
-	entries, err := listByName(ctx, dyn, builders.ServiceEntryGVR, ns)
+	entries, err := listByName(ctx, dyn, rules.ServiceEntryGVR, ns)
 	if err != nil {
 		return fail(fmt.Errorf("list ServiceEntries in namespace %s: %w", ns, err))
 	}
-	drs, err := listByName(ctx, dyn, builders.DestinationRuleGVR, ns)
+	drs, err := listByName(ctx, dyn, rules.DestinationRuleGVR, ns)
 	if err != nil {
 		return fail(fmt.Errorf("list DestinationRules in namespace %s: %w", ns, err))
 	}
@@ -227,8 +229,8 @@ func (o *UnexportOptions) unexportService(ctx context.Context, w writer, claims 
 	seName := builders.ServiceEntryName(svc, o.namespace)
 	drName := builders.GlobalDestinationRuleName(svc, o.namespace)
 	se, dr := entries[ns+"/"+seName], drs[ns+"/"+drName]
-	seRow := meshRow{Cluster: target, Kind: builders.KindServiceEntry, Namespace: ns, Name: seName}
-	drRow := meshRow{Cluster: target, Kind: builders.KindDestinationRule, Namespace: ns, Name: drName}
+	seRow := meshRow{Cluster: target, Kind: rules.KindServiceEntry, Namespace: ns, Name: seName}
+	drRow := meshRow{Cluster: target, Kind: rules.KindDestinationRule, Namespace: ns, Name: drName}
 	if se == nil {
 		seRow.Action, drRow.Action = actionNotFound, actionNotFound
 		if dr != nil {
@@ -258,8 +260,8 @@ func (o *UnexportOptions) unexportService(ctx context.Context, w writer, claims 
 			return []meshRow{seRow, drRow}, true
 		}
 		if retryable(err) && attempt < maxAttempts {
-			if se, err = w.get(ctx, builders.ServiceEntryGVR, ns, seName); err == nil && se != nil {
-				if dr, err = w.get(ctx, builders.DestinationRuleGVR, ns, drName); err == nil {
+			if se, err = w.get(ctx, rules.ServiceEntryGVR, ns, seName); err == nil && se != nil {
+				if dr, err = w.get(ctx, rules.DestinationRuleGVR, ns, drName); err == nil {
 					continue
 				}
 			}
@@ -276,7 +278,7 @@ func (o *UnexportOptions) unexportService(ctx context.Context, w writer, claims 
 // deletePair deletes the entry first, so that no entry is left without its
 // rule, then the rule, then frees the entry's VIP claims.
 func (o *UnexportOptions) deletePair(ctx context.Context, w writer, claims *vip.Claims, se, dr *unstructured.Unstructured, seRow, drRow *meshRow) error {
-	if err := w.remove(ctx, builders.ServiceEntryGVR, se); err != nil {
+	if err := w.remove(ctx, rules.ServiceEntryGVR, se); err != nil {
 		return err
 	}
 	seRow.Action = actionDeleted
@@ -286,7 +288,7 @@ func (o *UnexportOptions) deletePair(ctx context.Context, w writer, claims *vip.
 	case !builders.IsManaged(dr):
 		drRow.Action = actionSkipped + " (not managed by kubectl-mesh)"
 	default:
-		if err := w.remove(ctx, builders.DestinationRuleGVR, dr); err != nil && !apierrors.IsConflict(err) {
+		if err := w.remove(ctx, rules.DestinationRuleGVR, dr); err != nil && !apierrors.IsConflict(err) {
 			drRow.Action, drRow.Err = actionFailed, err
 		} else {
 			drRow.Action = actionDeleted
@@ -328,7 +330,7 @@ func (o *UnexportOptions) shrinkPair(ctx context.Context, w writer, svc string, 
 	}
 	// The entry shrinks first: a rule with a subset for a cluster the entry
 	// no longer has routes nowhere, the reverse would drop live traffic.
-	_, action, err := w.put(ctx, builders.ServiceEntryGVR, se, wantSE)
+	_, action, err := w.put(ctx, rules.ServiceEntryGVR, se, wantSE)
 	if err != nil {
 		return err
 	}
@@ -337,7 +339,7 @@ func (o *UnexportOptions) shrinkPair(ctx context.Context, w writer, svc string, 
 		drRow.Action = actionSkipped + " (not managed by kubectl-mesh)"
 		return nil
 	}
-	_, action, err = w.put(ctx, builders.DestinationRuleGVR, dr, wantDR)
+	_, action, err = w.put(ctx, rules.DestinationRuleGVR, dr, wantDR)
 	if err != nil {
 		drRow.Action, drRow.Err = actionFailed, err
 		return nil
@@ -360,9 +362,9 @@ func (o *UnexportOptions) cleanSource(ctx context.Context, removed map[string][]
 	var rows []meshRow
 	for _, svc := range sortedKeys(removed) {
 		name := builders.LocalDestinationRuleName(svc, o.namespace)
-		row := meshRow{Cluster: o.From, Kind: builders.KindDestinationRule, Namespace: o.namespace, Name: name}
+		row := meshRow{Cluster: o.From, Kind: rules.KindDestinationRule, Namespace: o.namespace, Name: name}
 		for attempt := 1; ; attempt++ {
-			dr, err := w.get(ctx, builders.DestinationRuleGVR, o.namespace, name)
+			dr, err := w.get(ctx, rules.DestinationRuleGVR, o.namespace, name)
 			if err != nil {
 				row.Action, row.Err = actionFailed, err
 				break
@@ -377,14 +379,14 @@ func (o *UnexportOptions) cleanSource(ctx context.Context, removed map[string][]
 			}
 			left := slices.DeleteFunc(builders.SplitList(annotation(dr, builders.AnnotationExportedTo)), func(t string) bool { return slices.Contains(removed[svc], t) })
 			if len(left) == 0 {
-				err = w.remove(ctx, builders.DestinationRuleGVR, dr)
+				err = w.remove(ctx, rules.DestinationRuleGVR, dr)
 				row.Action = actionDeleted
 			} else {
 				want := dr.DeepCopy()
 				ann := want.GetAnnotations()
 				ann[builders.AnnotationExportedTo] = strings.Join(left, ",")
 				want.SetAnnotations(ann)
-				_, row.Action, err = w.put(ctx, builders.DestinationRuleGVR, dr, applyable(want))
+				_, row.Action, err = w.put(ctx, rules.DestinationRuleGVR, dr, applyable(want))
 			}
 			if err != nil && retryable(err) && attempt < maxAttempts {
 				continue
@@ -418,7 +420,7 @@ func applyable(u *unstructured.Unstructured) *unstructured.Unstructured {
 // completeSource defaults the flags export and unexport share: --from is the
 // current context, --from-cluster-name the --from context, and
 // --target-namespace the namespace (-n). It returns that namespace.
-func completeSource(f Factory, from, fromClusterName, targetNamespace *string) (string, error) {
+func completeSource(f cli.Factory, from, fromClusterName, targetNamespace *string) (string, error) {
 	ns, _, err := f.Getter.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return "", err

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,12 +58,12 @@ type UnlinkOptions struct {
 	DryRun       string
 	Output       string
 
-	factory Factory
+	factory cli.Factory
 	genericiooptions.IOStreams
 }
 
 // NewCmdUnlink returns `kubectl mesh unlink`.
-func NewCmdUnlink(f Factory, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdUnlink(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &UnlinkOptions{factory: f, IOStreams: streams, DryRun: "none"}
 	cmd := &cobra.Command{
 		Use:     "unlink --from CONTEXT --to CONTEXT",
@@ -132,7 +134,7 @@ func (o *UnlinkOptions) unlink(ctx context.Context, log *stepLog, from, to strin
 		return err
 	}
 	if rec == nil {
-		log.line(from, stepSkipped, "record", fmt.Sprintf("no link record %s/%s: %s is not linked to %s", mesh.Namespace, mesh.RecordName(to), from, to))
+		log.line(from, stepSkipped, "record", fmt.Sprintf("no link record %s/%s: %s is not linked to %s", rules.MeshNamespace, mesh.RecordName(to), from, to))
 		return nil
 	}
 	// A link that failed or was interrupted may have stopped before or
@@ -167,18 +169,18 @@ func (o *UnlinkOptions) unlink(ctx context.Context, log *stepLog, from, to strin
 		log.line(from, stepSkipped, "record", "kept because a step failed")
 		return errors.Join(errs...)
 	}
-	deleted, err := fa.remove(ctx, gvrConfigMap, mesh.Namespace, mesh.RecordName(to))
+	deleted, err := fa.remove(ctx, gvrConfigMap, rules.MeshNamespace, mesh.RecordName(to))
 	if err != nil {
 		return fmt.Errorf("%s: delete link record: %w", from, err)
 	}
-	log.line(from, result(deleted), "record", fmt.Sprintf("ConfigMap %s/%s deleted", mesh.Namespace, mesh.RecordName(to)))
+	log.line(from, result(deleted), "record", fmt.Sprintf("ConfigMap %s/%s deleted", rules.MeshNamespace, mesh.RecordName(to)))
 	return nil
 }
 
 // unlinkDNS reverts the DNS change, unless another link of the cluster
 // still needs the forwarding: then that link's record takes the change
 // over, so that the last unlink restores the original.
-func (o *UnlinkOptions) unlinkDNS(ctx context.Context, log *stepLog, fc *Cluster, rec *mesh.Record) error {
+func (o *UnlinkOptions) unlinkDNS(ctx context.Context, log *stepLog, fc *cli.Cluster, rec *mesh.Record) error {
 	if rec.DNS == nil {
 		if rec.MeshConfig == nil {
 			log.line(fc.Context, stepOK, "dns", "link did not change DNS")
@@ -220,8 +222,8 @@ func (o *UnlinkOptions) unlinkDNS(ctx context.Context, log *stepLog, fc *Cluster
 // handOver gives a change of rec to another link record of the same
 // cluster, when there is one: that link still needs the change, and the
 // last unlink reverts it. kept says whether it was handed over.
-func (o *UnlinkOptions) handOver(ctx context.Context, log *stepLog, fc *Cluster, rec *mesh.Record, what string, take func(*mesh.Record)) (kept bool, err error) {
-	others, err := fc.Kube.CoreV1().ConfigMaps(mesh.Namespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.RecordLabel + "=" + mesh.RecordLink})
+func (o *UnlinkOptions) handOver(ctx context.Context, log *stepLog, fc *cli.Cluster, rec *mesh.Record, what string, take func(*mesh.Record)) (kept bool, err error) {
+	others, err := fc.Kube.CoreV1().ConfigMaps(rules.MeshNamespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.RecordLabel + "=" + mesh.RecordLink})
 	if err != nil {
 		return false, fmt.Errorf("%s: list link records: %w", fc.Context, err)
 	}
@@ -247,7 +249,7 @@ func (o *UnlinkOptions) handOver(ctx context.Context, log *stepLog, fc *Cluster,
 
 // unlinkMeshConfig turns Istio's DNS proxying back as it was before
 // --enable-dns-capture, unless another link of the cluster still needs it.
-func (o *UnlinkOptions) unlinkMeshConfig(ctx context.Context, log *stepLog, fc *Cluster, rec *mesh.Record) error {
+func (o *UnlinkOptions) unlinkMeshConfig(ctx context.Context, log *stepLog, fc *cli.Cluster, rec *mesh.Record) error {
 	ch := rec.MeshConfig
 	if ch == nil {
 		return nil
@@ -293,7 +295,7 @@ func (o *UnlinkOptions) unlinkGlobalGateways(ctx context.Context, log *stepLog, 
 		log.line(to, stepSkipped, "gateway", fmt.Sprintf("--to: %v; *.global Gateways of an older link there stay", err))
 		return nil
 	}
-	list, err := tc.Dynamic.Resource(mesh.GatewayGVR).List(ctx, metav1.ListOptions{LabelSelector: rules.ManagedByLabel + "=" + rules.ManagedByValue})
+	list, err := tc.Dynamic.Resource(rules.GatewayGVR).List(ctx, metav1.ListOptions{LabelSelector: rules.ManagedByLabel + "=" + rules.ManagedByValue})
 	if err != nil {
 		return fmt.Errorf("%s: list Gateways: %w", to, err)
 	}
@@ -303,7 +305,7 @@ func (o *UnlinkOptions) unlinkGlobalGateways(ctx context.Context, log *stepLog, 
 		if !mesh.IsGlobalPassthrough(gw) {
 			continue
 		}
-		deleted, err := ta.remove(ctx, mesh.GatewayGVR, gw.GetNamespace(), gw.GetName())
+		deleted, err := ta.remove(ctx, rules.GatewayGVR, gw.GetNamespace(), gw.GetName())
 		if err != nil {
 			return fmt.Errorf("%s: %w", to, err)
 		}

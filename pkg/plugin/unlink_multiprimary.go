@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
@@ -14,7 +16,7 @@ import (
 
 // unlinkOnlyMultiPrimary undoes what --multi-primary added and keeps the
 // rest of the link, whose record then says so.
-func (o *UnlinkOptions) unlinkOnlyMultiPrimary(ctx context.Context, log *stepLog, fc *Cluster, fa applier, to string, rec *mesh.Record) error {
+func (o *UnlinkOptions) unlinkOnlyMultiPrimary(ctx context.Context, log *stepLog, fc *cli.Cluster, fa applier, to string, rec *mesh.Record) error {
 	if rec.MultiPrimary == nil {
 		log.line(fc.Context, stepSkipped, "remote secret", fmt.Sprintf("the link to %s was not made with --multi-primary", to))
 		return nil
@@ -32,14 +34,14 @@ func (o *UnlinkOptions) unlinkOnlyMultiPrimary(ctx context.Context, log *stepLog
 	if _, err := fa.apply(ctx, gvrConfigMap, cm); err != nil {
 		return fmt.Errorf("%s: update link record: %w", fc.Context, err)
 	}
-	log.line(fc.Context, stepChanged, "record", fmt.Sprintf("ConfigMap %s/%s: the link stays, without its multi-primary part", mesh.Namespace, cm.Name))
+	log.line(fc.Context, stepChanged, "record", fmt.Sprintf("ConfigMap %s/%s: the link stays, without its multi-primary part", rules.MeshNamespace, cm.Name))
 	return nil
 }
 
 // unlinkMultiPrimary removes the remote secret, revokes its token and
 // removes, when no other link uses them, the peer's reader RBAC that link
 // wrote and the network labels it set.
-func (o *UnlinkOptions) unlinkMultiPrimary(ctx context.Context, log *stepLog, fc *Cluster, fa applier, to string, rec *mesh.Record) error {
+func (o *UnlinkOptions) unlinkMultiPrimary(ctx context.Context, log *stepLog, fc *cli.Cluster, fa applier, to string, rec *mesh.Record) error {
 	mp := rec.MultiPrimary
 	deleted, err := fa.remove(ctx, gvrSecret, rules.IstioSystemNamespace, mp.RemoteSecret)
 	if err != nil {
@@ -59,7 +61,7 @@ func (o *UnlinkOptions) unlinkMultiPrimary(ctx context.Context, log *stepLog, fc
 		return err
 	}
 	for _, c := range []struct {
-		cluster *Cluster
+		cluster *cli.Cluster
 		a       applier
 		users   func() ([]string, error)
 	}{
@@ -90,7 +92,7 @@ func legacyNetwork(peer bool, mp *mesh.MultiPrimaryRecord) *mesh.LabelChange {
 
 // unlinkReader deletes the caller's token binding, which revokes its token,
 // and kubectl-mesh's reader when no other caller's token uses it.
-func (o *UnlinkOptions) unlinkReader(ctx context.Context, log *stepLog, tc *Cluster, ta applier, caller string, mp *mesh.MultiPrimaryRecord) error {
+func (o *UnlinkOptions) unlinkReader(ctx context.Context, log *stepLog, tc *cli.Cluster, ta applier, caller string, mp *mesh.MultiPrimaryRecord) error {
 	deleted, err := ta.remove(ctx, gvrSecret, rules.IstioSystemNamespace, mp.TokenBinding)
 	if err != nil {
 		return fmt.Errorf("%s: %w", tc.Context, err)
@@ -137,7 +139,7 @@ func (o *UnlinkOptions) unlinkReader(ctx context.Context, log *stepLog, tc *Clus
 // of, as it knows them itself: callers whose tokens are bound in its
 // istio-system, and peers its link records give a remote secret of,
 // leaving out the link being removed (its caller, or its peer).
-func multiPrimaryUsers(ctx context.Context, c *Cluster, exceptCaller, exceptPeer string) ([]string, error) {
+func multiPrimaryUsers(ctx context.Context, c *cli.Cluster, exceptCaller, exceptPeer string) ([]string, error) {
 	var users []string
 	bindings, err := c.Kube.CoreV1().Secrets(rules.IstioSystemNamespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.CallerLabel + "," + rules.ManagedByLabel + "=" + rules.ManagedByValue})
 	if err != nil {
@@ -148,7 +150,7 @@ func multiPrimaryUsers(ctx context.Context, c *Cluster, exceptCaller, exceptPeer
 			users = append(users, s.Labels[mesh.CallerLabel]+" -> "+c.Context)
 		}
 	}
-	records, err := c.Kube.CoreV1().ConfigMaps(mesh.Namespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.RecordLabel + "=" + mesh.RecordLink})
+	records, err := c.Kube.CoreV1().ConfigMaps(rules.MeshNamespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.RecordLabel + "=" + mesh.RecordLink})
 	if err != nil {
 		return nil, fmt.Errorf("list link records: %w", err)
 	}
@@ -165,7 +167,7 @@ func multiPrimaryUsers(ctx context.Context, c *Cluster, exceptCaller, exceptPeer
 // restoreNetworks puts back the network labels kubectl mesh set in a
 // cluster (istio-system and gateway Services), as they were before. An
 // older link recorded the change of istio-system in its record only.
-func (o *UnlinkOptions) restoreNetworks(ctx context.Context, log *stepLog, c *Cluster, a applier, legacy *mesh.LabelChange) error {
+func (o *UnlinkOptions) restoreNetworks(ctx context.Context, log *stepLog, c *cli.Cluster, a applier, legacy *mesh.LabelChange) error {
 	ns, err := c.Kube.CoreV1().Namespaces().Get(ctx, rules.IstioSystemNamespace, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("%s: read namespace istio-system: %w", c.Context, err)

@@ -5,17 +5,10 @@ import (
 	"slices"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
-
-// VirtualServiceGVR is Istio's VirtualService resource.
-var VirtualServiceGVR = schema.GroupVersionResource{Group: builders.Group, Version: builders.Version, Resource: "virtualservices"}
-
-// KindVirtualService is the kind route writes.
-const KindVirtualService = "VirtualService"
 
 // DefaultRule names the rule without a match, always the last one.
 const DefaultRule = "default"
@@ -90,8 +83,8 @@ func VirtualService(svc Service, http []map[string]any) *unstructured.Unstructur
 		routes = append(routes, h)
 	}
 	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": builders.APIVersion,
-		"kind":       KindVirtualService,
+		"apiVersion": rules.IstioAPIVersion,
+		"kind":       rules.KindVirtualService,
 		"metadata": map[string]any{
 			"name":        Name(svc.Name, svc.Namespace),
 			"namespace":   svc.Namespace,

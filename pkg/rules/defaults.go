@@ -49,3 +49,9 @@ const (
 // IstioSystemNamespace is where Istio's control plane, gateways and the
 // cacerts secret live.
 const IstioSystemNamespace = "istio-system"
+
+// IsManaged reports whether labels mark an object kubectl-mesh wrote; only
+// such objects are ever changed by force or deleted.
+func IsManaged(labels map[string]string) bool {
+	return labels[ManagedByLabel] == ManagedByValue
+}

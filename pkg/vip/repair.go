@@ -26,10 +26,6 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
-// ServiceEntryGVR is the resource the repair loop reads ServiceEntries from;
-// the API server serves every stored version of them as v1.
-var ServiceEntryGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}
-
 // Repair defaults.
 const (
 	DefaultRepairInterval = 30 * time.Second
@@ -286,7 +282,7 @@ func (r *Repairer) RepairOnce(ctx context.Context) (RepairReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	seObjs, err := listAll(ctx, r.opts.Client.Resource(ServiceEntryGVR), ServiceEntryGVR)
+	seObjs, err := listAll(ctx, r.opts.Client.Resource(rules.ServiceEntryGVR), rules.ServiceEntryGVR)
 	if err != nil {
 		return rep, err
 	}
@@ -444,7 +440,7 @@ func (r *Repairer) orphan(ctx context.Context, u *unstructured.Unstructured, a n
 	if now.Sub(s.since) < r.opts.Grace || r.opts.ReportOnly {
 		return false, nil
 	}
-	se, err := r.opts.Client.Resource(ServiceEntryGVR).Namespace(h.Namespace).Get(ctx, h.Name, metav1.GetOptions{})
+	se, err := r.opts.Client.Resource(rules.ServiceEntryGVR).Namespace(h.Namespace).Get(ctx, h.Name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 	case err != nil:
@@ -557,7 +553,7 @@ func (r *Repairer) reportDuplicate(d Duplicate, ses []*entrySE) {
 			}
 		}
 		obj := se.obj.DeepCopy()
-		obj.SetAPIVersion(ServiceEntryGVR.GroupVersion().String())
+		obj.SetAPIVersion(rules.ServiceEntryGVR.GroupVersion().String())
 		obj.SetKind("ServiceEntry")
 		r.opts.Recorder.Eventf(obj, corev1.EventTypeWarning, ReasonDuplicateVIP,
 			"VIP %s is also used by ServiceEntry %s (%s); give all but one of them another address, or remove spec.addresses to have a free one allocated",

@@ -257,7 +257,7 @@ func TestRepairerKeepsAClaimWhoseEntryComesBack(t *testing.T) {
 		t.Fatalf("first pass = %+v, %v; want one orphan", rep, err)
 	}
 	// The entry is stored (admission happened before it was persisted).
-	if _, err := f.Resource(ServiceEntryGVR).Namespace("foo").Create(ctx, se("foo", "httpbin-bar", 0, []string{"httpbin.bar.global"}, "240.0.0.2"), metav1.CreateOptions{}); err != nil {
+	if _, err := f.Resource(rules.ServiceEntryGVR).Namespace("foo").Create(ctx, se("foo", "httpbin-bar", 0, []string{"httpbin.bar.global"}, "240.0.0.2"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	clk.SetTime(epoch.Add(time.Hour))
@@ -266,7 +266,7 @@ func TestRepairerKeepsAClaimWhoseEntryComesBack(t *testing.T) {
 		t.Fatalf("pass after the entry appeared = %+v, %v; want the claim kept", rep, err)
 	}
 	// Gone again: the grace period starts afresh.
-	if err := f.Resource(ServiceEntryGVR).Namespace("foo").Delete(ctx, "httpbin-bar", metav1.DeleteOptions{}); err != nil {
+	if err := f.Resource(rules.ServiceEntryGVR).Namespace("foo").Delete(ctx, "httpbin-bar", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	clk.SetTime(epoch.Add(2 * time.Hour))

@@ -179,7 +179,7 @@ type seGetHook struct {
 
 func (h *seGetHook) Resource(gvr schema.GroupVersionResource) dynamic.NamespaceableResourceInterface {
 	ri := h.Interface.Resource(gvr)
-	if gvr != ServiceEntryGVR {
+	if gvr != rules.ServiceEntryGVR {
 		return ri
 	}
 	return hookedResource{ri, h}

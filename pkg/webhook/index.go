@@ -40,12 +40,6 @@ type EntryRef struct {
 	ExportTo []string
 }
 
-// GVRs the index watches.
-var (
-	ServiceEntryGVR    = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}
-	DestinationRuleGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
-)
-
 // ObjectIndex is the Index of a cluster, fed by watches of ServiceEntries
 // and DestinationRules. It keeps only what the checks read (hosts,
 // exportTo, ports, endpoint labels), not the objects.
@@ -62,8 +56,8 @@ type ObjectIndex struct {
 // it.
 func NewObjectIndex(client dynamic.Interface) *ObjectIndex {
 	x := &ObjectIndex{byHost: map[string]map[string]*EntryRef{}, rulesHost: map[string]map[string][]string{}}
-	x.entries = dynamicinformer.NewFilteredDynamicInformer(client, ServiceEntryGVR, "", 0, cache.Indexers{}, nil).Informer()
-	x.rules = dynamicinformer.NewFilteredDynamicInformer(client, DestinationRuleGVR, "", 0, cache.Indexers{}, nil).Informer()
+	x.entries = dynamicinformer.NewFilteredDynamicInformer(client, rules.ServiceEntryGVR, "", 0, cache.Indexers{}, nil).Informer()
+	x.rules = dynamicinformer.NewFilteredDynamicInformer(client, rules.DestinationRuleGVR, "", 0, cache.Indexers{}, nil).Informer()
 	_ = x.entries.SetTransform(compactEntry)
 	_ = x.rules.SetTransform(compactRule)
 	reg, _ := x.entries.AddEventHandler(cache.ResourceEventHandlerFuncs{

@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
 func obj(kind, ns, name string, spec map[string]any) *unstructured.Unstructured {
@@ -29,7 +31,7 @@ func TestObjectIndexFollowsTheWatch(t *testing.T) {
 	})
 	dr := obj("DestinationRule", "foo", "httpbin-bar-global", map[string]any{"host": "httpbin.bar.global"})
 	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
-		ServiceEntryGVR: "ServiceEntryList", DestinationRuleGVR: "DestinationRuleList",
+		rules.ServiceEntryGVR: "ServiceEntryList", rules.DestinationRuleGVR: "DestinationRuleList",
 	}, se, dr)
 	x := NewObjectIndex(client)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -52,7 +54,7 @@ func TestObjectIndexFollowsTheWatch(t *testing.T) {
 	if !x.HasDestinationRule("httpbin.bar.global", "foo", nil) {
 		t.Error("the DestinationRule is not known")
 	}
-	if err := client.Resource(ServiceEntryGVR).Namespace("foo").Delete(ctx, "httpbin-bar", metav1.DeleteOptions{}); err != nil {
+	if err := client.Resource(rules.ServiceEntryGVR).Namespace("foo").Delete(ctx, "httpbin-bar", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for x.Entry("httpbin.bar.global", "foo") != nil && time.Now().Before(deadline) {

@@ -13,6 +13,8 @@ import (
 	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
 // render builds a kustomization of deploy/webhook the way kubectl apply -k
@@ -102,9 +104,9 @@ func TestWebhookConfigurationSafety(t *testing.T) {
 				to, _ := w["timeoutSeconds"].(float64)
 				check(to > 0 && to <= want.maxTimeout, fmt.Sprintf("timeoutSeconds must be at most %v", want.maxTimeout))
 				check(slices.Equal(w["admissionReviewVersions"].([]any), []any{"v1"}), "admissionReviewVersions must be [v1]")
-				rules := w["rules"].([]any)
-				r := rules[0].(map[string]any)
-				check(len(rules) == 1 && slices.Equal(r["apiGroups"].([]any), []any{"networking.istio.io"}) && slices.Equal(r["apiVersions"].([]any), []any{"v1"}) &&
+				hookRules := w["rules"].([]any)
+				r := hookRules[0].(map[string]any)
+				check(len(hookRules) == 1 && slices.Equal(r["apiGroups"].([]any), []any{"networking.istio.io"}) && slices.Equal(r["apiVersions"].([]any), []any{"v1"}) &&
 					slices.Equal(r["resources"].([]any), []any{want.resource}) && slices.Equal(r["operations"].([]any), want.operations),
 					fmt.Sprintf("rules must be %s v1 %v", want.resource, want.operations))
 				mc := w["matchConditions"].([]any)
@@ -114,7 +116,7 @@ func TestWebhookConfigurationSafety(t *testing.T) {
 					check(strings.Contains(string(sel), want), "namespaceSelector must exclude "+want)
 				}
 				svc := w["clientConfig"].(map[string]any)["service"].(map[string]any)
-				check(svc["name"] == Name && svc["namespace"] == DefaultNamespace && svc["path"] == want.path, "clientConfig must call Service mesh-system/mesh-webhook at "+want.path)
+				check(svc["name"] == Name && svc["namespace"] == rules.MeshNamespace && svc["path"] == want.path, "clientConfig must call Service mesh-system/mesh-webhook at "+want.path)
 			}
 			for name := range hooks {
 				if !seen[name] {

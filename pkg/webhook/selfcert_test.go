@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
 func webhookConfigs() (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration) {
@@ -36,7 +38,7 @@ func TestSelfManagedTLS(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	replica := func(dir string) *SelfManagedTLS {
 		return &SelfManagedTLS{
-			Kube: kube, Namespace: DefaultNamespace, SecretName: ServingSecretName, ServiceName: Name,
+			Kube: kube, Namespace: rules.MeshNamespace, SecretName: ServingSecretName, ServiceName: Name,
 			CertDir: dir, Validity: 24 * time.Hour, WebhookConfigName: Name, Log: logr.Discard(),
 			Now: func() time.Time { return now },
 		}
@@ -120,7 +122,7 @@ func TestSelfManagedTLS(t *testing.T) {
 
 func TestSelfManagedTLSWithoutConfigurations(t *testing.T) {
 	s := &SelfManagedTLS{
-		Kube: fake.NewClientset(), Namespace: DefaultNamespace, SecretName: ServingSecretName, ServiceName: Name,
+		Kube: fake.NewClientset(), Namespace: rules.MeshNamespace, SecretName: ServingSecretName, ServiceName: Name,
 		CertDir: t.TempDir(), Validity: time.Hour, WebhookConfigName: Name, Log: logr.Discard(),
 	}
 	// Webhook configurations may be applied after the Deployment: the files
@@ -145,7 +147,7 @@ func TestSelfManagedTLSTrustBeforeUse(t *testing.T) {
 	kube := fake.NewClientset(mwc, vwc)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s := &SelfManagedTLS{
-		Kube: kube, Namespace: DefaultNamespace, SecretName: ServingSecretName, ServiceName: Name,
+		Kube: kube, Namespace: rules.MeshNamespace, SecretName: ServingSecretName, ServiceName: Name,
 		CertDir: t.TempDir(), Validity: 24 * time.Hour, WebhookConfigName: Name, Log: logr.Discard(),
 		Now: func() time.Time { return now },
 	}

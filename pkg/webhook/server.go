@@ -30,7 +30,6 @@ import (
 // Names of the objects mesh-webhook runs as and manages; deploy/webhook
 // creates them with these names.
 const (
-	DefaultNamespace  = "mesh-system"
 	Name              = "mesh-webhook"
 	LeaderElectionID  = "mesh-webhook-repair"
 	ServingSecretName = "mesh-webhook-tls"
@@ -76,7 +75,7 @@ type Options struct {
 func NewOptions() *Options {
 	return &Options{
 		Policy:          config.NewOptions(),
-		Namespace:       DefaultNamespace,
+		Namespace:       rules.MeshNamespace,
 		Port:            9443,
 		CertDir:         "/tmp/mesh-webhook/serving-certs",
 		TLSMode:         TLSFiles,
@@ -147,7 +146,7 @@ func (o *Options) Validate() error {
 		errs = append(errs, errors.New("--cert-dir is empty; give the directory of tls.crt and tls.key"))
 	}
 	if o.Namespace == "" {
-		errs = append(errs, errors.New("--namespace is empty; use the namespace mesh-webhook runs in, e.g. "+DefaultNamespace))
+		errs = append(errs, errors.New("--namespace is empty; use the namespace mesh-webhook runs in, e.g. "+rules.MeshNamespace))
 	}
 	if o.Deadline <= 0 || o.Deadline > 30*time.Second {
 		errs = append(errs, fmt.Errorf("--admission-deadline %s must be positive and at most 30s (the longest webhook timeout); use less than the webhook configurations' timeoutSeconds", o.Deadline))

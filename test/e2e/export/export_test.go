@@ -103,9 +103,9 @@ func mustMesh(t *testing.T, args ...string) (stdout, stderr string) {
 
 func get(t *testing.T, cluster string, kind string, ns, name string) *unstructured.Unstructured {
 	t.Helper()
-	gvr := builders.ServiceEntryGVR
-	if kind == builders.KindDestinationRule {
-		gvr = builders.DestinationRuleGVR
+	gvr := rules.ServiceEntryGVR
+	if kind == rules.KindDestinationRule {
+		gvr = rules.DestinationRuleGVR
 	}
 	u, err := theLab.Cluster(cluster).Dynamic.Resource(gvr).Namespace(ns).Get(t.Context(), name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -236,7 +236,7 @@ func TestExportHttpbinLikeTheSeed(t *testing.T) {
 	if !strings.Contains(out, "created") {
 		t.Errorf("first export output lacks 'created':\n%s", out)
 	}
-	se := mustGet(t, "cluster1", builders.KindServiceEntry, "bar", "httpbin-bar")
+	se := mustGet(t, "cluster1", rules.KindServiceEntry, "bar", "httpbin-bar")
 	if got, want := normalizeSpec(t, spec(se)), normalizeSpec(t, seedSpec(t, "httpbin-bar.yaml")); !reflect.DeepEqual(got, want) {
 		t.Errorf("exported spec differs from the seed's (apart from VIP and gateway):\n got %v\nwant %v", got, want)
 	}
@@ -247,7 +247,7 @@ func TestExportHttpbinLikeTheSeed(t *testing.T) {
 		t.Errorf("entry metadata = %v / %v, want managed-by kubectl-mesh and source cluster2", se.GetLabels(), se.GetAnnotations())
 	}
 	addr := vipOf(t, se)
-	dr := mustGet(t, "cluster1", builders.KindDestinationRule, "bar", "httpbin-bar-global")
+	dr := mustGet(t, "cluster1", rules.KindDestinationRule, "bar", "httpbin-bar-global")
 	if want := map[string]map[string]string{"v1": {"cluster": "cluster2"}}; !reflect.DeepEqual(subsets(dr), want) {
 		t.Errorf(".global subsets = %v, want %v", subsets(dr), want)
 	}
@@ -258,7 +258,7 @@ func TestExportHttpbinLikeTheSeed(t *testing.T) {
 	if got := snis(t, dr); !reflect.DeepEqual(got, wantSNI) {
 		t.Errorf(".global rule SNIs = %v, want %v (the source's own names, which its *.local passthrough routes)", got, wantSNI)
 	}
-	local := mustGet(t, "cluster2", builders.KindDestinationRule, "bar", "httpbin-bar-local")
+	local := mustGet(t, "cluster2", rules.KindDestinationRule, "bar", "httpbin-bar-local")
 	if want := map[string]map[string]string{"v1": {"version": "v1"}}; !reflect.DeepEqual(subsets(local), want) {
 		t.Errorf("cluster2 local subsets = %v, want %v", subsets(local), want)
 	}
@@ -272,15 +272,15 @@ func TestExportHttpbinLikeTheSeed(t *testing.T) {
 	if strings.Contains(out, "created") || strings.Contains(out, "configured") || !strings.Contains(out, "unchanged") {
 		t.Errorf("second export should report only unchanged objects:\n%s", out)
 	}
-	se2 := mustGet(t, "cluster1", builders.KindServiceEntry, "bar", "httpbin-bar")
+	se2 := mustGet(t, "cluster1", rules.KindServiceEntry, "bar", "httpbin-bar")
 	if se2.GetResourceVersion() != rv || vipOf(t, se2) != addr {
 		t.Errorf("re-run changed the entry: resourceVersion %s → %s, VIP %s → %v", rv, se2.GetResourceVersion(), addr, builders.Addresses(se2))
 	}
 
 	mustMesh(t, "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1")
-	mustBeGone(t, "cluster1", builders.KindServiceEntry, "bar", "httpbin-bar")
-	mustBeGone(t, "cluster1", builders.KindDestinationRule, "bar", "httpbin-bar-global")
-	mustBeGone(t, "cluster2", builders.KindDestinationRule, "bar", "httpbin-bar-local")
+	mustBeGone(t, "cluster1", rules.KindServiceEntry, "bar", "httpbin-bar")
+	mustBeGone(t, "cluster1", rules.KindDestinationRule, "bar", "httpbin-bar-global")
+	mustBeGone(t, "cluster2", rules.KindDestinationRule, "bar", "httpbin-bar-local")
 }
 
 // snis reads the SNI of every port-level tls of a DestinationRule, by
@@ -330,7 +330,7 @@ func nodePort(t *testing.T, cluster string) int64 {
 func TestExportHelloworldFromTwoClusters(t *testing.T) {
 	from2 := []string{"export", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster1,cluster3"}
 	mustMesh(t, from2...)
-	dr := mustGet(t, "cluster1", builders.KindDestinationRule, "hello", "helloworld-hello-global")
+	dr := mustGet(t, "cluster1", rules.KindDestinationRule, "hello", "helloworld-hello-global")
 	want := map[string]map[string]string{"v2": {"cluster": "cluster2"}, "v3": {"cluster": "cluster2"}}
 	if !reflect.DeepEqual(subsets(dr), want) {
 		t.Errorf("cluster1 .global subsets = %v, want %v (endpoint labels, never pod labels)", subsets(dr), want)
@@ -338,15 +338,15 @@ func TestExportHelloworldFromTwoClusters(t *testing.T) {
 	if got := snis(t, dr)["v3/5000"]; got != "outbound_.5000_.v3_.helloworld.hello.svc.cluster.local" {
 		t.Errorf("cluster1 .global subset v3 SNI = %q", got)
 	}
-	local := mustGet(t, "cluster2", builders.KindDestinationRule, "hello", "helloworld-hello-local")
+	local := mustGet(t, "cluster2", rules.KindDestinationRule, "hello", "helloworld-hello-local")
 	if want := map[string]map[string]string{"v2": {"version": "v2"}, "v3": {"version": "v3"}}; !reflect.DeepEqual(subsets(local), want) {
 		t.Errorf("cluster2 local subsets = %v, want %v", subsets(local), want)
 	}
-	se1 := mustGet(t, "cluster1", builders.KindServiceEntry, "hello", "helloworld-hello")
+	se1 := mustGet(t, "cluster1", rules.KindServiceEntry, "hello", "helloworld-hello")
 	vip1 := vipOf(t, se1)
 
 	// cluster1 serves VIPClaims: the VIP is claimed by the entry.
-	se3 := mustGet(t, "cluster3", builders.KindServiceEntry, "hello", "helloworld-hello")
+	se3 := mustGet(t, "cluster3", rules.KindServiceEntry, "hello", "helloworld-hello")
 	claim := claimOf(t, "cluster1", vip1)
 	if claim == nil {
 		t.Fatalf("cluster1: no VIPClaim for %s", vip1)
@@ -361,7 +361,7 @@ func TestExportHelloworldFromTwoClusters(t *testing.T) {
 	if !strings.Contains(stderr, "NodePort") {
 		t.Errorf("NodePort export should warn that the webhook must allow the node port; stderr:\n%s", stderr)
 	}
-	se1 = mustGet(t, "cluster1", builders.KindServiceEntry, "hello", "helloworld-hello")
+	se1 = mustGet(t, "cluster1", rules.KindServiceEntry, "hello", "helloworld-hello")
 	eps := endpoints(se1)
 	if len(eps) != 2 || eps["cluster2"]["address"] != lab.IngressHostnameCluster2 {
 		t.Fatalf("cluster1 endpoints = %v, want cluster2's kept and cluster3's added", eps)
@@ -373,7 +373,7 @@ func TestExportHelloworldFromTwoClusters(t *testing.T) {
 	if vipOf(t, se1) != vip1 {
 		t.Errorf("adding a source changed the VIP %s → %s", vip1, vipOf(t, se1))
 	}
-	dr = mustGet(t, "cluster1", builders.KindDestinationRule, "hello", "helloworld-hello-global")
+	dr = mustGet(t, "cluster1", rules.KindDestinationRule, "hello", "helloworld-hello-global")
 	want["v4"] = map[string]string{"cluster": "cluster3"}
 	if !reflect.DeepEqual(subsets(dr), want) {
 		t.Errorf("cluster1 .global subsets = %v, want %v", subsets(dr), want)
@@ -389,12 +389,12 @@ func TestExportHelloworldFromTwoClusters(t *testing.T) {
 
 	// Unexport cluster3: cluster2's endpoint and subsets stay.
 	mustMesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster3", "--to", "cluster1")
-	se1 = mustGet(t, "cluster1", builders.KindServiceEntry, "hello", "helloworld-hello")
+	se1 = mustGet(t, "cluster1", rules.KindServiceEntry, "hello", "helloworld-hello")
 	if eps := endpoints(se1); len(eps) != 1 || eps["cluster2"] == nil {
 		t.Errorf("after unexport from cluster3, endpoints = %v, want only cluster2's", eps)
 	}
 	delete(want, "v4")
-	if got := subsets(mustGet(t, "cluster1", builders.KindDestinationRule, "hello", "helloworld-hello-global")); !reflect.DeepEqual(got, want) {
+	if got := subsets(mustGet(t, "cluster1", rules.KindDestinationRule, "hello", "helloworld-hello-global")); !reflect.DeepEqual(got, want) {
 		t.Errorf("after unexport from cluster3, subsets = %v, want %v", got, want)
 	}
 
@@ -402,10 +402,10 @@ func TestExportHelloworldFromTwoClusters(t *testing.T) {
 	_ = vipOf(t, se3)
 	mustMesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster1,cluster3")
 	for _, c := range []string{"cluster1", "cluster3"} {
-		mustBeGone(t, c, builders.KindServiceEntry, "hello", "helloworld-hello")
-		mustBeGone(t, c, builders.KindDestinationRule, "hello", "helloworld-hello-global")
+		mustBeGone(t, c, rules.KindServiceEntry, "hello", "helloworld-hello")
+		mustBeGone(t, c, rules.KindDestinationRule, "hello", "helloworld-hello-global")
 	}
-	mustBeGone(t, "cluster2", builders.KindDestinationRule, "hello", "helloworld-hello-local")
+	mustBeGone(t, "cluster2", rules.KindDestinationRule, "hello", "helloworld-hello-local")
 	if c := claimOf(t, "cluster1", vip1); c != nil {
 		t.Errorf("cluster1: VIPClaim %s survived unexport", vip1)
 	}
@@ -429,17 +429,17 @@ func TestConcurrentSources(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	se := mustGet(t, "cluster1", builders.KindServiceEntry, "hello", "helloworld-hello")
+	se := mustGet(t, "cluster1", rules.KindServiceEntry, "hello", "helloworld-hello")
 	if eps := endpoints(se); len(eps) != 2 {
 		t.Errorf("after two concurrent exports, endpoints = %v, want cluster2's and cluster3's", eps)
 	}
-	dr := mustGet(t, "cluster1", builders.KindDestinationRule, "hello", "helloworld-hello-global")
+	dr := mustGet(t, "cluster1", rules.KindDestinationRule, "hello", "helloworld-hello-global")
 	if got := slices.Sorted(mapsKeys(subsets(dr))); !slices.Equal(got, []string{"v2", "v3", "v4"}) {
 		t.Errorf("after two concurrent exports, subsets = %v, want v2 v3 v4", got)
 	}
 	mustMesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster1")
 	mustMesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster3", "--to", "cluster1")
-	mustBeGone(t, "cluster1", builders.KindServiceEntry, "hello", "helloworld-hello")
+	mustBeGone(t, "cluster1", rules.KindServiceEntry, "hello", "helloworld-hello")
 }
 
 func mapsKeys[V any](m map[string]V) func(func(string) bool) {
@@ -475,17 +475,17 @@ func TestPartialFailure(t *testing.T) {
 			t.Errorf("stderr lacks %q", want)
 		}
 	}
-	mustGet(t, "cluster1", builders.KindServiceEntry, "team-x", "httpbin-bar")
-	mustGet(t, "cluster1", builders.KindDestinationRule, "team-x", "httpbin-bar-global")
-	mustBeGone(t, "cluster3", builders.KindServiceEntry, "team-x", "httpbin-bar")
-	mustBeGone(t, "cluster3", builders.KindDestinationRule, "team-x", "httpbin-bar-global")
+	mustGet(t, "cluster1", rules.KindServiceEntry, "team-x", "httpbin-bar")
+	mustGet(t, "cluster1", rules.KindDestinationRule, "team-x", "httpbin-bar-global")
+	mustBeGone(t, "cluster3", rules.KindServiceEntry, "team-x", "httpbin-bar")
+	mustBeGone(t, "cluster3", rules.KindDestinationRule, "team-x", "httpbin-bar-global")
 
 	// --create-namespace completes cluster3 on a re-run.
 	mustMesh(t, "export", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1,cluster3", "--target-namespace", "team-x", "--create-namespace")
-	mustGet(t, "cluster3", builders.KindServiceEntry, "team-x", "httpbin-bar")
+	mustGet(t, "cluster3", rules.KindServiceEntry, "team-x", "httpbin-bar")
 	mustMesh(t, "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1,cluster3", "--target-namespace", "team-x")
-	mustBeGone(t, "cluster1", builders.KindServiceEntry, "team-x", "httpbin-bar")
-	mustBeGone(t, "cluster3", builders.KindServiceEntry, "team-x", "httpbin-bar")
+	mustBeGone(t, "cluster1", rules.KindServiceEntry, "team-x", "httpbin-bar")
+	mustBeGone(t, "cluster3", rules.KindServiceEntry, "team-x", "httpbin-bar")
 }
 
 // TestUserOwnedObjectsUntouched: objects kubectl-mesh did not write are
@@ -493,25 +493,25 @@ func TestPartialFailure(t *testing.T) {
 func TestUserOwnedObjectsUntouched(t *testing.T) {
 	ctx := t.Context()
 	userDR := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": builders.APIVersion, "kind": builders.KindDestinationRule,
+		"apiVersion": rules.IstioAPIVersion, "kind": rules.KindDestinationRule,
 		"metadata": map[string]any{"name": "helloworld", "namespace": "hello"},
 		"spec": map[string]any{"host": "helloworld", "subsets": []any{
 			map[string]any{"name": "v2", "labels": map[string]any{"version": "v2"}},
 		}},
 	}}
-	c2 := theLab.Cluster("cluster2").Dynamic.Resource(builders.DestinationRuleGVR).Namespace("hello")
+	c2 := theLab.Cluster("cluster2").Dynamic.Resource(rules.DestinationRuleGVR).Namespace("hello")
 	created, err := c2.Create(ctx, userDR, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c2.Delete(context.Background(), "helloworld", metav1.DeleteOptions{}) //nolint:errcheck // cleanup
 	userSE := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": builders.APIVersion, "kind": builders.KindServiceEntry,
+		"apiVersion": rules.IstioAPIVersion, "kind": rules.KindServiceEntry,
 		"metadata": map[string]any{"name": "httpbin-bar", "namespace": "bar"},
 		"spec": map[string]any{"hosts": []any{"httpbin.bar.global"}, "location": "MESH_INTERNAL", "resolution": "DNS",
 			"ports": []any{map[string]any{"name": "http", "number": int64(8000), "protocol": "HTTP"}}},
 	}}
-	c3 := theLab.Cluster("cluster3").Dynamic.Resource(builders.ServiceEntryGVR).Namespace("bar")
+	c3 := theLab.Cluster("cluster3").Dynamic.Resource(rules.ServiceEntryGVR).Namespace("bar")
 	seCreated, err := c3.Create(ctx, userSE, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -522,8 +522,8 @@ func TestUserOwnedObjectsUntouched(t *testing.T) {
 	if !strings.Contains(stderr, "hello/helloworld") || !strings.Contains(stderr, "v2, v3") || !strings.Contains(stderr, "missing now: v3") {
 		t.Errorf("export should say the user's DestinationRule hello/helloworld must define v2, v3 (missing v3); stderr:\n%s", stderr)
 	}
-	mustBeGone(t, "cluster2", builders.KindDestinationRule, "hello", "helloworld-hello-local")
-	if got := mustGet(t, "cluster2", builders.KindDestinationRule, "hello", "helloworld"); got.GetResourceVersion() != created.GetResourceVersion() {
+	mustBeGone(t, "cluster2", rules.KindDestinationRule, "hello", "helloworld-hello-local")
+	if got := mustGet(t, "cluster2", rules.KindDestinationRule, "hello", "helloworld"); got.GetResourceVersion() != created.GetResourceVersion() {
 		t.Errorf("the user's DestinationRule was changed")
 	}
 
@@ -532,10 +532,10 @@ func TestUserOwnedObjectsUntouched(t *testing.T) {
 		t.Errorf("export over a user's ServiceEntry: err = %v, stderr:\n%s\nwant a failure saying it is not managed by kubectl-mesh", err, stderr)
 	}
 	mustMesh(t, "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
-	if got := mustGet(t, "cluster3", builders.KindServiceEntry, "bar", "httpbin-bar"); got.GetResourceVersion() != seCreated.GetResourceVersion() {
+	if got := mustGet(t, "cluster3", rules.KindServiceEntry, "bar", "httpbin-bar"); got.GetResourceVersion() != seCreated.GetResourceVersion() {
 		t.Errorf("the user's ServiceEntry was changed by export/unexport")
 	}
-	mustBeGone(t, "cluster3", builders.KindDestinationRule, "bar", "httpbin-bar-global")
+	mustBeGone(t, "cluster3", rules.KindDestinationRule, "bar", "httpbin-bar-global")
 	mustMesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster1")
 }
 
@@ -545,12 +545,12 @@ func TestVIPUniqueWithoutClaims(t *testing.T) {
 	ctx := t.Context()
 	taken := rules.DefaultVIPSpace().Candidate(rules.FormatHost("httpbin", "bar", ""))
 	squatter := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": builders.APIVersion, "kind": builders.KindServiceEntry,
+		"apiVersion": rules.IstioAPIVersion, "kind": rules.KindServiceEntry,
 		"metadata": map[string]any{"name": "squatter", "namespace": "foo"},
 		"spec": map[string]any{"hosts": []any{"squatter.example.com"}, "addresses": []any{taken.String()}, "location": "MESH_EXTERNAL", "resolution": "DNS",
 			"ports": []any{map[string]any{"name": "http", "number": int64(80), "protocol": "HTTP"}}},
 	}}
-	c3 := theLab.Cluster("cluster3").Dynamic.Resource(builders.ServiceEntryGVR).Namespace("foo")
+	c3 := theLab.Cluster("cluster3").Dynamic.Resource(rules.ServiceEntryGVR).Namespace("foo")
 	if _, err := c3.Create(ctx, squatter, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -565,7 +565,7 @@ func TestVIPUniqueWithoutClaims(t *testing.T) {
 		!strings.Contains(stderr, "httpbin.bar.global is already held by ServiceEntry foo/httpbin-bar") {
 		t.Fatalf("export over the seed's entry of the same host: err = %v; want a refusal naming foo/httpbin-bar:\n%s", err, stderr)
 	}
-	mustBeGone(t, "cluster3", builders.KindServiceEntry, "bar", "httpbin-bar")
+	mustBeGone(t, "cluster3", rules.KindServiceEntry, "bar", "httpbin-bar")
 	if _, _, err := theLab.Kubectl(ctx, nil, "--context", "cluster3", "delete", "serviceentry", "-n", "foo", "httpbin-bar"); err != nil {
 		t.Fatal(err)
 	}
@@ -573,7 +573,7 @@ func TestVIPUniqueWithoutClaims(t *testing.T) {
 	if !strings.Contains(stderr, "cluster3: VIPClaims are not served") {
 		t.Errorf("export into a cluster without VIPClaims should warn; stderr:\n%s", stderr)
 	}
-	se := mustGet(t, "cluster3", builders.KindServiceEntry, "bar", "httpbin-bar")
+	se := mustGet(t, "cluster3", rules.KindServiceEntry, "bar", "httpbin-bar")
 	if got := vipOf(t, se); got == taken {
 		t.Errorf("export reused VIP %s of an existing entry", taken)
 	}
@@ -588,8 +588,8 @@ func TestViaEgressRefused(t *testing.T) {
 	if err == nil || !strings.Contains(stderr, "--via-egress is refused") || !strings.Contains(stderr, "routes nowhere") {
 		t.Fatalf("export --via-egress: err = %v, want a refusal that says why:\n%s", err, stderr)
 	}
-	mustBeGone(t, "cluster2", builders.KindServiceEntry, "foo", "sleep-foo")
-	mustBeGone(t, "cluster2", builders.KindDestinationRule, "foo", "sleep-foo-global")
+	mustBeGone(t, "cluster2", rules.KindServiceEntry, "foo", "sleep-foo")
+	mustBeGone(t, "cluster2", rules.KindDestinationRule, "foo", "sleep-foo-global")
 }
 
 func TestDryRun(t *testing.T) {
@@ -613,10 +613,10 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("server dry run output:\n%s", out)
 	}
 	for _, c := range []string{"cluster1", "cluster3"} {
-		mustBeGone(t, c, builders.KindServiceEntry, "bar", "httpbin-bar")
-		mustBeGone(t, c, builders.KindDestinationRule, "bar", "httpbin-bar-global")
+		mustBeGone(t, c, rules.KindServiceEntry, "bar", "httpbin-bar")
+		mustBeGone(t, c, rules.KindDestinationRule, "bar", "httpbin-bar-global")
 	}
-	mustBeGone(t, "cluster2", builders.KindDestinationRule, "bar", "httpbin-bar-local")
+	mustBeGone(t, "cluster2", rules.KindDestinationRule, "bar", "httpbin-bar-local")
 	claims, err := theLab.Cluster("cluster1").Dynamic.Resource(vip.GVR).List(t.Context(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -636,21 +636,21 @@ func TestDryRun(t *testing.T) {
 // every entry exported from the namespace.
 func TestSelectorAndAll(t *testing.T) {
 	mustMesh(t, "export", "-l", "service=httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
-	mustGet(t, "cluster3", builders.KindServiceEntry, "bar", "httpbin-bar")
+	mustGet(t, "cluster3", rules.KindServiceEntry, "bar", "httpbin-bar")
 	_, stderr, err := mesh(t, "export", "-l", "service=nothing", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
 	if err == nil || !strings.Contains(stderr, "no Service matches -l service=nothing") {
 		t.Errorf("export -l matching nothing: err = %v, stderr:\n%s", err, stderr)
 	}
 	mustMesh(t, "unexport", "--all", "-n", "bar", "--from", "cluster2", "--to", "cluster3")
-	mustBeGone(t, "cluster3", builders.KindServiceEntry, "bar", "httpbin-bar")
-	mustBeGone(t, "cluster3", builders.KindDestinationRule, "bar", "httpbin-bar-global")
-	mustBeGone(t, "cluster2", builders.KindDestinationRule, "bar", "httpbin-bar-local")
+	mustBeGone(t, "cluster3", rules.KindServiceEntry, "bar", "httpbin-bar")
+	mustBeGone(t, "cluster3", rules.KindDestinationRule, "bar", "httpbin-bar-global")
+	mustBeGone(t, "cluster2", rules.KindDestinationRule, "bar", "httpbin-bar-local")
 }
 
 // A .global DestinationRule the user owns is left alone, and export says
 // which SNIs it must carry for requests to land.
 func TestExportLeavesUserGlobalRule(t *testing.T) {
-	drs := theLab.Cluster("cluster3").Dynamic.Resource(builders.DestinationRuleGVR).Namespace("bar")
+	drs := theLab.Cluster("cluster3").Dynamic.Resource(rules.DestinationRuleGVR).Namespace("bar")
 	user := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
 		"metadata": map[string]any{"name": "my-httpbin", "namespace": "bar"},
@@ -668,9 +668,9 @@ func TestExportLeavesUserGlobalRule(t *testing.T) {
 			t.Errorf("export output lacks %q:\n%s", want, stderr)
 		}
 	}
-	mustGet(t, "cluster3", builders.KindServiceEntry, "bar", "httpbin-bar")
-	mustBeGone(t, "cluster3", builders.KindDestinationRule, "bar", "httpbin-bar-global")
-	if got := mustGet(t, "cluster3", builders.KindDestinationRule, "bar", "my-httpbin"); got.GetResourceVersion() != created.GetResourceVersion() {
+	mustGet(t, "cluster3", rules.KindServiceEntry, "bar", "httpbin-bar")
+	mustBeGone(t, "cluster3", rules.KindDestinationRule, "bar", "httpbin-bar-global")
+	if got := mustGet(t, "cluster3", rules.KindDestinationRule, "bar", "my-httpbin"); got.GetResourceVersion() != created.GetResourceVersion() {
 		t.Error("export changed the user's DestinationRule")
 	}
 }
@@ -685,7 +685,7 @@ func TestExportRefusesMixedClusterDomains(t *testing.T) {
 	if err == nil || !strings.Contains(stderr, "cluster domain cluster.local") || !strings.Contains(stderr, "corp.internal") {
 		t.Fatalf("mixed cluster domains: err = %v, want a refusal naming both domains:\n%s", err, stderr)
 	}
-	se := mustGet(t, "cluster3", builders.KindServiceEntry, "hello", "helloworld-hello")
+	se := mustGet(t, "cluster3", rules.KindServiceEntry, "hello", "helloworld-hello")
 	if got := se.GetAnnotations()[builders.AnnotationSourceClusters]; got != "cluster2" {
 		t.Errorf("entry sources after the refusal = %q, want cluster2 only", got)
 	}
@@ -703,7 +703,7 @@ func TestExportEndpointLocality(t *testing.T) {
 	if strings.Contains(stderr, "no locality") {
 		t.Errorf("export with --locality warns about a missing locality:\n%s", stderr)
 	}
-	eps := endpoints(mustGet(t, "cluster3", builders.KindServiceEntry, "hello", "helloworld-hello"))
+	eps := endpoints(mustGet(t, "cluster3", rules.KindServiceEntry, "hello", "helloworld-hello"))
 	if got := eps["cluster2"]["locality"]; got != "region-cluster2" {
 		t.Errorf("cluster2 endpoint locality = %v, want region-cluster2 (its nodes' common region; their zones differ)", got)
 	}

@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip"
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
@@ -26,7 +26,7 @@ func snapshot(t *testing.T, cluster, ns string) []string {
 	t.Helper()
 	var out []string
 	dyn := theLab.Cluster(cluster).Dynamic
-	for _, gvr := range []schema.GroupVersionResource{builders.ServiceEntryGVR, builders.DestinationRuleGVR, vip.GVR} {
+	for _, gvr := range []schema.GroupVersionResource{rules.ServiceEntryGVR, rules.DestinationRuleGVR, vip.GVR} {
 		ri, opts := dyn.Resource(gvr).Namespace(ns), metav1.ListOptions{}
 		if gvr == vip.GVR {
 			// Claims are cluster-scoped: those of entries in ns.
@@ -73,12 +73,12 @@ func TestExportInterruptedLeavesTargetAsItWas(t *testing.T) {
 		}
 	}
 	probe := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": builders.APIVersion, "kind": builders.KindServiceEntry,
+		"apiVersion": rules.IstioAPIVersion, "kind": rules.KindServiceEntry,
 		"metadata": map[string]any{"name": "probe", "namespace": ns},
 		"spec": map[string]any{"hosts": []any{"probe.example.com"}, "location": "MESH_EXTERNAL", "resolution": "DNS",
 			"ports": []any{map[string]any{"name": "http", "number": int64(80), "protocol": "HTTP"}}},
 	}}
-	hold, err := theLab.Cluster("cluster1").HoldCreate(ctx, lab.HoldOptions{Resource: builders.ServiceEntryGVR, Namespace: ns, Name: "slowpoke-" + ns, Probe: probe})
+	hold, err := theLab.Cluster("cluster1").HoldCreate(ctx, lab.HoldOptions{Resource: rules.ServiceEntryGVR, Namespace: ns, Name: "slowpoke-" + ns, Probe: probe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestExportInterruptedLeavesTargetAsItWas(t *testing.T) {
 		t.Fatal(err)
 	}
 	// While slowpoke's entry is held, quick's export finishes.
-	for deadline := time.Now().Add(time.Minute); get(t, "cluster1", builders.KindServiceEntry, ns, "quick-"+ns) == nil; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); get(t, "cluster1", rules.KindServiceEntry, ns, "quick-"+ns) == nil; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			proc.Kill()
 			t.Fatal("quick's ServiceEntry was never written")

@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
 var (
@@ -59,7 +59,7 @@ func refuseEndpointsOf(t *testing.T, cluster, source string) func() {
 	}
 	// Policies take effect asynchronously: probe with server dry runs.
 	probe := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": builders.APIVersion, "kind": builders.KindServiceEntry,
+		"apiVersion": rules.IstioAPIVersion, "kind": rules.KindServiceEntry,
 		"metadata": map[string]any{"name": "probe", "namespace": "default"},
 		"spec": map[string]any{"hosts": []any{"probe.example.com"}, "resolution": "DNS", "location": "MESH_EXTERNAL",
 			"ports":     []any{map[string]any{"name": "http", "number": int64(80), "protocol": "HTTP"}},
@@ -67,7 +67,7 @@ func refuseEndpointsOf(t *testing.T, cluster, source string) func() {
 	}}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		_, err := dyn.Resource(builders.ServiceEntryGVR).Namespace("default").Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		_, err := dyn.Resource(rules.ServiceEntryGVR).Namespace("default").Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
 			return lift
 		}
@@ -86,7 +86,7 @@ func refuseEndpointsOf(t *testing.T, cluster, source string) func() {
 func TestUndoWhenTheEntryIsRefused(t *testing.T) {
 	mustMesh(t, "export", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster3")
 	defer mesh(t, "unexport", "helloworld", "-n", "hello", "--from", "cluster2", "--to", "cluster3") //nolint:errcheck // cleanup
-	before := mustGet(t, "cluster3", builders.KindDestinationRule, "hello", "helloworld-hello-global")
+	before := mustGet(t, "cluster3", rules.KindDestinationRule, "hello", "helloworld-hello-global")
 	lift := refuseEndpointsOf(t, "cluster3", "cluster1")
 	defer lift()
 
@@ -95,11 +95,11 @@ func TestUndoWhenTheEntryIsRefused(t *testing.T) {
 	if err == nil || !strings.Contains(stderr, "endpoints of cluster1 are refused here") {
 		t.Fatalf("export refused by the target: err = %v, stderr:\n%s", err, stderr)
 	}
-	after := mustGet(t, "cluster3", builders.KindDestinationRule, "hello", "helloworld-hello-global")
+	after := mustGet(t, "cluster3", rules.KindDestinationRule, "hello", "helloworld-hello-global")
 	if !sameJSON(t, spec(after), spec(before)) {
 		t.Errorf("after a refused entry update the rule is\n%v\nwant it as before\n%v", spec(after), spec(before))
 	}
-	if eps := endpoints(mustGet(t, "cluster3", builders.KindServiceEntry, "hello", "helloworld-hello")); len(eps) != 1 || eps["cluster2"] == nil {
+	if eps := endpoints(mustGet(t, "cluster3", rules.KindServiceEntry, "hello", "helloworld-hello")); len(eps) != 1 || eps["cluster2"] == nil {
 		t.Errorf("entry endpoints = %v, want only cluster2's", eps)
 	}
 
@@ -108,6 +108,6 @@ func TestUndoWhenTheEntryIsRefused(t *testing.T) {
 	if err == nil {
 		t.Fatal("export of sleep into a refusing target exited 0")
 	}
-	mustBeGone(t, "cluster3", builders.KindServiceEntry, "foo", "sleep-foo")
-	mustBeGone(t, "cluster3", builders.KindDestinationRule, "foo", "sleep-foo-global")
+	mustBeGone(t, "cluster3", rules.KindServiceEntry, "foo", "sleep-foo")
+	mustBeGone(t, "cluster3", rules.KindDestinationRule, "foo", "sleep-foo-global")
 }

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
 // planned runs a client-side dry run and returns the objects export would
@@ -48,8 +49,8 @@ func TestWebhookAdmitsExportUnchanged(t *testing.T) {
 			seName := builders.ServiceEntryName(tc.svc, tc.ns)
 			drName := builders.GlobalDestinationRuleName(tc.svc, tc.ns)
 			for key, kind := range map[string]string{
-				builders.KindServiceEntry + "/" + tc.ns + "/" + seName:    builders.KindServiceEntry,
-				builders.KindDestinationRule + "/" + tc.ns + "/" + drName: builders.KindDestinationRule,
+				rules.KindServiceEntry + "/" + tc.ns + "/" + seName:    rules.KindServiceEntry,
+				rules.KindDestinationRule + "/" + tc.ns + "/" + drName: rules.KindDestinationRule,
 			} {
 				want := plan[key]
 				if want == nil {
@@ -57,7 +58,7 @@ func TestWebhookAdmitsExportUnchanged(t *testing.T) {
 				}
 				got := mustGet(t, "cluster1", kind, want.GetNamespace(), want.GetName())
 				gotSpec := spec(got)
-				if kind == builders.KindServiceEntry {
+				if kind == rules.KindServiceEntry {
 					gotSpec = copySpec(gotSpec)
 					vipOf(t, got)
 					delete(gotSpec, "addresses")
@@ -76,7 +77,7 @@ func TestWebhookAdmitsExportUnchanged(t *testing.T) {
 					}
 				}
 			}
-			se := mustGet(t, "cluster1", builders.KindServiceEntry, tc.ns, seName)
+			se := mustGet(t, "cluster1", rules.KindServiceEntry, tc.ns, seName)
 			claim := claimOf(t, "cluster1", vipOf(t, se))
 			if claim == nil {
 				t.Fatalf("no VIPClaim for %s", vipOf(t, se))
@@ -89,7 +90,7 @@ func TestWebhookAdmitsExportUnchanged(t *testing.T) {
 				t.Errorf("re-run after admission found changes:\n%s", out)
 			}
 			mustMesh(t, append([]string{"unexport"}, tc.args[1:]...)...)
-			mustBeGone(t, "cluster1", builders.KindServiceEntry, tc.ns, seName)
+			mustBeGone(t, "cluster1", rules.KindServiceEntry, tc.ns, seName)
 		})
 	}
 }

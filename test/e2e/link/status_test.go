@@ -15,6 +15,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
 
@@ -293,7 +294,7 @@ func injectRecord(t *testing.T, peer string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cms := theLab.Cluster("cluster1").Kube.CoreV1().ConfigMaps(mesh.Namespace)
+	cms := theLab.Cluster("cluster1").Kube.CoreV1().ConfigMaps(rules.MeshNamespace)
 	if _, err := cms.Create(t.Context(), cm, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

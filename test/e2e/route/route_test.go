@@ -17,6 +17,7 @@ import (
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/routing"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
 
@@ -58,7 +59,7 @@ func object(t *testing.T, cluster string, gvr schema.GroupVersionResource, ns, n
 }
 
 // rules renders a VirtualService's http routes compactly: name → host|subset|weight ….
-func rules(t *testing.T, vs *unstructured.Unstructured) []string {
+func httpRules(t *testing.T, vs *unstructured.Unstructured) []string {
 	t.Helper()
 	var out []string
 	for _, h := range routing.HTTPRules(vs) {
@@ -98,7 +99,7 @@ func TestRouteSeedScenario(t *testing.T) {
 	if !strings.Contains(out, "virtualservice/helloworld-hello-route") || !strings.Contains(out, "destinationrule/helloworld-hello-local") {
 		t.Errorf("route output lacks the objects it wrote:\n%s", out)
 	}
-	vs := object(t, "cluster1", routing.VirtualServiceGVR, "hello", "helloworld-hello-route")
+	vs := object(t, "cluster1", rules.VirtualServiceGVR, "hello", "helloworld-hello-route")
 	if vs == nil {
 		t.Fatal("no VirtualService")
 	}
@@ -110,10 +111,10 @@ func TestRouteSeedScenario(t *testing.T) {
 		`header:end-user=jason [{"headers":{"end-user":{"exact":"jason"}}}] → helloworld.hello.global|v2|70 → helloworld.hello.global|v3|30`,
 		`default → helloworld.hello.svc.cluster.local|v1`,
 	}
-	if got := rules(t, vs); !reflect.DeepEqual(got, want) {
+	if got := httpRules(t, vs); !reflect.DeepEqual(got, want) {
 		t.Fatalf("rules =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	local := object(t, "cluster1", builders.DestinationRuleGVR, "hello", "helloworld-hello-local")
+	local := object(t, "cluster1", rules.DestinationRuleGVR, "hello", "helloworld-hello-local")
 	if local == nil || !reflect.DeepEqual(builders.SubsetNames(local), []string{"v1"}) || builders.HostOf(local) != "helloworld.hello.svc.cluster.local" {
 		t.Fatalf("local DestinationRule in cluster1 = %v", local)
 	}
@@ -121,7 +122,7 @@ func TestRouteSeedScenario(t *testing.T) {
 	// Again: nothing changes.
 	rv := vs.GetResourceVersion()
 	out, _ = mustMesh(t, seed...)
-	if !strings.Contains(out, "unchanged") || object(t, "cluster1", routing.VirtualServiceGVR, "hello", "helloworld-hello-route").GetResourceVersion() != rv {
+	if !strings.Contains(out, "unchanged") || object(t, "cluster1", rules.VirtualServiceGVR, "hello", "helloworld-hello-route").GetResourceVersion() != rv {
 		t.Errorf("a re-run changed the VirtualService:\n%s", out)
 	}
 
@@ -134,17 +135,17 @@ func TestRouteSeedScenario(t *testing.T) {
 		`uri-prefix:/beta [{"uri":{"prefix":"/beta"}}] → helloworld.hello.global|v3`,
 		`default → helloworld.hello.svc.cluster.local|v1`,
 	}
-	if got := rules(t, object(t, "cluster1", routing.VirtualServiceGVR, "hello", "helloworld-hello-route")); !reflect.DeepEqual(got, want) {
+	if got := httpRules(t, object(t, "cluster1", rules.VirtualServiceGVR, "hello", "helloworld-hello-route")); !reflect.DeepEqual(got, want) {
 		t.Fatalf("rules =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 
 	// --remove --when takes out one rule; --remove the whole VirtualService.
 	mustMesh(t, "route", "helloworld", "-n", "hello", "--context", "cluster1", "--remove", "--when", "uri-prefix:/beta")
-	if got := rules(t, object(t, "cluster1", routing.VirtualServiceGVR, "hello", "helloworld-hello-route")); len(got) != 2 {
+	if got := httpRules(t, object(t, "cluster1", rules.VirtualServiceGVR, "hello", "helloworld-hello-route")); len(got) != 2 {
 		t.Fatalf("rules after --remove --when = %v", got)
 	}
 	mustMesh(t, "route", "helloworld", "-n", "hello", "--context", "cluster1", "--remove")
-	if object(t, "cluster1", routing.VirtualServiceGVR, "hello", "helloworld-hello-route") != nil {
+	if object(t, "cluster1", rules.VirtualServiceGVR, "hello", "helloworld-hello-route") != nil {
 		t.Fatal("--remove left the VirtualService")
 	}
 }
@@ -180,7 +181,7 @@ func TestRouteBadInput(t *testing.T) {
 					t.Errorf("error lacks %q:\n%s", w, stderr)
 				}
 			}
-			if object(t, "cluster1", routing.VirtualServiceGVR, "hello", "helloworld-hello-route") != nil {
+			if object(t, "cluster1", rules.VirtualServiceGVR, "hello", "helloworld-hello-route") != nil {
 				t.Fatal("a refused route wrote a VirtualService")
 			}
 		})
@@ -201,7 +202,7 @@ func TestRouteFailoverOnTheGlobalRule(t *testing.T) {
 	}
 	check := func(when string) {
 		t.Helper()
-		dr := object(t, "cluster1", builders.DestinationRuleGVR, "hello", "helloworld-hello-global")
+		dr := object(t, "cluster1", rules.DestinationRuleGVR, "hello", "helloworld-hello-global")
 		policies := []map[string]any{}
 		top, _, _ := unstructured.NestedMap(dr.Object, "spec", "trafficPolicy")
 		policies = append(policies, top)
@@ -234,12 +235,12 @@ func TestRouteFailoverOnTheGlobalRule(t *testing.T) {
 func TestRouteDistributeLocal(t *testing.T) {
 	mustMesh(t, "route", "helloworld", "-n", "hello", "--contexts", "cluster1,cluster2", "--host", "local", "--distribute", "region-cluster1/*=region-cluster1/*:80,region-cluster2/*:20")
 	for _, c := range []string{"cluster1", "cluster2"} {
-		dr := object(t, c, builders.DestinationRuleGVR, "hello", "helloworld-hello-local")
+		dr := object(t, c, rules.DestinationRuleGVR, "hello", "helloworld-hello-local")
 		if dr == nil {
 			t.Fatalf("%s: no local DestinationRule", c)
 		}
 		t.Cleanup(func() {
-			_ = theLab.Cluster(c).Dynamic.Resource(builders.DestinationRuleGVR).Namespace("hello").Delete(context.Background(), dr.GetName(), metav1.DeleteOptions{})
+			_ = theLab.Cluster(c).Dynamic.Resource(rules.DestinationRuleGVR).Namespace("hello").Delete(context.Background(), dr.GetName(), metav1.DeleteOptions{})
 		})
 		to, _, _ := unstructured.NestedMap(dr.Object, "spec", "trafficPolicy", "loadBalancer", "localityLbSetting", "distribute")
 		d, _, _ := unstructured.NestedSlice(dr.Object, "spec", "trafficPolicy", "loadBalancer", "localityLbSetting", "distribute")
@@ -278,7 +279,7 @@ func TestStatusReportsRoutingProblems(t *testing.T) {
 	for _, x := range []struct {
 		gvr schema.GroupVersionResource
 		obj *unstructured.Unstructured
-	}{{routing.VirtualServiceGVR, vs}, {builders.DestinationRuleGVR, dr}} {
+	}{{rules.VirtualServiceGVR, vs}, {rules.DestinationRuleGVR, dr}} {
 		ri := c1.Resource(x.gvr).Namespace(x.obj.GetNamespace())
 		if _, err := ri.Create(t.Context(), x.obj, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)

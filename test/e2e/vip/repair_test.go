@@ -40,7 +40,7 @@ func createSE(t *testing.T, ctx context.Context, name, host, addr string) *unstr
 			"endpoints":  []any{map[string]any{"address": "192.0.2.10", "ports": map[string]any{"http": int64(15443)}}},
 		},
 	}}
-	out, err := dyn.Resource(vip.ServiceEntryGVR).Namespace(repairNS).Create(ctx, u, metav1.CreateOptions{})
+	out, err := dyn.Resource(rules.ServiceEntryGVR).Namespace(repairNS).Create(ctx, u, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create ServiceEntry %s: %v", name, err)
 	}
@@ -54,7 +54,7 @@ func setupRepair(t *testing.T, ctx context.Context) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := dyn.Resource(vip.ServiceEntryGVR).Namespace(repairNS).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+		if err := dyn.Resource(rules.ServiceEntryGVR).Namespace(repairNS).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
 			t.Errorf("delete ServiceEntries: %v", err)
 		}
 	})

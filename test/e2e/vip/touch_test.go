@@ -70,7 +70,7 @@ type seGetHook struct {
 
 func (h *seGetHook) Resource(gvr schema.GroupVersionResource) dynamic.NamespaceableResourceInterface {
 	ri := h.Interface.Resource(gvr)
-	if gvr != vip.ServiceEntryGVR {
+	if gvr != rules.ServiceEntryGVR {
 		return ri
 	}
 	return hookedResource{ri, h}

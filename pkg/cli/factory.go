@@ -1,4 +1,4 @@
-package plugin
+package cli
 
 import (
 	"fmt"
@@ -15,16 +15,46 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// Factory builds clients for any context of the kubeconfig that the
-// standard kubectl flags (--kubeconfig, --context, …) select. Commands that
-// span clusters (--from/--to/--contexts) use it to reach each one.
+// Factory builds the clients of every command, for any context of the
+// kubeconfig that the standard kubectl flags (--kubeconfig, --context, …)
+// select. Commands that span clusters (--from/--to/--contexts) use it to
+// reach each one. It is a value: a command that needs another rate limit
+// or timeout takes a copy (WithRateLimit, WithTimeout), so the settings of
+// one command never leak into another.
 type Factory struct {
 	Getter genericclioptions.RESTClientGetter
+	// QPS and Burst are the client-side rate limit; 0 keeps the default
+	// (50, 100), and the kubeconfig's own values win when set.
+	QPS   float32
+	Burst int
+	// Timeout, when set, bounds every request instead of
+	// --request-timeout: status uses it so that a peer that does not answer
+	// cannot hang it.
+	Timeout time.Duration
+	// WrapConfig, when set, adjusts every cluster's client configuration
+	// (tests and benchmarks count or redirect requests with it).
+	WrapConfig func(*rest.Config)
+	// ClusterFor, when set, is what Cluster returns for a context once the
+	// kubeconfig has resolved it: unit tests hand out fake clients with it.
+	ClusterFor func(context string) (*Cluster, error)
 }
 
 // NewFactory wraps a RESTClientGetter; tests inject their own getter.
 func NewFactory(getter genericclioptions.RESTClientGetter) Factory {
 	return Factory{Getter: getter}
+}
+
+// WithRateLimit returns a copy of f whose clients allow qps requests per
+// second (burst at once).
+func (f Factory) WithRateLimit(qps float32, burst int) Factory {
+	f.QPS, f.Burst = qps, burst
+	return f
+}
+
+// WithTimeout returns a copy of f whose requests each time out after d.
+func (f Factory) WithTimeout(d time.Duration) Factory {
+	f.Timeout = d
+	return f
 }
 
 // RawConfig is the merged kubeconfig.
@@ -62,16 +92,16 @@ func (f Factory) Contexts() ([]string, error) {
 	return names, nil
 }
 
-// defaultRequestTimeout bounds every request of every command unless
+// DefaultRequestTimeout bounds every request of every command unless
 // --request-timeout says otherwise (0: no timeout): a cluster that stops
 // answering must not hang a command, nor an undo after it.
-const defaultRequestTimeout = 30 * time.Second
+const DefaultRequestTimeout = 30 * time.Second
 
-// newConfigFlags are kubectl's flags with kubectl mesh's default request
+// NewConfigFlags are kubectl's flags with kubectl mesh's default request
 // timeout.
-func newConfigFlags() *genericclioptions.ConfigFlags {
+func NewConfigFlags() *genericclioptions.ConfigFlags {
 	cf := genericclioptions.NewConfigFlags(true)
-	cf.Timeout = ptr.To(defaultRequestTimeout.String())
+	cf.Timeout = ptr.To(DefaultRequestTimeout.String())
 	return cf
 }
 
@@ -243,14 +273,15 @@ func (f Factory) Cluster(context string) (*Cluster, error) {
 		}
 		context = c
 	}
+	if f.ClusterFor != nil {
+		return f.ClusterFor(context)
+	}
 	cfg, err := f.RESTConfig(context)
 	if err != nil {
 		return nil, err
 	}
 	cfg = rest.CopyConfig(cfg)
-	if cfg.QPS == 0 {
-		cfg.QPS, cfg.Burst = 50, 100
-	}
+	f.tune(cfg)
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("context %q: %w", context, err)
@@ -260,4 +291,27 @@ func (f Factory) Cluster(context string) (*Cluster, error) {
 		return nil, fmt.Errorf("context %q: %w", context, err)
 	}
 	return &Cluster{Context: context, Config: cfg, Kube: kube, Dynamic: dyn}, nil
+}
+
+// Default client-side rate limit: kubectl's 5 QPS would make a run that
+// writes a few objects per service and cluster crawl.
+const (
+	defaultQPS   = 50
+	defaultBurst = 100
+)
+
+// tune applies the factory's rate limit, timeout and hook to cfg.
+func (f Factory) tune(cfg *rest.Config) {
+	switch {
+	case f.QPS > 0:
+		cfg.QPS, cfg.Burst = f.QPS, max(f.Burst, int(f.QPS))
+	case cfg.QPS == 0:
+		cfg.QPS, cfg.Burst = defaultQPS, defaultBurst
+	}
+	if f.Timeout > 0 {
+		cfg.Timeout = f.Timeout
+	}
+	if f.WrapConfig != nil {
+		f.WrapConfig(cfg)
+	}
 }

@@ -1,0 +1,204 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+)
+
+var cmGVR = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+
+func configMap(data string, managed bool) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": "cm", "namespace": "ns", "uid": "u1", "resourceVersion": "7"},
+		"spec":     map[string]any{"data": data},
+	}}
+	if managed {
+		u.SetLabels(map[string]string{rules.ManagedByLabel: rules.ManagedByValue})
+	}
+	return u
+}
+
+// fakeWriter is a Writer on a fake cluster holding objs; applies answer
+// with the applied object, as the API server does.
+func fakeWriter(d DryRun, objs ...runtime.Object) (Writer, *dynamicfake.FakeDynamicClient) {
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{cmGVR: "ConfigMapList"}, objs...)
+	dyn.PrependReactor("patch", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		p := a.(k8stesting.PatchAction)
+		if p.GetPatchType() != types.ApplyPatchType {
+			return false, nil, nil
+		}
+		u := &unstructured.Unstructured{}
+		if err := json.Unmarshal(p.GetPatch(), &u.Object); err != nil {
+			return true, nil, err
+		}
+		u.SetResourceVersion("8")
+		return true, u, nil
+	})
+	return Writer{Dynamic: dyn, DryRun: d}, dyn
+}
+
+// writes are the requests that change something.
+func writes(dyn *dynamicfake.FakeDynamicClient) []k8stesting.Action {
+	var out []k8stesting.Action
+	for _, a := range dyn.Actions() {
+		if v := a.GetVerb(); v != "get" && v != "list" && v != "watch" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func TestWriterPut(t *testing.T) {
+	tests := map[string]struct {
+		dry        DryRun
+		existing   *unstructured.Unstructured
+		desired    *unstructured.Unstructured
+		wantAction Action
+		wantErr    error
+		wantVerb   string // "" = no write sent
+		check      func(t *testing.T, a k8stesting.Action)
+	}{
+		"absent: a create": {
+			existing: nil, desired: configMap("a", true), wantAction: Created, wantVerb: "create",
+			check: func(t *testing.T, a k8stesting.Action) {
+				if o := a.(k8stesting.CreateActionImpl).GetCreateOptions(); o.FieldManager != rules.FieldManager || len(o.DryRun) != 0 {
+					t.Errorf("create options %+v", o)
+				}
+			},
+		},
+		"managed, different: apply forced, preconditioned on the version read": {
+			existing: configMap("a", true), desired: configMap("b", true), wantAction: Configured, wantVerb: "patch",
+			check: func(t *testing.T, a k8stesting.Action) {
+				p := a.(k8stesting.PatchActionImpl)
+				o := p.GetPatchOptions()
+				if o.Force == nil || !*o.Force || o.FieldManager != rules.FieldManager {
+					t.Errorf("apply options %+v, want forced under %s", o, rules.FieldManager)
+				}
+				if !strings.Contains(string(p.GetPatch()), `"resourceVersion":"7"`) {
+					t.Errorf("apply %s carries no resourceVersion precondition", p.GetPatch())
+				}
+			},
+		},
+		"managed, same: nothing sent": {
+			existing: configMap("a", true), desired: configMap("a", true), wantAction: Unchanged,
+		},
+		"not ours: refused, nothing sent": {
+			existing: configMap("a", false), desired: configMap("b", true), wantAction: Skipped, wantErr: ErrNotManaged,
+		},
+		"client dry run: the action, nothing sent": {
+			dry: DryRunClient, existing: configMap("a", true), desired: configMap("b", true), wantAction: Configured,
+		},
+		"server dry run: sent marked dry": {
+			dry: DryRunServer, existing: nil, desired: configMap("b", true), wantAction: Created, wantVerb: "create",
+			check: func(t *testing.T, a k8stesting.Action) {
+				if o := a.(k8stesting.CreateActionImpl).GetCreateOptions(); len(o.DryRun) != 1 || o.DryRun[0] != metav1.DryRunAll {
+					t.Errorf("create options %+v, want dryRun All", o)
+				}
+			},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			w, dyn := fakeWriter(tc.dry)
+			_, action, err := w.Put(context.Background(), cmGVR, tc.existing, tc.desired)
+			if !errors.Is(err, tc.wantErr) || action != tc.wantAction {
+				t.Fatalf("Put = %q, %v; want %q, %v", action, err, tc.wantAction, tc.wantErr)
+			}
+			sent := writes(dyn)
+			if tc.wantVerb == "" {
+				if len(sent) != 0 {
+					t.Fatalf("sent %v, want nothing", sent)
+				}
+				return
+			}
+			if len(sent) != 1 || sent[0].GetVerb() != tc.wantVerb {
+				t.Fatalf("sent %v, want one %s", sent, tc.wantVerb)
+			}
+			if tc.check != nil {
+				tc.check(t, sent[0])
+			}
+		})
+	}
+}
+
+// Apply forces ownership only of objects kubectl-mesh manages.
+func TestWriterApplyForcesOnlyOurs(t *testing.T) {
+	for name, tc := range map[string]struct {
+		existing  *unstructured.Unstructured
+		wantForce bool
+	}{
+		"absent":   {nil, true},
+		"ours":     {configMap("a", true), true},
+		"not ours": {configMap("a", false), false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var objs []runtime.Object
+			if tc.existing != nil {
+				objs = append(objs, tc.existing)
+			}
+			w, dyn := fakeWriter(DryRunNone, objs...)
+			if _, err := w.Apply(context.Background(), cmGVR, configMap("b", true)); err != nil {
+				t.Fatal(err)
+			}
+			sent := writes(dyn)
+			if len(sent) != 1 {
+				t.Fatalf("sent %v, want one apply", sent)
+			}
+			if f := sent[0].(k8stesting.PatchActionImpl).GetPatchOptions().Force; f == nil || *f != tc.wantForce {
+				t.Errorf("force = %v, want %v", f, tc.wantForce)
+			}
+		})
+	}
+}
+
+func TestWriterDelete(t *testing.T) {
+	t.Run("not ours is refused", func(t *testing.T) {
+		w, dyn := fakeWriter(DryRunNone, configMap("a", false))
+		if err := w.Delete(context.Background(), cmGVR, configMap("a", false)); !errors.Is(err, ErrNotManaged) {
+			t.Fatalf("Delete = %v, want ErrNotManaged", err)
+		}
+		if _, err := w.DeleteManaged(context.Background(), cmGVR, "ns", "cm"); err == nil || !strings.Contains(err.Error(), "delete it by hand") {
+			t.Fatalf("DeleteManaged = %v, want the by-hand error", err)
+		}
+		if sent := writes(dyn); len(sent) != 0 {
+			t.Fatalf("sent %v", sent)
+		}
+	})
+	t.Run("ours, with the version read as precondition", func(t *testing.T) {
+		w, dyn := fakeWriter(DryRunServer, configMap("a", true))
+		if err := w.Delete(context.Background(), cmGVR, configMap("a", true)); err != nil {
+			t.Fatal(err)
+		}
+		sent := writes(dyn)
+		if len(sent) != 1 {
+			t.Fatalf("sent %v", sent)
+		}
+		o := sent[0].(k8stesting.DeleteActionImpl).GetDeleteOptions()
+		if o.Preconditions == nil || *o.Preconditions.UID != "u1" || *o.Preconditions.ResourceVersion != "7" || len(o.DryRun) != 1 {
+			t.Errorf("delete options %+v", o)
+		}
+	})
+	t.Run("client dry run sends nothing", func(t *testing.T) {
+		w, dyn := fakeWriter(DryRunClient, configMap("a", true))
+		if ok, err := w.DeleteManaged(context.Background(), cmGVR, "ns", "cm"); !ok || err != nil {
+			t.Fatalf("DeleteManaged = %v, %v", ok, err)
+		}
+		if sent := writes(dyn); len(sent) != 0 {
+			t.Fatalf("sent %v", sent)
+		}
+	})
+}
