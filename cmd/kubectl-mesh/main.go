@@ -9,6 +9,7 @@ import (
 	_ "k8s.io/client-go/plugin/pkg/client/auth" // exec, OIDC and cloud auth plugins for kubeconfigs
 	"k8s.io/client-go/rest"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/plugin"
 )
 
@@ -17,7 +18,7 @@ func main() {
 	// API servers' warnings (mesh-webhook's among them) as kubectl prints
 	// them: "Warning: …" on stderr, once each.
 	rest.SetDefaultWarningHandler(rest.NewWarningWriter(streams.ErrOut, rest.WarningWriterOptions{Deduplicate: true}))
-	ctx, stop := plugin.NotifyContext(context.Background())
+	ctx, stop := cli.NotifyContext(context.Background())
 	err := plugin.NewCmdMesh(streams).ExecuteContext(ctx)
 	stop()
 	if err != nil {

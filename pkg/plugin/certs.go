@@ -111,7 +111,7 @@ type clusterTarget struct {
 // stopped returns an error when ctx was interrupted, saying which clusters'
 // files were written and which not (none when both are nil).
 func stopped(ctx context.Context, done, left []string) error {
-	cause := interrupted(ctx)
+	cause := cli.Interrupted(ctx)
 	if cause == nil {
 		return nil
 	}

@@ -66,7 +66,7 @@ func TestCertsStopOnInterrupt(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "certs")
 	mustCerts(t, "root", "--dir", dir, "--key-algorithm", "ecdsa")
 	ctx, cancel := context.WithCancelCause(t.Context())
-	cancel(fmt.Errorf("%w by SIGINT (Ctrl-C)", ErrInterrupted))
+	cancel(fmt.Errorf("%w by SIGINT (Ctrl-C)", cli.ErrInterrupted))
 	streams, _, _ := certsStreams()
 	cmd := NewCmdCerts(cli.Factory{}, streams)
 	cmd.SetArgs([]string{"intermediate", "cluster1", "cluster2", "--dir", dir})

@@ -201,7 +201,7 @@ func (o *CertsInstallOptions) Run(ctx context.Context) error {
 	for _, t := range o.targets {
 		p, err := o.plan(ctx, t)
 		if err != nil {
-			return withInterrupt(ctx, "certs install", fmt.Errorf("%w\nno cluster was written", err))
+			return cli.WithInterrupt(ctx, "certs install", fmt.Errorf("%w\nno cluster was written", err))
 		}
 		plans = append(plans, p)
 	}
@@ -216,7 +216,7 @@ func (o *CertsInstallOptions) Run(ctx context.Context) error {
 			written = append(written, p.target.Name)
 		}
 		if err != nil {
-			return withInterrupt(ctx, "certs install", partialInstall(err, plans[i:], wrote, written))
+			return cli.WithInterrupt(ctx, "certs install", partialInstall(err, plans[i:], wrote, written))
 		}
 		printed = append(printed, out)
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/rest"
 
@@ -89,7 +88,7 @@ type ExportOptions struct {
 	Locality        string
 	ViaEgress       bool
 	DryRun          string
-	PrintFlags      *genericclioptions.PrintFlags
+	PrintFlags      *cli.PrintFlags
 
 	// WrapConfig, when set, adjusts every cluster's client configuration
 	// (benchmarks count requests with it).
@@ -108,7 +107,7 @@ func NewExportOptions(f cli.Factory, streams genericiooptions.IOStreams) *Export
 		ClusterDomain: rules.DefaultClusterDomain,
 		GatewayNS:     gateway.DefaultNamespace,
 		DryRun:        DryRunNone,
-		PrintFlags:    genericclioptions.NewPrintFlags("exported"),
+		PrintFlags:    cli.NewPrintFlags("exported"),
 		factory:       f,
 		IOStreams:     streams,
 	}
@@ -193,7 +192,7 @@ func (o *ExportOptions) Validate() error {
 	if err := validateDryRun(o.DryRun); err != nil {
 		return err
 	}
-	if err := validateOutput(o.PrintFlags); err != nil {
+	if err := o.PrintFlags.Validate(); err != nil {
 		return err
 	}
 	return validateClusterName(o.FromClusterName)
@@ -247,19 +246,19 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	var local []meshRow
-	if interrupted(ctx) == nil {
+	var local []cli.Row
+	if cli.Interrupted(ctx) == nil {
 		local = o.writeLocalRules(ctx, src, exported)
 	}
 
-	var rows []meshRow
+	var rows []cli.Row
 	for _, r := range results {
 		rows = append(rows, r.rows...)
 	}
 	rows = append(rows, local...)
 	for _, svc := range src.Services {
 		if svc.Err != nil {
-			rows = append([]meshRow{{Cluster: o.From, Kind: "Service", Namespace: o.namespace, Name: svc.Name, Action: actionFailed, Err: svc.Err}}, rows...)
+			rows = append([]cli.Row{{Cluster: o.From, Kind: "Service", Namespace: o.namespace, Name: svc.Name, Action: cli.Failed, Err: svc.Err}}, rows...)
 		}
 	}
 	for _, r := range results {
@@ -271,10 +270,10 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 			}
 		}
 	}
-	if err := printRows(o.Out, o.PrintFlags, rows, dryRunSuffix(o.DryRun)); err != nil {
+	if err := cli.PrintRows(o.Out, o.PrintFlags, rows, dryRunSuffix(o.DryRun)); err != nil {
 		return err
 	}
-	if cause := interrupted(ctx); cause != nil {
+	if cause := cli.Interrupted(ctx); cause != nil {
 		return fmt.Errorf("export %w: every target that had not finished is as it was before (the table marks what was undone); run the same export again to finish", cause)
 	}
 	return failures(rows, "export")
@@ -333,7 +332,7 @@ func validateClusterName(name string) error {
 
 // failures turns the failed rows into one error for the exit code; the
 // table above it already says what failed where.
-func failures(rows []meshRow, verb string) error {
+func failures(rows []cli.Row, verb string) error {
 	var msgs []string
 	for _, r := range rows {
 		switch {
@@ -341,7 +340,7 @@ func failures(rows []meshRow, verb string) error {
 		case r.Kind == "":
 			msgs = append(msgs, fmt.Sprintf("%s: %v", r.Cluster, r.Err))
 		default:
-			msgs = append(msgs, fmt.Sprintf("%s: %s %s/%s: %v", r.Cluster, lowerKind(r.Kind), r.Namespace, r.Name, r.Err))
+			msgs = append(msgs, fmt.Sprintf("%s: %s %s/%s: %v", r.Cluster, cli.LowerKind(r.Kind), r.Namespace, r.Name, r.Err))
 		}
 	}
 	if len(msgs) == 0 {

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
@@ -17,12 +18,12 @@ import (
 // every Service that now has an entry in some target, so that a subset name
 // arriving in the SNI reaches the Pods of that version. The Services are
 // written in parallel, like the targets.
-func (o *ExportOptions) writeLocalRules(ctx context.Context, src *source, exported map[string][]string) []meshRow {
+func (o *ExportOptions) writeLocalRules(ctx context.Context, src *source, exported map[string][]string) []cli.Row {
 	w := writer{dyn: src.Dynamic, dryRun: o.DryRun == DryRunServer}
 	var (
 		mu    sync.Mutex
 		wg    sync.WaitGroup
-		rows  []meshRow
+		rows  []cli.Row
 		notes []string
 		jobs  = make(chan exportService)
 	)
@@ -54,15 +55,15 @@ func (o *ExportOptions) writeLocalRules(ctx context.Context, src *source, export
 	for _, n := range notes {
 		o.warn("%s", n)
 	}
-	sortRows(rows)
+	cli.SortRows(rows)
 	return rows
 }
 
 // localRule writes one Service's version rule in the source; a rule the
 // user owns for that host is left alone and described in the note.
-func (o *ExportOptions) localRule(ctx context.Context, w writer, src *source, svc exportService, targets []string) (*meshRow, string) {
+func (o *ExportOptions) localRule(ctx context.Context, w writer, src *source, svc exportService, targets []string) (*cli.Row, string) {
 	name := builders.LocalDestinationRuleName(svc.Name, o.namespace)
-	row := meshRow{Cluster: src.Context, Kind: rules.KindDestinationRule, Namespace: o.namespace, Name: name, Gateway: src.Gateway.String()}
+	row := cli.Row{Cluster: src.Context, Kind: rules.KindDestinationRule, Namespace: o.namespace, Name: name, Gateway: src.Gateway.String()}
 	local := builders.Local{Name: svc.Name, Namespace: o.namespace, ClusterDomain: o.ClusterDomain, VersionLabel: o.VersionLabel, Versions: svc.Versions}
 	if owned := userRule(src.Rules, svc.Name, o.namespace, o.ClusterDomain); owned != nil {
 		return nil, userRuleNote(src.Context, owned, local)
@@ -71,7 +72,7 @@ func (o *ExportOptions) localRule(ctx context.Context, w writer, src *source, sv
 	local.Locality = builders.LocalityPolicyOf(existing)
 	if o.DryRun == DryRunClient {
 		local.ExportedTo = append(builders.SplitList(annotation(existing, builders.AnnotationExportedTo)), targets...)
-		row.Action, row.Object = actionPlanned, builders.LocalDestinationRule(local)
+		row.Action, row.Object = cli.Planned, builders.LocalDestinationRule(local)
 		return &row, ""
 	}
 	for attempt := 1; ; attempt++ {
@@ -83,7 +84,7 @@ func (o *ExportOptions) localRule(ctx context.Context, w writer, src *source, sv
 			}
 		}
 		if err != nil {
-			row.Action, row.Err = actionFailed, err
+			row.Action, row.Err = cli.Failed, err
 		} else {
 			row.Action, row.Object = action, got
 		}

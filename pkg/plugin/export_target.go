@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip"
 )
@@ -29,7 +30,7 @@ const serviceWorkers = 16
 // targetResult is the outcome of one target cluster.
 type targetResult struct {
 	cluster   string
-	rows      []meshRow
+	rows      []cli.Row
 	warnings  []string
 	succeeded map[string]bool // service → its entry and rule are in place
 }
@@ -50,10 +51,10 @@ type exportTarget struct {
 func (o *ExportOptions) exportTo(ctx context.Context, target string, src *source) targetResult {
 	res := targetResult{cluster: target, succeeded: map[string]bool{}}
 	fail := func(err error) targetResult {
-		if cause := interrupted(ctx); cause != nil {
+		if cause := cli.Interrupted(ctx); cause != nil {
 			err = fmt.Errorf("%w before any object was written here", cause)
 		}
-		res.rows = append(res.rows, meshRow{Cluster: target, Action: actionFailed, Err: err})
+		res.rows = append(res.rows, cli.Row{Cluster: target, Action: cli.Failed, Err: err})
 		return res
 	}
 	_, cfg, err := restConfigFor(o.factory, target, o.WrapConfig)
@@ -84,7 +85,7 @@ func (o *ExportOptions) exportTo(ctx context.Context, target string, src *source
 		res.warnings = append(res.warnings, warnNoClaims)
 	}
 	t.run(ctx, &res)
-	sortRows(res.rows)
+	cli.SortRows(res.rows)
 	return res
 }
 
@@ -153,21 +154,21 @@ func (t *exportTarget) run(ctx context.Context, res *targetResult) {
 	}
 	close(jobs)
 	wg.Wait()
-	if cause := interrupted(ctx); cause != nil && (notStarted > 0 || len(done) < len(res.succeeded)) {
+	if cause := cli.Interrupted(ctx); cause != nil && (notStarted > 0 || len(done) < len(res.succeeded)) {
 		for _, sw := range done {
 			if errs := t.undo(ctx, sw); len(errs) > 0 {
 				sw.se.row.Err = fmt.Errorf("%w (%v)", cause, errs)
 			}
 			res.succeeded[sw.svc] = false
 		}
-		res.rows = append(res.rows, meshRow{Cluster: t.context, Action: actionFailed, Err: fmt.Errorf("%w: what this run wrote here is undone", cause)})
+		res.rows = append(res.rows, cli.Row{Cluster: t.context, Action: cli.Failed, Err: fmt.Errorf("%w: what this run wrote here is undone", cause)})
 	}
 	for _, sw := range done {
 		res.rows = append(res.rows, *sw.se.row, *sw.dr.row)
 	}
 }
 
-func (t *exportTarget) ensureNamespace(ctx context.Context) (*meshRow, error) {
+func (t *exportTarget) ensureNamespace(ctx context.Context) (*cli.Row, error) {
 	ns := t.o.TargetNamespace
 	_, err := t.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	switch {
@@ -182,7 +183,7 @@ func (t *exportTarget) ensureNamespace(ctx context.Context) (*meshRow, error) {
 	if _, err := t.kube.CoreV1().Namespaces().Create(ctx, obj, metav1.CreateOptions{FieldManager: rules.FieldManager, DryRun: t.w.dryRunOpt()}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("create namespace %s: %w", ns, err)
 	}
-	return &meshRow{Cluster: t.context, Kind: "Namespace", Name: ns, Action: actionCreated}, nil
+	return &cli.Row{Cluster: t.context, Kind: "Namespace", Name: ns, Action: cli.Created}, nil
 }
 
 func (t *exportTarget) thisSource(svc exportService) builders.Source {
@@ -212,7 +213,7 @@ type serviceWrites struct {
 type written struct {
 	gvr         schema.GroupVersionResource
 	kind        string
-	row         *meshRow
+	row         *cli.Row
 	prior, last *unstructured.Unstructured
 	wrote       bool
 	// unsure: a write whose answer was lost (an interrupt or a broken
@@ -229,7 +230,7 @@ func (t *exportTarget) undo(ctx context.Context, sw *serviceWrites) []error {
 	if t.w.dryRun {
 		return nil
 	}
-	uctx, cancel := undoContext(ctx)
+	uctx, cancel := cli.UndoContext(ctx)
 	defer cancel()
 	var errs []error
 	undoObject := func(o written) {
@@ -249,7 +250,7 @@ func (t *exportTarget) undo(ctx context.Context, sw *serviceWrites) []error {
 				errs = append(errs, fmt.Errorf("undo: delete %s %s/%s: %w", kind, last.GetNamespace(), last.GetName(), err))
 				return
 			}
-			row.Action, row.Object = actionDeleted+" (undone)", nil
+			row.Action, row.Object = cli.Deleted+" (undone)", nil
 		default:
 			got, _, err := t.w.put(uctx, gvr, last, applyable(prior))
 			if err != nil {
@@ -279,17 +280,17 @@ func (t *exportTarget) undo(ctx context.Context, sw *serviceWrites) []error {
 // both objects and merges again, so another source cluster's endpoint is
 // never replaced. On success the returned writes let the caller undo the
 // Service later (an interrupted target).
-func (t *exportTarget) exportService(ctx context.Context, svc exportService) (rows []meshRow, warnings []string, sw *serviceWrites) {
+func (t *exportTarget) exportService(ctx context.Context, svc exportService) (rows []cli.Row, warnings []string, sw *serviceWrites) {
 	ns := t.o.TargetNamespace
 	seName := builders.ServiceEntryName(svc.Name, t.o.namespace)
 	drName := builders.GlobalDestinationRuleName(svc.Name, t.o.namespace)
 	se, dr := t.entries[ns+"/"+seName], t.rules[ns+"/"+drName]
-	seRow := meshRow{Cluster: t.context, Kind: rules.KindServiceEntry, Namespace: ns, Name: seName, Gateway: t.src.Gateway.String()}
-	drRow := meshRow{Cluster: t.context, Kind: rules.KindDestinationRule, Namespace: ns, Name: drName, Gateway: t.src.Gateway.String()}
-	failBoth := func(err error) ([]meshRow, []string, *serviceWrites) {
-		seRow.Action, seRow.Err = actionFailed, err
-		drRow.Action = actionSkipped
-		return []meshRow{seRow, drRow}, warnings, nil
+	seRow := cli.Row{Cluster: t.context, Kind: rules.KindServiceEntry, Namespace: ns, Name: seName, Gateway: t.src.Gateway.String()}
+	drRow := cli.Row{Cluster: t.context, Kind: rules.KindDestinationRule, Namespace: ns, Name: drName, Gateway: t.src.Gateway.String()}
+	failBoth := func(err error) ([]cli.Row, []string, *serviceWrites) {
+		seRow.Action, seRow.Err = cli.Failed, err
+		drRow.Action = cli.Skipped
+		return []cli.Row{seRow, drRow}, warnings, nil
 	}
 	host := rules.FormatHost(svc.Name, t.o.namespace, "")
 	if err := t.conflicts(se, dr, host, seName, drName); err != nil {
@@ -312,19 +313,19 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 		se: written{gvr: rules.ServiceEntryGVR, kind: rules.KindServiceEntry, row: &seRow},
 		dr: written{gvr: rules.DestinationRuleGVR, kind: rules.KindDestinationRule, row: &drRow},
 	}
-	undo := func(cause error) ([]meshRow, []string, *serviceWrites) {
-		if ic := interrupted(ctx); ic != nil {
+	undo := func(cause error) ([]cli.Row, []string, *serviceWrites) {
+		if ic := cli.Interrupted(ctx); ic != nil {
 			cause = ic
 		}
 		errs := t.undo(ctx, sw)
-		seRow.Action, seRow.Err = actionFailed, cause
+		seRow.Action, seRow.Err = cli.Failed, cause
 		if len(errs) > 0 {
 			seRow.Err = fmt.Errorf("%w (%v)", cause, errs)
 		}
 		if drRow.Action == "" {
-			drRow.Action = actionSkipped
+			drRow.Action = cli.Skipped
 		}
-		return []meshRow{seRow, drRow}, warnings, nil
+		return []cli.Row{seRow, drRow}, warnings, nil
 	}
 	// Rule first, then entry: the entry never routes without its rule.
 	for attempt := 1; ; attempt++ {
@@ -349,7 +350,7 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 					se, dr = gotSE, gotDR
 					continue
 				}
-				return []meshRow{seRow, drRow}, warnings, sw
+				return []cli.Row{seRow, drRow}, warnings, sw
 			}
 		}
 		if !retryable(err) || last {
@@ -385,7 +386,7 @@ func (t *exportTarget) conflicts(se, dr *unstructured.Unstructured, host, seName
 
 // plan builds the entry and the rule this attempt writes (the pure
 // builders); wantDR is nil when the user owns the `.global` rule.
-func (t *exportTarget) plan(svc exportService, sources []builders.Source, vipAddr string, dr, userDR *unstructured.Unstructured, drRow *meshRow) (wantSE, wantDR *unstructured.Unstructured, warnings []string, err error) {
+func (t *exportTarget) plan(svc exportService, sources []builders.Source, vipAddr string, dr, userDR *unstructured.Unstructured, drRow *cli.Row) (wantSE, wantDR *unstructured.Unstructured, warnings []string, err error) {
 	exp := t.export(svc, sources, vipAddr)
 	if builders.IsManaged(dr) {
 		// The locality policy of `kubectl mesh route` stays.
@@ -398,7 +399,7 @@ func (t *exportTarget) plan(svc exportService, sources []builders.Source, vipAdd
 		return nil, nil, nil, err
 	}
 	if userDR != nil {
-		drRow.Name, drRow.Action = userDR.GetName(), actionSkipped+" (not managed by kubectl-mesh)"
+		drRow.Name, drRow.Action = userDR.GetName(), cli.Skipped+" (not managed by kubectl-mesh)"
 		warnings = append(warnings, userGlobalRuleNote(userDR, exp))
 		wantDR = nil
 	}
@@ -424,7 +425,7 @@ func (t *exportTarget) put(ctx context.Context, o *written, cur, want *unstructu
 	if !o.wrote {
 		o.prior, o.wrote = cur, true
 	}
-	if action != actionUnchanged {
+	if action != cli.Unchanged {
 		o.last = got
 	}
 	o.row.Action = mergeAction(o.row.Action, action)
@@ -484,8 +485,8 @@ func (t *exportTarget) reread(ctx context.Context, seName, drName string) (se, d
 }
 
 // mergeAction keeps "created" over a later "configured" of the same run.
-func mergeAction(prev, next string) string {
-	if prev == actionCreated || prev == actionConfigured && next == actionUnchanged {
+func mergeAction(prev, next cli.Action) cli.Action {
+	if prev == cli.Created || prev == cli.Configured && next == cli.Unchanged {
 		return prev
 	}
 	return next
@@ -517,14 +518,14 @@ func (o *ExportOptions) planClientDryRun(target string, src *source) targetResul
 		drName := builders.GlobalDestinationRuleName(svc.Name, o.namespace)
 		se, err := builders.ServiceEntry(exp)
 		if err != nil {
-			res.rows = append(res.rows, meshRow{Cluster: target, Kind: rules.KindServiceEntry, Namespace: o.TargetNamespace, Name: seName, Action: actionFailed, Err: err})
+			res.rows = append(res.rows, cli.Row{Cluster: target, Kind: rules.KindServiceEntry, Namespace: o.TargetNamespace, Name: seName, Action: cli.Failed, Err: err})
 			continue
 		}
 		dr, warnings, _ := builders.GlobalDestinationRule(exp)
 		res.warnings = append(res.warnings, warnings...)
 		res.rows = append(res.rows,
-			meshRow{Cluster: target, Kind: rules.KindServiceEntry, Namespace: o.TargetNamespace, Name: seName, Action: actionPlanned, VIP: "(allocated in " + target + ")", Gateway: src.Gateway.String(), Object: se},
-			meshRow{Cluster: target, Kind: rules.KindDestinationRule, Namespace: o.TargetNamespace, Name: drName, Action: actionPlanned, Gateway: src.Gateway.String(), Object: dr},
+			cli.Row{Cluster: target, Kind: rules.KindServiceEntry, Namespace: o.TargetNamespace, Name: seName, Action: cli.Planned, VIP: "(allocated in " + target + ")", Gateway: src.Gateway.String(), Object: se},
+			cli.Row{Cluster: target, Kind: rules.KindDestinationRule, Namespace: o.TargetNamespace, Name: drName, Action: cli.Planned, Gateway: src.Gateway.String(), Object: dr},
 		)
 		res.succeeded[svc.Name] = true
 	}

@@ -12,11 +12,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip"
 )
@@ -43,7 +43,7 @@ func TestExportValidate(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			o := &ExportOptions{
 				Services: []string{"httpbin"}, From: "cluster2", To: []string{"cluster1"},
-				FromClusterName: "cluster2", ClusterDomain: rules.DefaultClusterDomain, DryRun: DryRunNone, PrintFlags: genericclioptions.NewPrintFlags("exported"),
+				FromClusterName: "cluster2", ClusterDomain: rules.DefaultClusterDomain, DryRun: DryRunNone, PrintFlags: cli.NewPrintFlags("exported"),
 			}
 			tc.mutate(o)
 			err := o.Validate()
@@ -188,25 +188,25 @@ func TestWriterPut(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, action, err := w.put(t.Context(), rules.ServiceEntryGVR, nil, desired)
-	if err != nil || action != actionCreated {
+	if err != nil || action != cli.Created {
 		t.Fatalf("put(new) = %s, %v", action, err)
 	}
-	if _, action, err := w.put(t.Context(), rules.ServiceEntryGVR, got, desired); err != nil || action != actionUnchanged {
+	if _, action, err := w.put(t.Context(), rules.ServiceEntryGVR, got, desired); err != nil || action != cli.Unchanged {
 		t.Errorf("put(same) = %s, %v; want unchanged", action, err)
 	}
 	user := entry("bar", "httpbin-bar")
-	if _, action, err := w.put(t.Context(), rules.ServiceEntryGVR, user, desired); !errors.Is(err, errNotManaged) || action != actionSkipped {
+	if _, action, err := w.put(t.Context(), rules.ServiceEntryGVR, user, desired); !errors.Is(err, errNotManaged) || action != cli.Skipped {
 		t.Errorf("put(over a user's object) = %s, %v; want skipped, not managed", action, err)
 	}
 }
 
 func TestFailures(t *testing.T) {
-	if err := failures([]meshRow{{Cluster: "c1", Action: actionCreated}}, "export"); err != nil {
+	if err := failures([]cli.Row{{Cluster: "c1", Action: cli.Created}}, "export"); err != nil {
 		t.Errorf("failures(no errors) = %v", err)
 	}
-	err := failures([]meshRow{
-		{Cluster: "c9", Action: actionFailed, Err: errors.New("context unknown")},
-		{Cluster: "c1", Kind: rules.KindServiceEntry, Namespace: "bar", Name: "x", Action: actionFailed, Err: errors.New("boom")},
+	err := failures([]cli.Row{
+		{Cluster: "c9", Action: cli.Failed, Err: errors.New("context unknown")},
+		{Cluster: "c1", Kind: rules.KindServiceEntry, Namespace: "bar", Name: "x", Action: cli.Failed, Err: errors.New("boom")},
 	}, "export")
 	if err == nil || !strings.Contains(err.Error(), "c9: context unknown") || !strings.Contains(err.Error(), "c1: serviceentry bar/x: boom") {
 		t.Errorf("failures() = %v", err)
@@ -222,9 +222,9 @@ func TestPrintRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := []meshRow{
-		{Cluster: "cluster1", Kind: rules.KindServiceEntry, Namespace: "hello", Name: "helloworld-hello", Action: actionCreated, VIP: "240.0.0.4", Gateway: "198.51.100.31:31443", Object: se},
-		{Cluster: "cluster9", Action: actionFailed, Err: errors.New(`context "cluster9" is not in the kubeconfig`)},
+	rows := []cli.Row{
+		{Cluster: "cluster1", Kind: rules.KindServiceEntry, Namespace: "hello", Name: "helloworld-hello", Action: cli.Created, VIP: "240.0.0.4", Gateway: "198.51.100.31:31443", Object: se},
+		{Cluster: "cluster9", Action: cli.Failed, Err: errors.New(`context "cluster9" is not in the kubeconfig`)},
 	}
 	tests := map[string]struct {
 		output string
@@ -237,10 +237,10 @@ func TestPrintRows(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			pf := genericclioptions.NewPrintFlags("exported")
+			pf := cli.NewPrintFlags("exported")
 			pf.OutputFormat = &tc.output
 			var out strings.Builder
-			if err := printRows(&out, pf, rows, " (dry run)"); err != nil {
+			if err := cli.PrintRows(&out, pf, rows, " (dry run)"); err != nil {
 				t.Fatal(err)
 			}
 			for _, w := range tc.want {

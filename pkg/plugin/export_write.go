@@ -44,18 +44,6 @@ func validateDryRun(s string) error {
 	return fmt.Errorf("--dry-run %q is not supported; use none, client or server", s)
 }
 
-// Actions reported per object.
-const (
-	actionCreated    = "created"
-	actionConfigured = "configured"
-	actionUnchanged  = "unchanged"
-	actionDeleted    = "deleted"
-	actionFailed     = "failed"
-	actionSkipped    = "skipped"
-	actionNotFound   = "not found"
-	actionPlanned    = "planned"
-)
-
 // maxAttempts bounds the read-modify-write retries of one object when other
 // writers keep changing it.
 const maxAttempts = 5
@@ -94,21 +82,21 @@ func (w writer) get(ctx context.Context, gvr schema.GroupVersionResource, ns, na
 
 // put makes desired true: create when existing is nil, nothing when it is
 // unchanged, else an apply preconditioned on existing's resourceVersion.
-func (w writer) put(ctx context.Context, gvr schema.GroupVersionResource, existing, desired *unstructured.Unstructured) (*unstructured.Unstructured, string, error) {
+func (w writer) put(ctx context.Context, gvr schema.GroupVersionResource, existing, desired *unstructured.Unstructured) (*unstructured.Unstructured, cli.Action, error) {
 	res := w.dyn.Resource(gvr).Namespace(desired.GetNamespace())
 	switch {
 	case existing == nil:
 		u, err := res.Create(ctx, desired, metav1.CreateOptions{FieldManager: rules.FieldManager, DryRun: w.dryRunOpt()})
-		return u, actionCreated, err
+		return u, cli.Created, err
 	case !builders.IsManaged(existing):
-		return nil, actionSkipped, errNotManaged
+		return nil, cli.Skipped, errNotManaged
 	case builders.Unchanged(existing, desired):
-		return existing, actionUnchanged, nil
+		return existing, cli.Unchanged, nil
 	}
 	apply := desired.DeepCopy()
 	apply.SetResourceVersion(existing.GetResourceVersion())
 	u, err := res.Apply(ctx, desired.GetName(), apply, metav1.ApplyOptions{FieldManager: rules.FieldManager, Force: true, DryRun: w.dryRunOpt()})
-	return u, actionConfigured, err
+	return u, cli.Configured, err
 }
 
 // remove deletes obj if it is still the version that was read.

@@ -208,7 +208,7 @@ func (o *LinkOptions) Run(ctx context.Context) error {
 	}
 	for _, p := range pairs {
 		if err := o.link(ctx, log, p[0], p[1]); err != nil {
-			return withInterrupt(ctx, "link", err)
+			return cli.WithInterrupt(ctx, "link", err)
 		}
 	}
 	return log.flush()

@@ -368,7 +368,7 @@ func (r *linkRun) newToken(ctx context.Context, mp *mesh.MultiPrimaryRecord) (_ 
 // which the deletion revokes. It runs even when ctx is cancelled; err is
 // the failure, returned with what was undone.
 func (r *linkRun) dropBinding(ctx context.Context, binding *corev1.Secret, err error) error {
-	uctx, cancel := undoContext(ctx)
+	uctx, cancel := cli.UndoContext(ctx)
 	defer cancel()
 	secrets := r.to.Kube.CoreV1().Secrets(rules.IstioSystemNamespace)
 	opts := metav1.DeleteOptions{}

@@ -8,7 +8,6 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
@@ -71,7 +70,7 @@ type RouteOptions struct {
 	// VersionLabel is the Pod label whose values are versions.
 	VersionLabel string
 	DryRun       string
-	PrintFlags   *genericclioptions.PrintFlags
+	PrintFlags   *cli.PrintFlags
 
 	factory   cli.Factory
 	namespace string
@@ -86,7 +85,7 @@ type RouteOptions struct {
 func NewCmdRoute(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &RouteOptions{
 		factory: f, IOStreams: streams, Host: "global", Outlier: builders.DefaultOutlier,
-		VersionLabel: builders.DefaultVersionLabel, DryRun: DryRunNone, PrintFlags: genericclioptions.NewPrintFlags("routed"),
+		VersionLabel: builders.DefaultVersionLabel, DryRun: DryRunNone, PrintFlags: cli.NewPrintFlags("routed"),
 	}
 	cmd := &cobra.Command{
 		Use:     "route SERVICE -n NAMESPACE [--context CONTEXT] (--to VERSION=WEIGHT,… [--when MATCH] [--otherwise VERSION] | --remove [--when MATCH] | --failover FROM=TO,… | --distribute SPEC)",
@@ -194,13 +193,13 @@ func (o *RouteOptions) Validate() error {
 	if err := validateDryRun(o.DryRun); err != nil {
 		return err
 	}
-	return validateOutput(o.PrintFlags)
+	return o.PrintFlags.Validate()
 }
 
 // Run writes the VirtualService or the locality policy and prints what it
 // did; the error says which objects failed.
 func (o *RouteOptions) Run(ctx context.Context) error {
-	var rows []meshRow
+	var rows []cli.Row
 	if o.policy != nil {
 		rows = o.runLocality(ctx)
 	} else {
@@ -209,8 +208,8 @@ func (o *RouteOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	sortRows(rows)
-	if err := printRows(o.Out, o.PrintFlags, rows, dryRunSuffix(o.DryRun)); err != nil {
+	cli.SortRows(rows)
+	if err := cli.PrintRows(o.Out, o.PrintFlags, rows, dryRunSuffix(o.DryRun)); err != nil {
 		return err
 	}
 	return failures(rows, "route")

@@ -19,12 +19,12 @@ import (
 
 // runLocality writes the locality policy into every cluster of --contexts
 // (default --context); each cluster fails on its own.
-func (o *RouteOptions) runLocality(ctx context.Context) []meshRow {
+func (o *RouteOptions) runLocality(ctx context.Context) []cli.Row {
 	contexts := o.Contexts
 	if len(contexts) == 0 {
 		contexts = []string{o.context}
 	}
-	var rows []meshRow
+	var rows []cli.Row
 	for _, name := range contexts {
 		row := o.localityIn(ctx, name)
 		rows = append(rows, row)
@@ -32,10 +32,10 @@ func (o *RouteOptions) runLocality(ctx context.Context) []meshRow {
 	return rows
 }
 
-func (o *RouteOptions) localityIn(ctx context.Context, context string) meshRow {
-	row := meshRow{Cluster: context, Kind: rules.KindDestinationRule, Namespace: o.namespace}
-	fail := func(err error) meshRow {
-		row.Action, row.Err = actionFailed, err
+func (o *RouteOptions) localityIn(ctx context.Context, context string) cli.Row {
+	row := cli.Row{Cluster: context, Kind: rules.KindDestinationRule, Namespace: o.namespace}
+	fail := func(err error) cli.Row {
+		row.Action, row.Err = cli.Failed, err
 		return row
 	}
 	c, err := o.factory.Cluster(context)
@@ -56,7 +56,7 @@ func (o *RouteOptions) localityIn(ctx context.Context, context string) meshRow {
 		return row
 	}
 	if o.DryRun == DryRunClient {
-		row.Action, row.Object = actionPlanned, want
+		row.Action, row.Object = cli.Planned, want
 		return row
 	}
 	w := writer{dyn: c.Dynamic, dryRun: o.DryRun == DryRunServer}
@@ -67,7 +67,7 @@ func (o *RouteOptions) localityIn(ctx context.Context, context string) meshRow {
 // globalPolicy rebuilds the .global rule of the export into c with the
 // policy, from the entry (ports, sources, domain), so that every level of
 // the rule carries it.
-func (o *RouteOptions) globalPolicy(ctx context.Context, c *cli.Cluster, svc routing.Service, row *meshRow) (existing, want *unstructured.Unstructured, err error) {
+func (o *RouteOptions) globalPolicy(ctx context.Context, c *cli.Cluster, svc routing.Service, row *cli.Row) (existing, want *unstructured.Unstructured, err error) {
 	list, err := c.Dynamic.Resource(rules.ServiceEntryGVR).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list ServiceEntries: %w; are Istio's CRDs installed?", err)
@@ -99,7 +99,7 @@ func (o *RouteOptions) globalPolicy(ctx context.Context, c *cli.Cluster, svc rou
 		return nil, nil, err
 	}
 	if existing != nil && !builders.IsManaged(existing) {
-		row.Action = actionSkipped + " (not managed by kubectl-mesh)"
+		row.Action = cli.Skipped + " (not managed by kubectl-mesh)"
 		o.warn("%s: DestinationRule %s/%s is not managed by kubectl-mesh and was left alone; set the locality policy on spec.trafficPolicy and on every portLevelSettings entry of it and of its subsets (they do not inherit): %s", c.Context, ns, row.Name, policyYAML(o.policy))
 		return nil, nil, nil
 	}
@@ -108,7 +108,7 @@ func (o *RouteOptions) globalPolicy(ctx context.Context, c *cli.Cluster, svc rou
 }
 
 // localPolicy writes the policy on the local rule of the Service in c.
-func (o *RouteOptions) localPolicy(ctx context.Context, c *cli.Cluster, svc routing.Service, row *meshRow) (existing, want *unstructured.Unstructured, err error) {
+func (o *RouteOptions) localPolicy(ctx context.Context, c *cli.Cluster, svc routing.Service, row *cli.Row) (existing, want *unstructured.Unstructured, err error) {
 	ns := svc.Namespace
 	all, err := listByName(ctx, c.Dynamic, rules.DestinationRuleGVR, ns)
 	if err != nil {
@@ -116,7 +116,7 @@ func (o *RouteOptions) localPolicy(ctx context.Context, c *cli.Cluster, svc rout
 	}
 	row.Name = builders.LocalDestinationRuleName(svc.Name, ns)
 	if owned := userRule(all, svc.Name, ns, ""); owned != nil {
-		row.Name, row.Action = owned.GetName(), actionSkipped+" (not managed by kubectl-mesh)"
+		row.Name, row.Action = owned.GetName(), cli.Skipped+" (not managed by kubectl-mesh)"
 		o.warn("%s: DestinationRule %s/%s for %s is not managed by kubectl-mesh and was left alone; set on its spec.trafficPolicy: %s", c.Context, ns, owned.GetName(), svc.LocalHost(), policyYAML(o.policy))
 		return nil, nil, nil
 	}

@@ -173,7 +173,7 @@ func ruleNames(http []map[string]any) string {
 
 // runVersions writes (or removes) the VirtualService and the local subsets
 // its rules need.
-func (o *RouteOptions) runVersions(ctx context.Context) ([]meshRow, error) {
+func (o *RouteOptions) runVersions(ctx context.Context) ([]cli.Row, error) {
 	c, err := o.factory.Cluster(o.context)
 	if err != nil {
 		return nil, fmt.Errorf("--context: %w", err)
@@ -187,17 +187,17 @@ func (o *RouteOptions) runVersions(ctx context.Context) ([]meshRow, error) {
 		return nil, fmt.Errorf("%s: VirtualService %s/%s exists and is not managed by kubectl-mesh; it is left alone: delete it or edit it by hand", c.Context, o.namespace, name)
 	}
 	w := writer{dyn: c.Dynamic, dryRun: o.DryRun == DryRunServer}
-	row := meshRow{Cluster: c.Context, Kind: rules.KindVirtualService, Namespace: o.namespace, Name: name}
+	row := cli.Row{Cluster: c.Context, Kind: rules.KindVirtualService, Namespace: o.namespace, Name: name}
 	if o.Remove && o.match == nil {
 		switch {
 		case v.vs == nil:
-			row.Action = actionNotFound
+			row.Action = cli.NotFound
 		case o.DryRun == DryRunClient:
-			row.Action = actionDeleted
+			row.Action = cli.Deleted
 		default:
-			row.Action, row.Err = actionDeleted, w.remove(ctx, rules.VirtualServiceGVR, v.vs)
+			row.Action, row.Err = cli.Deleted, w.remove(ctx, rules.VirtualServiceGVR, v.vs)
 		}
-		return []meshRow{row}, nil
+		return []cli.Row{row}, nil
 	}
 	http, err := o.rules(c, v)
 	if err != nil {
@@ -205,11 +205,11 @@ func (o *RouteOptions) runVersions(ctx context.Context) ([]meshRow, error) {
 	}
 	want := routing.VirtualService(v.svc, http)
 	if o.DryRun == DryRunClient {
-		row.Action, row.Object = actionPlanned, want
+		row.Action, row.Object = cli.Planned, want
 	} else {
 		row.Object, row.Action, row.Err = w.put(ctx, rules.VirtualServiceGVR, v.vs, want)
 	}
-	rows := []meshRow{row}
+	rows := []cli.Row{row}
 	if local := routing.Subsets(http, v.svc.LocalHost()); len(local) > 0 && row.Err == nil {
 		if r := o.localSubsets(ctx, c, w, v, local); r != nil {
 			rows = append(rows, *r)
@@ -220,7 +220,7 @@ func (o *RouteOptions) runVersions(ctx context.Context) ([]meshRow, error) {
 
 // localSubsets writes or merges the local DestinationRule subsets the
 // routes need; a rule the user owns is left alone with a note.
-func (o *RouteOptions) localSubsets(ctx context.Context, c *cli.Cluster, w writer, v *versionView, subsets []string) *meshRow {
+func (o *RouteOptions) localSubsets(ctx context.Context, c *cli.Cluster, w writer, v *versionView, subsets []string) *cli.Row {
 	ns := o.namespace
 	local := builders.Local{Name: o.Service, Namespace: ns, VersionLabel: o.VersionLabel, Versions: subsets}
 	if owned := userRule(v.rules, o.Service, ns, ""); owned != nil {
@@ -234,10 +234,10 @@ func (o *RouteOptions) localSubsets(ctx context.Context, c *cli.Cluster, w write
 	local.Versions = append(local.Versions, builders.SubsetNames(existing)...)
 	local.ExportedTo = builders.SplitList(annotation(existing, builders.AnnotationExportedTo))
 	local.Locality = builders.LocalityPolicyOf(existing)
-	row := meshRow{Cluster: c.Context, Kind: rules.KindDestinationRule, Namespace: ns, Name: name}
+	row := cli.Row{Cluster: c.Context, Kind: rules.KindDestinationRule, Namespace: ns, Name: name}
 	want := builders.LocalDestinationRule(local)
 	if o.DryRun == DryRunClient {
-		row.Action, row.Object = actionPlanned, want
+		row.Action, row.Object = cli.Planned, want
 		return &row
 	}
 	row.Object, row.Action, row.Err = w.put(ctx, rules.DestinationRuleGVR, existing, want)

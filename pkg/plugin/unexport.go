@@ -15,7 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
@@ -52,7 +51,7 @@ type UnexportOptions struct {
 	FromClusterName string
 	TargetNamespace string
 	DryRun          string
-	PrintFlags      *genericclioptions.PrintFlags
+	PrintFlags      *cli.PrintFlags
 	WrapConfig      func(rest.Config) rest.Config
 
 	factory   cli.Factory
@@ -62,7 +61,7 @@ type UnexportOptions struct {
 
 // NewUnexportOptions returns options with kubectl's defaults.
 func NewUnexportOptions(f cli.Factory, streams genericiooptions.IOStreams) *UnexportOptions {
-	return &UnexportOptions{DryRun: DryRunNone, PrintFlags: genericclioptions.NewPrintFlags("unexported"), factory: f, IOStreams: streams}
+	return &UnexportOptions{DryRun: DryRunNone, PrintFlags: cli.NewPrintFlags("unexported"), factory: f, IOStreams: streams}
 }
 
 // NewCmdUnexport returns `kubectl mesh unexport`.
@@ -122,7 +121,7 @@ func (o *UnexportOptions) Validate() error {
 	if err := validateDryRun(o.DryRun); err != nil {
 		return err
 	}
-	if err := validateOutput(o.PrintFlags); err != nil {
+	if err := o.PrintFlags.Validate(); err != nil {
 		return err
 	}
 	return validateClusterName(o.FromClusterName)
@@ -133,7 +132,7 @@ func (o *UnexportOptions) Run(ctx context.Context) error {
 	var (
 		mu      sync.Mutex
 		wg      sync.WaitGroup
-		rows    []meshRow
+		rows    []cli.Row
 		removed = map[string][]string{} // service → targets it is gone from
 	)
 	for _, target := range o.To {
@@ -150,14 +149,14 @@ func (o *UnexportOptions) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	sortRows(rows)
+	cli.SortRows(rows)
 	rows = append(rows, o.cleanSource(ctx, removed)...)
-	if err := printRows(o.Out, o.PrintFlags, rows, dryRunSuffix(o.DryRun)); err != nil {
+	if err := cli.PrintRows(o.Out, o.PrintFlags, rows, dryRunSuffix(o.DryRun)); err != nil {
 		return err
 	}
 	// An interrupted unexport stops where it was: what it removed stays
 	// removed, and running it again finishes.
-	return withInterrupt(ctx, "unexport", failures(rows, "unexport"))
+	return cli.WithInterrupt(ctx, "unexport", failures(rows, "unexport"))
 }
 
 func (o *UnexportOptions) clients(context string) (dynamic.Interface, error) {
@@ -170,9 +169,9 @@ func (o *UnexportOptions) clients(context string) (dynamic.Interface, error) {
 
 // unexportFrom handles one target; gone lists the Services that no longer
 // have an endpoint of the source there.
-func (o *UnexportOptions) unexportFrom(ctx context.Context, target string) (rows []meshRow, gone []string) {
-	fail := func(err error) ([]meshRow, []string) {
-		return []meshRow{{Cluster: target, Action: actionFailed, Err: err}}, nil
+func (o *UnexportOptions) unexportFrom(ctx context.Context, target string) (rows []cli.Row, gone []string) {
+	fail := func(err error) ([]cli.Row, []string) {
+		return []cli.Row{{Cluster: target, Action: cli.Failed, Err: err}}, nil
 	}
 	dyn, err := o.clients(target)
 	if err != nil {
@@ -224,24 +223,24 @@ func exportedFrom(entries map[string]*unstructured.Unstructured, ns string) []st
 	return out
 }
 
-func (o *UnexportOptions) unexportService(ctx context.Context, w writer, claims *vip.Claims, target, svc string, entries, drs map[string]*unstructured.Unstructured) ([]meshRow, bool) {
+func (o *UnexportOptions) unexportService(ctx context.Context, w writer, claims *vip.Claims, target, svc string, entries, drs map[string]*unstructured.Unstructured) ([]cli.Row, bool) {
 	ns := o.TargetNamespace
 	seName := builders.ServiceEntryName(svc, o.namespace)
 	drName := builders.GlobalDestinationRuleName(svc, o.namespace)
 	se, dr := entries[ns+"/"+seName], drs[ns+"/"+drName]
-	seRow := meshRow{Cluster: target, Kind: rules.KindServiceEntry, Namespace: ns, Name: seName}
-	drRow := meshRow{Cluster: target, Kind: rules.KindDestinationRule, Namespace: ns, Name: drName}
+	seRow := cli.Row{Cluster: target, Kind: rules.KindServiceEntry, Namespace: ns, Name: seName}
+	drRow := cli.Row{Cluster: target, Kind: rules.KindDestinationRule, Namespace: ns, Name: drName}
 	if se == nil {
-		seRow.Action, drRow.Action = actionNotFound, actionNotFound
+		seRow.Action, drRow.Action = cli.NotFound, cli.NotFound
 		if dr != nil {
-			drRow.Action = actionSkipped
+			drRow.Action = cli.Skipped
 		}
-		return []meshRow{seRow, drRow}, true
+		return []cli.Row{seRow, drRow}, true
 	}
 	seRow.VIP = strings.Join(builders.Addresses(se), ",")
 	if !builders.IsManaged(se) {
-		seRow.Action, drRow.Action = actionSkipped+" (not managed by kubectl-mesh)", actionSkipped
-		return []meshRow{seRow, drRow}, false
+		seRow.Action, drRow.Action = cli.Skipped+" (not managed by kubectl-mesh)", cli.Skipped
+		return []cli.Row{seRow, drRow}, false
 	}
 	for attempt := 1; ; attempt++ {
 		sources := builders.SourcesOf(se)
@@ -249,15 +248,15 @@ func (o *UnexportOptions) unexportService(ctx context.Context, w writer, claims 
 		var err error
 		switch {
 		case len(rest) == len(sources):
-			seRow.Action, drRow.Action = actionUnchanged+" (no endpoint of "+o.FromClusterName+")", actionUnchanged
-			return []meshRow{seRow, drRow}, true
+			seRow.Action, drRow.Action = cli.Unchanged+cli.Action(" (no endpoint of "+o.FromClusterName+")"), cli.Unchanged
+			return []cli.Row{seRow, drRow}, true
 		case len(rest) == 0:
 			err = o.deletePair(ctx, w, claims, se, dr, &seRow, &drRow)
 		default:
 			err = o.shrinkPair(ctx, w, svc, se, dr, rest, &seRow, &drRow)
 		}
 		if err == nil {
-			return []meshRow{seRow, drRow}, true
+			return []cli.Row{seRow, drRow}, true
 		}
 		if retryable(err) && attempt < maxAttempts {
 			if se, err = w.get(ctx, rules.ServiceEntryGVR, ns, seName); err == nil && se != nil {
@@ -266,32 +265,32 @@ func (o *UnexportOptions) unexportService(ctx context.Context, w writer, claims 
 				}
 			}
 			if err == nil { // the entry is gone meanwhile
-				seRow.Action, drRow.Action = actionNotFound, actionNotFound
-				return []meshRow{seRow, drRow}, true
+				seRow.Action, drRow.Action = cli.NotFound, cli.NotFound
+				return []cli.Row{seRow, drRow}, true
 			}
 		}
-		seRow.Action, seRow.Err = actionFailed, err
-		return []meshRow{seRow, drRow}, false
+		seRow.Action, seRow.Err = cli.Failed, err
+		return []cli.Row{seRow, drRow}, false
 	}
 }
 
 // deletePair deletes the entry first, so that no entry is left without its
 // rule, then the rule, then frees the entry's VIP claims.
-func (o *UnexportOptions) deletePair(ctx context.Context, w writer, claims *vip.Claims, se, dr *unstructured.Unstructured, seRow, drRow *meshRow) error {
+func (o *UnexportOptions) deletePair(ctx context.Context, w writer, claims *vip.Claims, se, dr *unstructured.Unstructured, seRow, drRow *cli.Row) error {
 	if err := w.remove(ctx, rules.ServiceEntryGVR, se); err != nil {
 		return err
 	}
-	seRow.Action = actionDeleted
+	seRow.Action = cli.Deleted
 	switch {
 	case dr == nil:
-		drRow.Action = actionNotFound
+		drRow.Action = cli.NotFound
 	case !builders.IsManaged(dr):
-		drRow.Action = actionSkipped + " (not managed by kubectl-mesh)"
+		drRow.Action = cli.Skipped + " (not managed by kubectl-mesh)"
 	default:
 		if err := w.remove(ctx, rules.DestinationRuleGVR, dr); err != nil && !apierrors.IsConflict(err) {
-			drRow.Action, drRow.Err = actionFailed, err
+			drRow.Action, drRow.Err = cli.Failed, err
 		} else {
-			drRow.Action = actionDeleted
+			drRow.Action = cli.Deleted
 		}
 	}
 	if claims != nil && !w.dryRun {
@@ -309,7 +308,7 @@ func (o *UnexportOptions) deletePair(ctx context.Context, w writer, claims *vip.
 
 // shrinkPair rewrites entry and rule without the source's endpoint and
 // subsets, keeping the VIP, the ports and the egress variant.
-func (o *UnexportOptions) shrinkPair(ctx context.Context, w writer, svc string, se, dr *unstructured.Unstructured, rest []builders.Source, seRow, drRow *meshRow) error {
+func (o *UnexportOptions) shrinkPair(ctx context.Context, w writer, svc string, se, dr *unstructured.Unstructured, rest []builders.Source, seRow, drRow *cli.Row) error {
 	exp := builders.Export{
 		Name: svc, Namespace: o.namespace, TargetNamespace: o.TargetNamespace,
 		Ports:         builders.PortsOf(se),
@@ -336,12 +335,12 @@ func (o *UnexportOptions) shrinkPair(ctx context.Context, w writer, svc string, 
 	}
 	seRow.Action = action
 	if dr != nil && !builders.IsManaged(dr) {
-		drRow.Action = actionSkipped + " (not managed by kubectl-mesh)"
+		drRow.Action = cli.Skipped + " (not managed by kubectl-mesh)"
 		return nil
 	}
 	_, action, err = w.put(ctx, rules.DestinationRuleGVR, dr, wantDR)
 	if err != nil {
-		drRow.Action, drRow.Err = actionFailed, err
+		drRow.Action, drRow.Err = cli.Failed, err
 		return nil
 	}
 	drRow.Action = action
@@ -350,37 +349,37 @@ func (o *UnexportOptions) shrinkPair(ctx context.Context, w writer, svc string, 
 
 // cleanSource removes the targets from the source's version rule and
 // deletes it with the last one.
-func (o *UnexportOptions) cleanSource(ctx context.Context, removed map[string][]string) []meshRow {
+func (o *UnexportOptions) cleanSource(ctx context.Context, removed map[string][]string) []cli.Row {
 	if len(removed) == 0 {
 		return nil
 	}
 	dyn, err := o.clients(o.From)
 	if err != nil {
-		return []meshRow{{Cluster: o.From, Action: actionFailed, Err: fmt.Errorf("--from: %w", err)}}
+		return []cli.Row{{Cluster: o.From, Action: cli.Failed, Err: fmt.Errorf("--from: %w", err)}}
 	}
 	w := writer{dyn: dyn, dryRun: o.DryRun == DryRunServer}
-	var rows []meshRow
+	var rows []cli.Row
 	for _, svc := range sortedKeys(removed) {
 		name := builders.LocalDestinationRuleName(svc, o.namespace)
-		row := meshRow{Cluster: o.From, Kind: rules.KindDestinationRule, Namespace: o.namespace, Name: name}
+		row := cli.Row{Cluster: o.From, Kind: rules.KindDestinationRule, Namespace: o.namespace, Name: name}
 		for attempt := 1; ; attempt++ {
 			dr, err := w.get(ctx, rules.DestinationRuleGVR, o.namespace, name)
 			if err != nil {
-				row.Action, row.Err = actionFailed, err
+				row.Action, row.Err = cli.Failed, err
 				break
 			}
 			if dr == nil {
-				row.Action = actionNotFound
+				row.Action = cli.NotFound
 				break
 			}
 			if !builders.IsManaged(dr) {
-				row.Action = actionSkipped + " (not managed by kubectl-mesh)"
+				row.Action = cli.Skipped + " (not managed by kubectl-mesh)"
 				break
 			}
 			left := slices.DeleteFunc(builders.SplitList(annotation(dr, builders.AnnotationExportedTo)), func(t string) bool { return slices.Contains(removed[svc], t) })
 			if len(left) == 0 {
 				err = w.remove(ctx, rules.DestinationRuleGVR, dr)
-				row.Action = actionDeleted
+				row.Action = cli.Deleted
 			} else {
 				want := dr.DeepCopy()
 				ann := want.GetAnnotations()
@@ -392,7 +391,7 @@ func (o *UnexportOptions) cleanSource(ctx context.Context, removed map[string][]
 				continue
 			}
 			if err != nil {
-				row.Action, row.Err = actionFailed, err
+				row.Action, row.Err = cli.Failed, err
 			}
 			break
 		}

@@ -121,7 +121,7 @@ func (o *UnlinkOptions) Run(ctx context.Context) error {
 	if err := log.flush(); err != nil {
 		errs = append(errs, err)
 	}
-	return withInterrupt(ctx, "unlink", errors.Join(errs...))
+	return cli.WithInterrupt(ctx, "unlink", errors.Join(errs...))
 }
 
 func (o *UnlinkOptions) unlink(ctx context.Context, log *stepLog, from, to string) error {

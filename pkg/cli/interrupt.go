@@ -1,4 +1,4 @@
-package plugin
+package cli
 
 import (
 	"context"
@@ -44,22 +44,22 @@ func NotifyContext(parent context.Context) (context.Context, context.CancelFunc)
 // cleanupTimeout bounds the undo that runs after a failure or an interrupt.
 const cleanupTimeout = 30 * time.Second
 
-// undoContext is the context an undo runs in: an interrupt, which cancels
+// UndoContext is the context an undo runs in: an interrupt, which cancels
 // ctx, must not stop it, but it is bounded.
-func undoContext(ctx context.Context) (context.Context, context.CancelFunc) {
+func UndoContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }
 
-// withInterrupt says that a command's failure comes from an interrupt.
-func withInterrupt(ctx context.Context, command string, err error) error {
-	if cause := interrupted(ctx); cause != nil && err != nil {
+// WithInterrupt says that a command's failure comes from an interrupt.
+func WithInterrupt(ctx context.Context, command string, err error) error {
+	if cause := Interrupted(ctx); cause != nil && err != nil {
 		return fmt.Errorf("%s %w: %w", command, cause, err)
 	}
 	return err
 }
 
-// interrupted returns the cause of ctx's end when a signal ended it.
-func interrupted(ctx context.Context) error {
+// Interrupted returns the cause of ctx's end when a signal ended it.
+func Interrupted(ctx context.Context) error {
 	if err := context.Cause(ctx); errors.Is(err, ErrInterrupted) {
 		return err
 	}
