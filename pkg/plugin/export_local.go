@@ -19,7 +19,7 @@ import (
 // arriving in the SNI reaches the Pods of that version. The Services are
 // written in parallel, like the targets.
 func (o *ExportOptions) writeLocalRules(ctx context.Context, src *source, exported map[string][]string) []cli.Row {
-	w := writer{dyn: src.Dynamic, dryRun: o.DryRun == DryRunServer}
+	w := cli.Writer{Dynamic: src.Dynamic, DryRun: parsedDryRun(o.DryRun)}
 	var (
 		mu    sync.Mutex
 		wg    sync.WaitGroup
@@ -61,7 +61,7 @@ func (o *ExportOptions) writeLocalRules(ctx context.Context, src *source, export
 
 // localRule writes one Service's version rule in the source; a rule the
 // user owns for that host is left alone and described in the note.
-func (o *ExportOptions) localRule(ctx context.Context, w writer, src *source, svc exportService, targets []string) (*cli.Row, string) {
+func (o *ExportOptions) localRule(ctx context.Context, w cli.Writer, src *source, svc exportService, targets []string) (*cli.Row, string) {
 	name := builders.LocalDestinationRuleName(svc.Name, o.namespace)
 	row := cli.Row{Cluster: src.Context, Kind: rules.KindDestinationRule, Namespace: o.namespace, Name: name, Gateway: src.Gateway.String()}
 	local := builders.Local{Name: svc.Name, Namespace: o.namespace, ClusterDomain: o.ClusterDomain, VersionLabel: o.VersionLabel, Versions: svc.Versions}
@@ -77,9 +77,9 @@ func (o *ExportOptions) localRule(ctx context.Context, w writer, src *source, sv
 	}
 	for attempt := 1; ; attempt++ {
 		local.ExportedTo = append(builders.SplitList(annotation(existing, builders.AnnotationExportedTo)), targets...)
-		got, action, err := w.put(ctx, rules.DestinationRuleGVR, existing, builders.LocalDestinationRule(local))
-		if err != nil && retryable(err) && attempt < maxAttempts {
-			if existing, err = w.get(ctx, rules.DestinationRuleGVR, o.namespace, name); err == nil {
+		got, action, err := w.Put(ctx, rules.DestinationRuleGVR, existing, builders.LocalDestinationRule(local))
+		if err != nil && cli.LostRace(err) && attempt < cli.MaxAttempts {
+			if existing, err = w.Get(ctx, rules.DestinationRuleGVR, o.namespace, name); err == nil {
 				continue
 			}
 		}

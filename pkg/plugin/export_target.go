@@ -41,7 +41,7 @@ type exportTarget struct {
 	src     *source
 	context string
 	kube    kubernetes.Interface
-	w       writer
+	w       cli.Writer
 	entries map[string]*unstructured.Unstructured // by namespace/name
 	byHost  map[string][]string                   // host → namespace/name of entries
 	rules   map[string]*unstructured.Unstructured
@@ -72,7 +72,7 @@ func (o *ExportOptions) exportTo(ctx context.Context, target string, src *source
 	if err != nil {
 		return fail(err)
 	}
-	t := &exportTarget{o: o, src: src, context: target, kube: kube, w: writer{dyn: dyn, dryRun: o.DryRun == DryRunServer}}
+	t := &exportTarget{o: o, src: src, context: target, kube: kube, w: cli.Writer{Dynamic: dyn, DryRun: parsedDryRun(o.DryRun)}}
 	if row, err := t.ensureNamespace(ctx); err != nil {
 		return fail(err)
 	} else if row != nil {
@@ -92,7 +92,7 @@ func (o *ExportOptions) exportTo(ctx context.Context, target string, src *source
 // load reads what the target holds that every Service of the run is
 // checked against.
 func (t *exportTarget) load(ctx context.Context) error {
-	dyn, o := t.w.dyn, t.o
+	dyn, o := t.w.Dynamic, t.o
 	var err error
 	// One List per kind for every Service of the run. Entries of all
 	// namespaces: without VIPClaims they are what VIP uniqueness is
@@ -110,7 +110,7 @@ func (t *exportTarget) load(ctx context.Context) error {
 	if t.rules, err = listByName(ctx, dyn, rules.DestinationRuleGVR, o.TargetNamespace); err != nil {
 		return fmt.Errorf("list DestinationRules in namespace %s: %w", o.TargetNamespace, err)
 	}
-	t.vips, err = newVIPAllocator(ctx, dyn, t.entries, t.w.dryRun)
+	t.vips, err = newVIPAllocator(ctx, dyn, t.entries, (t.w.DryRun == cli.DryRunServer))
 	return err
 }
 
@@ -180,7 +180,7 @@ func (t *exportTarget) ensureNamespace(ctx context.Context) (*cli.Row, error) {
 		return nil, fmt.Errorf("namespace %s not found; create it, pass --create-namespace, or choose another with --target-namespace", ns)
 	}
 	obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{rules.ManagedByLabel: rules.ManagedByValue}}}
-	if _, err := t.kube.CoreV1().Namespaces().Create(ctx, obj, metav1.CreateOptions{FieldManager: rules.FieldManager, DryRun: t.w.dryRunOpt()}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := t.kube.CoreV1().Namespaces().Create(ctx, obj, metav1.CreateOptions{FieldManager: rules.FieldManager, DryRun: t.w.DryRun.Options()}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("create namespace %s: %w", ns, err)
 	}
 	return &cli.Row{Cluster: t.context, Kind: "Namespace", Name: ns, Action: cli.Created}, nil
@@ -227,7 +227,7 @@ type written struct {
 // interrupt does not stop it halfway. Objects someone changed since are
 // left alone and reported.
 func (t *exportTarget) undo(ctx context.Context, sw *serviceWrites) []error {
-	if t.w.dryRun {
+	if t.w.DryRun == cli.DryRunServer {
 		return nil
 	}
 	uctx, cancel := cli.UndoContext(ctx)
@@ -238,7 +238,7 @@ func (t *exportTarget) undo(ctx context.Context, sw *serviceWrites) []error {
 		if unsure != nil {
 			// The object holds exactly what this run sent, and not as it
 			// was before: the lost write was made.
-			cur, err := t.w.get(uctx, gvr, unsure.GetNamespace(), unsure.GetName())
+			cur, err := t.w.Get(uctx, gvr, unsure.GetNamespace(), unsure.GetName())
 			if err == nil && cur != nil && builders.Unchanged(cur, unsure) && (prior == nil || cur.GetResourceVersion() != prior.GetResourceVersion()) {
 				wrote, last = true, cur
 			}
@@ -246,13 +246,13 @@ func (t *exportTarget) undo(ctx context.Context, sw *serviceWrites) []error {
 		switch {
 		case !wrote || last == nil:
 		case prior == nil:
-			if err := t.w.remove(uctx, gvr, last); err != nil {
+			if err := t.w.Delete(uctx, gvr, last); err != nil {
 				errs = append(errs, fmt.Errorf("undo: delete %s %s/%s: %w", kind, last.GetNamespace(), last.GetName(), err))
 				return
 			}
 			row.Action, row.Object = cli.Deleted+" (undone)", nil
 		default:
-			got, _, err := t.w.put(uctx, gvr, last, applyable(prior))
+			got, _, err := t.w.Put(uctx, gvr, last, applyable(prior))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("undo: restore %s %s/%s: %w", kind, last.GetNamespace(), last.GetName(), err))
 				return
@@ -335,7 +335,7 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 			return undo(err)
 		}
 		warnings = append(warnings, more...)
-		last := attempt >= maxAttempts
+		last := attempt >= cli.MaxAttempts
 		var gotDR *unstructured.Unstructured
 		if wantDR != nil { // nil: the user owns the rule
 			gotDR, err = t.put(ctx, &sw.dr, dr, wantDR, last)
@@ -353,7 +353,7 @@ func (t *exportTarget) exportService(ctx context.Context, svc exportService) (ro
 				return []cli.Row{seRow, drRow}, warnings, sw
 			}
 		}
-		if !retryable(err) || last {
+		if !cli.LostRace(err) || last {
 			return undo(err)
 		}
 		if se, dr, err = t.reread(ctx, seName, drName); err != nil {
@@ -410,9 +410,9 @@ func (t *exportTarget) plan(svc exportService, sources []builders.Source, vipAdd
 // error before the last attempt records nothing: the next attempt writes
 // again.
 func (t *exportTarget) put(ctx context.Context, o *written, cur, want *unstructured.Unstructured, last bool) (*unstructured.Unstructured, error) {
-	got, action, err := t.w.put(ctx, o.gvr, cur, want)
+	got, action, err := t.w.Put(ctx, o.gvr, cur, want)
 	if err != nil {
-		if !retryable(err) || last {
+		if !cli.LostRace(err) || last {
 			if !o.wrote {
 				o.prior = cur
 			}
@@ -475,10 +475,10 @@ func userGlobalRuleNote(dr *unstructured.Unstructured, e builders.Export) string
 
 func (t *exportTarget) reread(ctx context.Context, seName, drName string) (se, dr *unstructured.Unstructured, err error) {
 	ns := t.o.TargetNamespace
-	if se, err = t.w.get(ctx, rules.ServiceEntryGVR, ns, seName); err != nil {
+	if se, err = t.w.Get(ctx, rules.ServiceEntryGVR, ns, seName); err != nil {
 		return nil, nil, err
 	}
-	if dr, err = t.w.get(ctx, rules.DestinationRuleGVR, ns, drName); err != nil {
+	if dr, err = t.w.Get(ctx, rules.DestinationRuleGVR, ns, drName); err != nil {
 		return nil, nil, err
 	}
 	return se, dr, nil

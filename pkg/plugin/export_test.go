@@ -178,7 +178,7 @@ func TestVIPAllocatorClaims(t *testing.T) {
 
 func TestWriterPut(t *testing.T) {
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
-	w := writer{dyn: dyn}
+	w := cli.Writer{Dynamic: dyn}
 	desired, err := builders.ServiceEntry(builders.Export{
 		Name: "httpbin", Namespace: "bar",
 		Ports:   []builders.Port{{Name: "http", Number: 80, Protocol: "HTTP"}},
@@ -187,15 +187,15 @@ func TestWriterPut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, action, err := w.put(t.Context(), rules.ServiceEntryGVR, nil, desired)
+	got, action, err := w.Put(t.Context(), rules.ServiceEntryGVR, nil, desired)
 	if err != nil || action != cli.Created {
 		t.Fatalf("put(new) = %s, %v", action, err)
 	}
-	if _, action, err := w.put(t.Context(), rules.ServiceEntryGVR, got, desired); err != nil || action != cli.Unchanged {
+	if _, action, err := w.Put(t.Context(), rules.ServiceEntryGVR, got, desired); err != nil || action != cli.Unchanged {
 		t.Errorf("put(same) = %s, %v; want unchanged", action, err)
 	}
 	user := entry("bar", "httpbin-bar")
-	if _, action, err := w.put(t.Context(), rules.ServiceEntryGVR, user, desired); !errors.Is(err, errNotManaged) || action != cli.Skipped {
+	if _, action, err := w.Put(t.Context(), rules.ServiceEntryGVR, user, desired); !errors.Is(err, cli.ErrNotManaged) || action != cli.Skipped {
 		t.Errorf("put(over a user's object) = %s, %v; want skipped, not managed", action, err)
 	}
 }

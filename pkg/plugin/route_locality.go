@@ -59,8 +59,8 @@ func (o *RouteOptions) localityIn(ctx context.Context, context string) cli.Row {
 		row.Action, row.Object = cli.Planned, want
 		return row
 	}
-	w := writer{dyn: c.Dynamic, dryRun: o.DryRun == DryRunServer}
-	row.Object, row.Action, row.Err = w.put(ctx, rules.DestinationRuleGVR, existing, want)
+	w := cli.Writer{Dynamic: c.Dynamic, DryRun: parsedDryRun(o.DryRun)}
+	row.Object, row.Action, row.Err = w.Put(ctx, rules.DestinationRuleGVR, existing, want)
 	return row
 }
 
@@ -94,7 +94,7 @@ func (o *RouteOptions) globalPolicy(ctx context.Context, c *cli.Cluster, svc rou
 		exp.VIP = a[0]
 	}
 	o.checkRegions(c.Context, se, exp.Sources)
-	existing, err = writer{dyn: c.Dynamic}.get(ctx, rules.DestinationRuleGVR, ns, row.Name)
+	existing, err = cli.Writer{Dynamic: c.Dynamic}.Get(ctx, rules.DestinationRuleGVR, ns, row.Name)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -70,7 +70,7 @@ func (o *RouteOptions) readVersions(ctx context.Context, c *cli.Cluster) (*versi
 		}
 	}
 	slices.Sort(v.global)
-	v.vs, err = writer{dyn: c.Dynamic}.get(ctx, rules.VirtualServiceGVR, ns, routing.Name(o.Service, ns))
+	v.vs, err = cli.Writer{Dynamic: c.Dynamic}.Get(ctx, rules.VirtualServiceGVR, ns, routing.Name(o.Service, ns))
 	if err != nil {
 		return nil, fmt.Errorf("%s: read VirtualService %s/%s: %w", c.Context, ns, routing.Name(o.Service, ns), err)
 	}
@@ -186,7 +186,7 @@ func (o *RouteOptions) runVersions(ctx context.Context) ([]cli.Row, error) {
 	if v.vs != nil && !builders.IsManaged(v.vs) {
 		return nil, fmt.Errorf("%s: VirtualService %s/%s exists and is not managed by kubectl-mesh; it is left alone: delete it or edit it by hand", c.Context, o.namespace, name)
 	}
-	w := writer{dyn: c.Dynamic, dryRun: o.DryRun == DryRunServer}
+	w := cli.Writer{Dynamic: c.Dynamic, DryRun: parsedDryRun(o.DryRun)}
 	row := cli.Row{Cluster: c.Context, Kind: rules.KindVirtualService, Namespace: o.namespace, Name: name}
 	if o.Remove && o.match == nil {
 		switch {
@@ -195,7 +195,7 @@ func (o *RouteOptions) runVersions(ctx context.Context) ([]cli.Row, error) {
 		case o.DryRun == DryRunClient:
 			row.Action = cli.Deleted
 		default:
-			row.Action, row.Err = cli.Deleted, w.remove(ctx, rules.VirtualServiceGVR, v.vs)
+			row.Action, row.Err = cli.Deleted, w.Delete(ctx, rules.VirtualServiceGVR, v.vs)
 		}
 		return []cli.Row{row}, nil
 	}
@@ -207,7 +207,7 @@ func (o *RouteOptions) runVersions(ctx context.Context) ([]cli.Row, error) {
 	if o.DryRun == DryRunClient {
 		row.Action, row.Object = cli.Planned, want
 	} else {
-		row.Object, row.Action, row.Err = w.put(ctx, rules.VirtualServiceGVR, v.vs, want)
+		row.Object, row.Action, row.Err = w.Put(ctx, rules.VirtualServiceGVR, v.vs, want)
 	}
 	rows := []cli.Row{row}
 	if local := routing.Subsets(http, v.svc.LocalHost()); len(local) > 0 && row.Err == nil {
@@ -220,7 +220,7 @@ func (o *RouteOptions) runVersions(ctx context.Context) ([]cli.Row, error) {
 
 // localSubsets writes or merges the local DestinationRule subsets the
 // routes need; a rule the user owns is left alone with a note.
-func (o *RouteOptions) localSubsets(ctx context.Context, c *cli.Cluster, w writer, v *versionView, subsets []string) *cli.Row {
+func (o *RouteOptions) localSubsets(ctx context.Context, c *cli.Cluster, w cli.Writer, v *versionView, subsets []string) *cli.Row {
 	ns := o.namespace
 	local := builders.Local{Name: o.Service, Namespace: ns, VersionLabel: o.VersionLabel, Versions: subsets}
 	if owned := userRule(v.rules, o.Service, ns, ""); owned != nil {
@@ -240,7 +240,7 @@ func (o *RouteOptions) localSubsets(ctx context.Context, c *cli.Cluster, w write
 		row.Action, row.Object = cli.Planned, want
 		return &row
 	}
-	row.Object, row.Action, row.Err = w.put(ctx, rules.DestinationRuleGVR, existing, want)
+	row.Object, row.Action, row.Err = w.Put(ctx, rules.DestinationRuleGVR, existing, want)
 	return &row
 }
 

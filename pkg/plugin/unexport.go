@@ -178,7 +178,7 @@ func (o *UnexportOptions) unexportFrom(ctx context.Context, target string) (rows
 		return fail(fmt.Errorf("--to: %w", err))
 	}
 	ns := o.TargetNamespace
-	w := writer{dyn: dyn, dryRun: o.DryRun == DryRunServer}
+	w := cli.Writer{Dynamic: dyn, DryRun: parsedDryRun(o.DryRun)}
 	entries, err := listByName(ctx, dyn, rules.ServiceEntryGVR, ns)
 	if err != nil {
 		return fail(fmt.Errorf("list ServiceEntries in namespace %s: %w", ns, err))
@@ -223,7 +223,7 @@ func exportedFrom(entries map[string]*unstructured.Unstructured, ns string) []st
 	return out
 }
 
-func (o *UnexportOptions) unexportService(ctx context.Context, w writer, claims *vip.Claims, target, svc string, entries, drs map[string]*unstructured.Unstructured) ([]cli.Row, bool) {
+func (o *UnexportOptions) unexportService(ctx context.Context, w cli.Writer, claims *vip.Claims, target, svc string, entries, drs map[string]*unstructured.Unstructured) ([]cli.Row, bool) {
 	ns := o.TargetNamespace
 	seName := builders.ServiceEntryName(svc, o.namespace)
 	drName := builders.GlobalDestinationRuleName(svc, o.namespace)
@@ -258,9 +258,9 @@ func (o *UnexportOptions) unexportService(ctx context.Context, w writer, claims 
 		if err == nil {
 			return []cli.Row{seRow, drRow}, true
 		}
-		if retryable(err) && attempt < maxAttempts {
-			if se, err = w.get(ctx, rules.ServiceEntryGVR, ns, seName); err == nil && se != nil {
-				if dr, err = w.get(ctx, rules.DestinationRuleGVR, ns, drName); err == nil {
+		if cli.LostRace(err) && attempt < cli.MaxAttempts {
+			if se, err = w.Get(ctx, rules.ServiceEntryGVR, ns, seName); err == nil && se != nil {
+				if dr, err = w.Get(ctx, rules.DestinationRuleGVR, ns, drName); err == nil {
 					continue
 				}
 			}
@@ -276,8 +276,8 @@ func (o *UnexportOptions) unexportService(ctx context.Context, w writer, claims 
 
 // deletePair deletes the entry first, so that no entry is left without its
 // rule, then the rule, then frees the entry's VIP claims.
-func (o *UnexportOptions) deletePair(ctx context.Context, w writer, claims *vip.Claims, se, dr *unstructured.Unstructured, seRow, drRow *cli.Row) error {
-	if err := w.remove(ctx, rules.ServiceEntryGVR, se); err != nil {
+func (o *UnexportOptions) deletePair(ctx context.Context, w cli.Writer, claims *vip.Claims, se, dr *unstructured.Unstructured, seRow, drRow *cli.Row) error {
+	if err := w.Delete(ctx, rules.ServiceEntryGVR, se); err != nil {
 		return err
 	}
 	seRow.Action = cli.Deleted
@@ -287,13 +287,13 @@ func (o *UnexportOptions) deletePair(ctx context.Context, w writer, claims *vip.
 	case !builders.IsManaged(dr):
 		drRow.Action = cli.Skipped + " (not managed by kubectl-mesh)"
 	default:
-		if err := w.remove(ctx, rules.DestinationRuleGVR, dr); err != nil && !apierrors.IsConflict(err) {
+		if err := w.Delete(ctx, rules.DestinationRuleGVR, dr); err != nil && !apierrors.IsConflict(err) {
 			drRow.Action, drRow.Err = cli.Failed, err
 		} else {
 			drRow.Action = cli.Deleted
 		}
 	}
-	if claims != nil && !w.dryRun {
+	if claims != nil && !(w.DryRun == cli.DryRunServer) {
 		owner := vip.Owner{Namespace: se.GetNamespace(), Name: se.GetName(), UID: string(se.GetUID())}
 		for _, a := range builders.Addresses(se) {
 			if addr, err := netip.ParseAddr(a); err == nil {
@@ -308,7 +308,7 @@ func (o *UnexportOptions) deletePair(ctx context.Context, w writer, claims *vip.
 
 // shrinkPair rewrites entry and rule without the source's endpoint and
 // subsets, keeping the VIP, the ports and the egress variant.
-func (o *UnexportOptions) shrinkPair(ctx context.Context, w writer, svc string, se, dr *unstructured.Unstructured, rest []builders.Source, seRow, drRow *cli.Row) error {
+func (o *UnexportOptions) shrinkPair(ctx context.Context, w cli.Writer, svc string, se, dr *unstructured.Unstructured, rest []builders.Source, seRow, drRow *cli.Row) error {
 	exp := builders.Export{
 		Name: svc, Namespace: o.namespace, TargetNamespace: o.TargetNamespace,
 		Ports:         builders.PortsOf(se),
@@ -329,7 +329,7 @@ func (o *UnexportOptions) shrinkPair(ctx context.Context, w writer, svc string, 
 	}
 	// The entry shrinks first: a rule with a subset for a cluster the entry
 	// no longer has routes nowhere, the reverse would drop live traffic.
-	_, action, err := w.put(ctx, rules.ServiceEntryGVR, se, wantSE)
+	_, action, err := w.Put(ctx, rules.ServiceEntryGVR, se, wantSE)
 	if err != nil {
 		return err
 	}
@@ -338,7 +338,7 @@ func (o *UnexportOptions) shrinkPair(ctx context.Context, w writer, svc string, 
 		drRow.Action = cli.Skipped + " (not managed by kubectl-mesh)"
 		return nil
 	}
-	_, action, err = w.put(ctx, rules.DestinationRuleGVR, dr, wantDR)
+	_, action, err = w.Put(ctx, rules.DestinationRuleGVR, dr, wantDR)
 	if err != nil {
 		drRow.Action, drRow.Err = cli.Failed, err
 		return nil
@@ -357,13 +357,13 @@ func (o *UnexportOptions) cleanSource(ctx context.Context, removed map[string][]
 	if err != nil {
 		return []cli.Row{{Cluster: o.From, Action: cli.Failed, Err: fmt.Errorf("--from: %w", err)}}
 	}
-	w := writer{dyn: dyn, dryRun: o.DryRun == DryRunServer}
+	w := cli.Writer{Dynamic: dyn, DryRun: parsedDryRun(o.DryRun)}
 	var rows []cli.Row
 	for _, svc := range sortedKeys(removed) {
 		name := builders.LocalDestinationRuleName(svc, o.namespace)
 		row := cli.Row{Cluster: o.From, Kind: rules.KindDestinationRule, Namespace: o.namespace, Name: name}
 		for attempt := 1; ; attempt++ {
-			dr, err := w.get(ctx, rules.DestinationRuleGVR, o.namespace, name)
+			dr, err := w.Get(ctx, rules.DestinationRuleGVR, o.namespace, name)
 			if err != nil {
 				row.Action, row.Err = cli.Failed, err
 				break
@@ -378,16 +378,16 @@ func (o *UnexportOptions) cleanSource(ctx context.Context, removed map[string][]
 			}
 			left := slices.DeleteFunc(builders.SplitList(annotation(dr, builders.AnnotationExportedTo)), func(t string) bool { return slices.Contains(removed[svc], t) })
 			if len(left) == 0 {
-				err = w.remove(ctx, rules.DestinationRuleGVR, dr)
+				err = w.Delete(ctx, rules.DestinationRuleGVR, dr)
 				row.Action = cli.Deleted
 			} else {
 				want := dr.DeepCopy()
 				ann := want.GetAnnotations()
 				ann[builders.AnnotationExportedTo] = strings.Join(left, ",")
 				want.SetAnnotations(ann)
-				_, row.Action, err = w.put(ctx, rules.DestinationRuleGVR, dr, applyable(want))
+				_, row.Action, err = w.Put(ctx, rules.DestinationRuleGVR, dr, applyable(want))
 			}
-			if err != nil && retryable(err) && attempt < maxAttempts {
+			if err != nil && cli.LostRace(err) && attempt < cli.MaxAttempts {
 				continue
 			}
 			if err != nil {
