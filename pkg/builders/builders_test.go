@@ -203,33 +203,6 @@ func TestSourcesRoundTrip(t *testing.T) {
 	}
 }
 
-func TestUnchanged(t *testing.T) {
-	se, err := ServiceEntry(httpbin())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// What the API server returns: a JSON round trip plus server fields.
-	stored := &unstructured.Unstructured{}
-	b, _ := json.Marshal(se.Object)
-	if err := stored.UnmarshalJSON(b); err != nil {
-		t.Fatal(err)
-	}
-	stored.SetResourceVersion("42")
-	stored.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "kubectl-mesh", "team": "x"})
-	if !Unchanged(stored, se) {
-		t.Errorf("Unchanged(stored copy) = false, want true")
-	}
-	changed := httpbin()
-	changed.VIP = "240.0.0.9"
-	se2, _ := ServiceEntry(changed)
-	if Unchanged(stored, se2) {
-		t.Errorf("Unchanged() with another VIP = true, want false")
-	}
-	if Unchanged(nil, se) {
-		t.Errorf("Unchanged(nil) = true")
-	}
-}
-
 func TestPortsFor(t *testing.T) {
 	tests := map[string]struct {
 		ports []corev1.ServicePort

@@ -7,7 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -101,30 +100,6 @@ func MergeSource(sources []Source, s Source) []Source {
 // RemoveSource drops the source of cluster.
 func RemoveSource(sources []Source, cluster string) []Source {
 	return slices.DeleteFunc(slices.Clone(sources), func(s Source) bool { return s.Cluster == cluster })
-}
-
-// Unchanged reports whether existing already holds what desired asks for:
-// the same spec, and desired's labels and annotations with the same values.
-// Export then skips the write and reports the object unchanged.
-func Unchanged(existing, desired *unstructured.Unstructured) bool {
-	if existing == nil {
-		return false
-	}
-	if !equality.Semantic.DeepEqual(existing.Object["spec"], desired.Object["spec"]) {
-		return false
-	}
-	el, ea := existing.GetLabels(), existing.GetAnnotations()
-	for k, v := range desired.GetLabels() {
-		if el[k] != v {
-			return false
-		}
-	}
-	for k, v := range desired.GetAnnotations() {
-		if ea[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // HostOf returns a DestinationRule's spec.host.

@@ -15,6 +15,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
@@ -201,4 +202,40 @@ func TestWriterDelete(t *testing.T) {
 			t.Fatalf("sent %v", sent)
 		}
 	})
+}
+
+func TestHoldsAStoredCopy(t *testing.T) {
+	se, err := builders.ServiceEntry(httpbinEntry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the API server returns: a JSON round trip plus server fields.
+	stored := &unstructured.Unstructured{}
+	b, _ := json.Marshal(se.Object)
+	if err := stored.UnmarshalJSON(b); err != nil {
+		t.Fatal(err)
+	}
+	stored.SetResourceVersion("42")
+	stored.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "kubectl-mesh", "team": "x"})
+	if !Holds(stored, se) {
+		t.Errorf("Holds(stored copy) = false, want true")
+	}
+	changed := httpbinEntry()
+	changed.VIP = "240.0.0.9"
+	se2, _ := builders.ServiceEntry(changed)
+	if Holds(stored, se2) {
+		t.Errorf("Holds() with another VIP = true, want false")
+	}
+	if Holds(nil, se) {
+		t.Errorf("Holds(nil) = true")
+	}
+}
+
+func httpbinEntry() builders.Export {
+	return builders.Export{
+		Name: "httpbin", Namespace: "bar", TargetNamespace: "foo",
+		Ports:   []builders.Port{{Name: "http1", Number: 8000, Protocol: "HTTP"}},
+		Sources: []builders.Source{{Cluster: "cluster2", GatewayHost: "203.0.113.7", GatewayPort: 15443, Versions: []string{"v1"}}},
+		VIP:     "240.0.0.2",
+	}
 }

@@ -239,7 +239,7 @@ func (t *exportTarget) undo(ctx context.Context, sw *serviceWrites) []error {
 			// The object holds exactly what this run sent, and not as it
 			// was before: the lost write was made.
 			cur, err := t.w.Get(uctx, gvr, unsure.GetNamespace(), unsure.GetName())
-			if err == nil && cur != nil && builders.Unchanged(cur, unsure) && (prior == nil || cur.GetResourceVersion() != prior.GetResourceVersion()) {
+			if err == nil && cur != nil && cli.Holds(cur, unsure) && (prior == nil || cur.GetResourceVersion() != prior.GetResourceVersion()) {
 				wrote, last = true, cur
 			}
 		}
