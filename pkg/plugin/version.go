@@ -1,13 +1,13 @@
 package plugin
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"sigs.k8s.io/yaml"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/version"
 )
 
@@ -19,57 +19,49 @@ const versionExample = `  # Print the plugin's version
 
 // VersionOptions are the options of `kubectl mesh version`.
 type VersionOptions struct {
-	Output string
+	PrintFlags *cli.PrintFlags
+
+	info version.Info
 	genericiooptions.IOStreams
 }
 
 // NewCmdVersion returns `kubectl mesh version`.
 func NewCmdVersion(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &VersionOptions{IOStreams: streams}
+	o := &VersionOptions{IOStreams: streams, PrintFlags: cli.NewReportPrintFlags()}
 	cmd := &cobra.Command{
 		Use:     "version",
 		Short:   "Print the version of kubectl mesh",
 		Example: versionExample,
 		Args:    cobra.NoArgs,
-		RunE: func(_ *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd, args); err != nil {
+				return err
+			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
 			return o.Run()
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format. One of: (json, yaml).")
+	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
 
-// Validate checks the flags.
+// Complete reads the version stamped into the binary.
+func (o *VersionOptions) Complete(_ *cobra.Command, _ []string) error {
+	o.info = version.Get()
+	return nil
+}
+
+// Validate checks -o.
 func (o *VersionOptions) Validate() error {
-	switch o.Output {
-	case "", "json", "yaml":
-		return nil
-	}
-	return fmt.Errorf("--output %q is not supported; use -o json or -o yaml, or leave it out", o.Output)
+	return o.PrintFlags.Validate()
 }
 
 // Run prints the version.
 func (o *VersionOptions) Run() error {
-	info := version.Get()
-	switch o.Output {
-	case "json":
-		b, err := json.MarshalIndent(info, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(o.Out, string(b))
+	return o.PrintFlags.PrintReport(o.Out, o.info, func(out io.Writer) error {
+		_, err := fmt.Fprintf(out, "kubectl-mesh %s (commit %s, %s, %s)\n", o.info.Version, o.info.Commit, o.info.GoVersion, o.info.Platform)
 		return err
-	case "yaml":
-		b, err := yaml.Marshal(info)
-		if err != nil {
-			return err
-		}
-		_, err = o.Out.Write(b)
-		return err
-	}
-	_, err := fmt.Fprintf(o.Out, "kubectl-mesh %s (commit %s, %s, %s)\n", info.Version, info.Commit, info.GoVersion, info.Platform)
-	return err
+	})
 }
