@@ -2,6 +2,7 @@
 // cluster keeps for each peer (what `kubectl mesh link` changed, so that
 // `unlink` removes exactly that), the cross-network and east-west Gateways,
 // the multi-primary reader account and remote secret, and the mesh-wide
-// checks behind `kubectl mesh status`. Builders here are pure functions;
+// checks behind `kubectl mesh status` with the report they build from what
+// status fetched (report.go). Builders and checks here are pure functions;
 // commands in pkg/plugin do the I/O.
 package mesh

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,13 +10,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
-
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/dns"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/gateway"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
@@ -67,27 +65,33 @@ const webhookName = "mesh-webhook"
 
 // StatusOptions are the options of `kubectl mesh status`.
 type StatusOptions struct {
-	Contexts []string
-	Output   string
-	Timeout  time.Duration
+	Contexts   []string
+	Timeout    time.Duration
+	PrintFlags *cli.PrintFlags
 
+	// factory gives every client; after Complete, with the timeout.
 	factory cli.Factory
-	// clusterFor, when set, gives the clients of a context instead of
-	// the factory (tests use fake clientsets).
-	clusterFor func(context string) (*cli.Cluster, error)
+	// contexts are the clusters to report on; explicit says the user
+	// named them, so that one that cannot be read is an error rather
+	// than left out.
+	contexts []string
+	explicit bool
 	genericiooptions.IOStreams
 }
 
 // NewCmdStatus returns `kubectl mesh status`.
 func NewCmdStatus(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &StatusOptions{factory: f, IOStreams: streams, Timeout: 5 * time.Second}
+	o := &StatusOptions{factory: f, IOStreams: streams, Timeout: 5 * time.Second, PrintFlags: cli.NewReportPrintFlags()}
 	cmd := &cobra.Command{
 		Use:     "status [--contexts CTX1,CTX2,...]",
 		Short:   "Report the health of the mesh across clusters; exit 1 on problems",
 		Long:    statusLong,
 		Example: statusExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd, args); err != nil {
+				return err
+			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
@@ -95,16 +99,28 @@ func NewCmdStatus(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Comm
 		},
 	}
 	cmd.Flags().StringSliceVar(&o.Contexts, "contexts", nil, "Contexts to report on (default: every context of the kubeconfig whose cluster has istio-system).")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json, or leave it out for tables.")
 	cmd.Flags().DurationVar(&o.Timeout, "peer-timeout", o.Timeout, "How long to wait for a cluster or linked peer to answer.")
+	o.PrintFlags.AddFlags(cmd)
 	return cmd
+}
+
+// Complete resolves the contexts to report on: --contexts, else every
+// context of the kubeconfig.
+func (o *StatusOptions) Complete(_ *cobra.Command, _ []string) error {
+	o.factory = o.factory.WithTimeout(o.Timeout)
+	o.contexts, o.explicit = o.Contexts, len(o.Contexts) > 0
+	if !o.explicit {
+		all, err := o.factory.Contexts()
+		if err != nil {
+			return err
+		}
+		o.contexts = all
+	}
+	return o.factory.CheckContexts(o.contexts...)
 }
 
 // Validate checks the flags.
 func (o *StatusOptions) Validate() error {
-	if o.Output != "" && o.Output != "json" {
-		return fmt.Errorf("--output %q is not supported; use -o json, or leave it out for tables", o.Output)
-	}
 	if o.Timeout <= 0 {
 		return fmt.Errorf("--peer-timeout must be positive")
 	}
@@ -113,104 +129,28 @@ func (o *StatusOptions) Validate() error {
 			return errors.New("--contexts has an empty name; list contexts separated by commas")
 		}
 	}
-	return nil
+	return o.PrintFlags.Validate()
 }
 
-// ClusterStatus is one cluster's row.
-type ClusterStatus struct {
-	Context             string     `json:"context"`
-	RootFingerprints    []string   `json:"rootFingerprints,omitempty"`
-	RootsMatch          bool       `json:"rootsMatch"`
-	CertsError          string     `json:"certsError,omitempty"`
-	IntermediateExpires *time.Time `json:"intermediateExpires,omitempty"`
-	IstioCoreDNS        string     `json:"istioCoreDNS,omitempty"`
-	DNSConfigMap        string     `json:"dnsConfigMap,omitempty"`
-	GlobalForwarding    []string   `json:"globalForwarding,omitempty"`
-	GlobalDNS           bool       `json:"globalDNS"`
-	// DNSProxy says whether Istio's DNS proxying is on in the mesh config
-	// (Istio ≥ 1.8, no istiocoredns): then the sidecars answer .global
-	// names and GlobalDNS is true.
-	DNSProxy     bool     `json:"dnsProxy,omitempty"`
-	DNSError     string   `json:"dnsError,omitempty"`
-	Gateway      string   `json:"gateway,omitempty"`
-	GatewayError string   `json:"gatewayError,omitempty"`
-	Webhook      string   `json:"webhook"`
-	Exported     []string `json:"exported"`
-	// ClusterName is istiod's clusterName, MeshID the mesh config's,
-	// Network the istio-system network label; RemoteSecrets every remote
-	// secret's clusters with what their tokens may do.
-	ClusterName        string                    `json:"clusterName,omitempty"`
-	MeshID             string                    `json:"meshID,omitempty"`
-	Network            string                    `json:"network,omitempty"`
-	RemoteSecrets      []mesh.RemoteSecretStatus `json:"remoteSecrets,omitempty"`
-	RemoteSecretsError string                    `json:"remoteSecretsError,omitempty"`
-
-	gateway   *mesh.GatewayAddress
-	entries   []mesh.Entry
-	drs       []mesh.DestRule
-	traffic   []mesh.TrafficRule
-	dests     []mesh.RouteDestination
-	records   []mesh.Record
-	routeView mesh.RouteView
-	cluster   *cli.Cluster
-}
-
-// LinkStatus is one linked pair's row.
-type LinkStatus struct {
-	From        string `json:"from"`
-	To          string `json:"to"`
-	Gateway     string `json:"gateway"`
-	GatewayNow  string `json:"gatewayNow,omitempty"`
-	Reachable   bool   `json:"reachable"`
-	Error       string `json:"error,omitempty"`
-	RootsMatch  *bool  `json:"rootsMatch,omitempty"`
-	MultiPrimar bool   `json:"multiPrimary,omitempty"`
-}
-
-// Report is the whole status.
-type Report struct {
-	Clusters []*ClusterStatus `json:"clusters"`
-	Links    []LinkStatus     `json:"links"`
-	Problems []mesh.Problem   `json:"problems"`
-	// Warnings need attention but do not fail status: remote secret
-	// tokens expiring within 30 days, loopback servers.
-	Warnings []mesh.Problem `json:"warnings,omitempty"`
-	Routes   []mesh.Route   `json:"routes"`
-}
-
-// Run gathers, checks and prints; it returns an error when there are
-// problems so that the exit code is 1.
+// Run fetches what every cluster holds, checks it and prints the report;
+// it returns an error when there are problems so that the exit code is 1.
 func (o *StatusOptions) Run(ctx context.Context) error {
-	contexts := o.Contexts
-	explicit := len(contexts) > 0
-	if !explicit {
-		all, err := o.factory.Contexts()
+	var clusters []*mesh.ClusterFacts
+	for _, name := range o.contexts {
+		f, err := o.gather(ctx, name)
 		if err != nil {
-			return err
-		}
-		contexts = all
-	}
-	if err := o.factory.CheckContexts(contexts...); err != nil {
-		return err
-	}
-	rep := &Report{}
-	for _, name := range contexts {
-		cs, err := o.gather(ctx, name)
-		if err != nil {
-			if explicit {
+			if o.explicit {
 				return fmt.Errorf("--contexts: %w", err)
 			}
 			continue // not a mesh cluster, or not reachable: not part of the default set
 		}
-		if cs != nil {
-			rep.Clusters = append(rep.Clusters, cs)
-		}
+		clusters = append(clusters, f)
 	}
-	if len(rep.Clusters) == 0 {
+	if len(clusters) == 0 {
 		return errors.New("no context of the kubeconfig has a reachable cluster with namespace istio-system; pass --contexts")
 	}
-	o.check(ctx, rep)
-	if err := o.print(rep); err != nil {
+	rep := mesh.BuildReport(clusters, o.askPeers(ctx, clusters), time.Now())
+	if err := o.PrintFlags.PrintReport(o.Out, rep, func(out io.Writer) error { return printStatus(out, rep) }); err != nil {
 		return err
 	}
 	if n := len(rep.Problems); n > 0 {
@@ -219,21 +159,9 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-// cluster gives the clients of a context, with the timeout.
-func (o *StatusOptions) cluster(name string) (*cli.Cluster, error) {
-	if o.clusterFor != nil {
-		return o.clusterFor(name)
-	}
+// gather reads everything the checks need of one cluster.
+func (o *StatusOptions) gather(ctx context.Context, name string) (*mesh.ClusterFacts, error) {
 	c, err := o.factory.Cluster(name)
-	if err != nil {
-		return nil, err
-	}
-	c.Config.Timeout = o.Timeout
-	return clusterWithTimeout(c, o.Timeout)
-}
-
-func (o *StatusOptions) gather(ctx context.Context, name string) (*ClusterStatus, error) {
-	c, err := o.cluster(name)
 	if err != nil {
 		return nil, err
 	}
@@ -241,23 +169,55 @@ func (o *StatusOptions) gather(ctx context.Context, name string) (*ClusterStatus
 	if err != nil {
 		return nil, fmt.Errorf("%s: namespace istio-system: %w", name, err)
 	}
-	cs := &ClusterStatus{Context: name, cluster: c, Webhook: "not installed", Exported: []string{}}
-	o.readMultiPrimary(ctx, cs, istioNS.Labels[mesh.NetworkLabel])
-	if b, err := pki.ReadClusterBundle(ctx, c.Kube); err != nil {
+	f := &mesh.ClusterFacts{
+		Status: mesh.ClusterStatus{Context: name, Webhook: "not installed", Exported: []string{}},
+		Server: c.Config.Host,
+	}
+	cs := &f.Status
+	o.readMultiPrimary(ctx, c, cs, istioNS.Labels[mesh.NetworkLabel])
+	readCerts(ctx, c, cs)
+	readDNS(ctx, c, cs)
+	if addr, err := gateway.Discover(ctx, c.Kube, gateway.Options{}); err != nil {
+		cs.GatewayError = err.Error()
+	} else {
+		cs.Gateway = addr.String()
+		f.Gateway = &mesh.GatewayAddress{Host: addr.Host, Port: addr.Port}
+	}
+	cs.Webhook = webhookState(ctx, c)
+	if err := readMeshObjects(ctx, c, f); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := readRouteObjects(ctx, c, f); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return f, nil
+}
+
+// readCerts reads the roots and the intermediate's expiry of the
+// cluster's cacerts.
+func readCerts(ctx context.Context, c *cli.Cluster, cs *mesh.ClusterStatus) {
+	b, err := pki.ReadClusterBundle(ctx, c.Kube)
+	if err != nil {
+		cs.CertsError = err.Error()
+		return
+	}
+	if roots, err := b.Roots(); err != nil {
 		cs.CertsError = err.Error()
 	} else {
-		if roots, err := b.Roots(); err != nil {
-			cs.CertsError = err.Error()
-		} else {
-			for _, r := range roots {
-				cs.RootFingerprints = append(cs.RootFingerprints, pki.Fingerprint(r))
-			}
-		}
-		if im, err := b.Intermediate(); err == nil {
-			t := im.NotAfter.UTC()
-			cs.IntermediateExpires = &t
+		for _, r := range roots {
+			cs.RootFingerprints = append(cs.RootFingerprints, pki.Fingerprint(r))
 		}
 	}
+	if im, err := b.Intermediate(); err == nil {
+		t := im.NotAfter.UTC()
+		cs.IntermediateExpires = &t
+	}
+}
+
+// readDNS reads how the cluster answers .global names: istiocoredns and
+// the cluster DNS forwarding the global zone to it, else Istio's DNS
+// proxying.
+func readDNS(ctx context.Context, c *cli.Cluster, cs *mesh.ClusterStatus) {
 	if ip, err := istioCoreDNS(ctx, c); err == nil {
 		cs.IstioCoreDNS = ip
 	}
@@ -278,24 +238,9 @@ func (o *StatusOptions) gather(ctx context.Context, name string) (*ClusterStatus
 			cs.GlobalDNS = cs.DNSProxy
 		}
 	}
-	if addr, err := gateway.Discover(ctx, c.Kube, gateway.Options{}); err != nil {
-		cs.GatewayError = err.Error()
-	} else {
-		cs.Gateway = addr.String()
-		cs.gateway = &mesh.GatewayAddress{Host: addr.Host, Port: addr.Port}
-	}
-	cs.Webhook = webhookState(ctx, c)
-	if err := cs.readMeshObjects(ctx); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if err := cs.readRouteObjects(ctx); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return cs, nil
 }
 
-func (cs *ClusterStatus) readMeshObjects(ctx context.Context) error {
-	c := cs.cluster
+func readMeshObjects(ctx context.Context, c *cli.Cluster, f *mesh.ClusterFacts) error {
 	ses, err := c.Dynamic.Resource(rules.ServiceEntryGVR).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("list ServiceEntries: %w", err)
@@ -303,21 +248,21 @@ func (cs *ClusterStatus) readMeshObjects(ctx context.Context) error {
 	for i := range ses.Items {
 		re := mesh.RouteEntryFrom(&ses.Items[i])
 		e := re.Entry
-		cs.entries = append(cs.entries, e)
-		cs.routeView.Entries = append(cs.routeView.Entries, re)
+		f.Entries = append(f.Entries, e)
+		f.Routes.Entries = append(f.Routes.Entries, re)
 		if e.Managed && e.Global() {
-			cs.Exported = append(cs.Exported, e.Hosts[0])
+			f.Status.Exported = append(f.Status.Exported, e.Hosts[0])
 		}
 	}
-	slices.Sort(cs.Exported)
+	slices.Sort(f.Status.Exported)
 	drs, err := c.Dynamic.Resource(rules.DestinationRuleGVR).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("list DestinationRules: %w", err)
 	}
 	for i := range drs.Items {
-		cs.drs = append(cs.drs, mesh.DestRuleFrom(&drs.Items[i]))
-		cs.traffic = append(cs.traffic, mesh.TrafficRuleFrom(&drs.Items[i]))
-		cs.routeView.Rules = append(cs.routeView.Rules, mesh.TLSRuleFrom(&drs.Items[i]))
+		f.DestRules = append(f.DestRules, mesh.DestRuleFrom(&drs.Items[i]))
+		f.Traffic = append(f.Traffic, mesh.TrafficRuleFrom(&drs.Items[i]))
+		f.Routes.Rules = append(f.Routes.Rules, mesh.TLSRuleFrom(&drs.Items[i]))
 	}
 	vss, err := c.Dynamic.Resource(rules.VirtualServiceGVR).List(ctx, metav1.ListOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -325,7 +270,7 @@ func (cs *ClusterStatus) readMeshObjects(ctx context.Context) error {
 	}
 	if err == nil {
 		for i := range vss.Items {
-			cs.dests = append(cs.dests, mesh.VirtualServiceDestinations(&vss.Items[i])...)
+			f.Dests = append(f.Dests, mesh.VirtualServiceDestinations(&vss.Items[i])...)
 		}
 	}
 	cms, err := c.Kube.CoreV1().ConfigMaps(rules.MeshNamespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.RecordLabel + "=" + mesh.RecordLink})
@@ -334,7 +279,7 @@ func (cs *ClusterStatus) readMeshObjects(ctx context.Context) error {
 	}
 	for i := range cms.Items {
 		if r, err := mesh.RecordFromConfigMap(&cms.Items[i]); err == nil {
-			cs.records = append(cs.records, r)
+			f.Records = append(f.Records, r)
 		}
 	}
 	return nil
@@ -377,141 +322,44 @@ func nilIfNotFound(err error) any {
 	return err
 }
 
-func (o *StatusOptions) check(ctx context.Context, rep *Report) {
-	byName := map[string]*ClusterStatus{}
-	gateways := map[string]mesh.GatewayAddress{}
-	var allRoots [][]string
-	for _, cs := range rep.Clusters {
-		byName[cs.Context] = cs
-		if cs.gateway != nil {
-			gateways[cs.Context] = *cs.gateway
-		}
-		if len(cs.RootFingerprints) > 0 {
-			allRoots = append(allRoots, cs.RootFingerprints)
-		}
+// askPeers asks each linked peer that is not among the reported clusters
+// whether it answers, within the timeout; the map holds the error each
+// gave (nil: it answered).
+func (o *StatusOptions) askPeers(ctx context.Context, clusters []*mesh.ClusterFacts) map[string]error {
+	reported := map[string]bool{}
+	for _, f := range clusters {
+		reported[f.Status.Context] = true
 	}
-	for _, cs := range rep.Clusters {
-		cs.RootsMatch = len(cs.RootFingerprints) > 0
-		for _, other := range allRoots {
-			cs.RootsMatch = cs.RootsMatch && sharedRoot(cs.RootFingerprints, other) != ""
-		}
-	}
-	services := map[string]bool{}
-	lookup := func(cluster, ns, name string) (bool, bool) {
-		cs, ok := byName[cluster]
-		if !ok {
-			return false, false
-		}
-		key := cluster + "/" + ns + "/" + name
-		if v, ok := services[key]; ok {
-			return v, true
-		}
-		_, err := cs.cluster.Kube.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return false, false
-		}
-		services[key] = err == nil
-		return err == nil, true
-	}
-	space := rules.DefaultVIPSpace()
-	for _, cs := range rep.Clusters {
-		rep.Problems = append(rep.Problems, mesh.CheckVIPs(cs.Context, cs.entries, space)...)
-		rep.Problems = append(rep.Problems, mesh.CheckStale(cs.Context, cs.entries, lookup)...)
-		rep.Problems = append(rep.Problems, mesh.CheckGateways(cs.Context, cs.entries, gateways)...)
-		rep.Problems = append(rep.Problems, mesh.CheckSubsets(cs.Context, cs.entries, cs.drs)...)
-		rep.Problems = append(rep.Problems, mesh.CheckRouteSubsets(cs.Context, cs.dests, cs.drs, cs.entries)...)
-		rep.Problems = append(rep.Problems, mesh.CheckLocality(cs.Context, cs.traffic, cs.entries)...)
-		for _, r := range cs.records {
-			ls := o.linkStatus(ctx, cs, r, byName)
-			rep.Links = append(rep.Links, ls)
-			if r.Pending {
-				rep.Problems = append(rep.Problems, mesh.Problem{Cluster: cs.Context, Kind: mesh.ProblemLinkIncomplete,
-					Object:  "configmap " + rules.MeshNamespace + "/" + mesh.RecordName(r.Peer),
-					Message: fmt.Sprintf("the link to %s did not finish (it failed or was interrupted); the record holds what it may have changed", r.Peer),
-					Fix:     fmt.Sprintf("run kubectl mesh link --from %s --to %s again to finish it, or kubectl mesh unlink --from %s --to %s to undo it", cs.Context, r.Peer, cs.Context, r.Peer)})
-			}
-			if !ls.Reachable {
-				rep.Problems = append(rep.Problems, mesh.Problem{Cluster: cs.Context, Kind: mesh.ProblemPeerUnreachable,
-					Object:  "configmap " + rules.MeshNamespace + "/" + mesh.RecordName(r.Peer),
-					Message: fmt.Sprintf("linked peer %s is unreachable: %s", r.Peer, ls.Error),
-					Fix:     fmt.Sprintf("check the peer's API server and the kubeconfig context %q, or run kubectl mesh unlink --from %s --to %s", r.Peer, cs.Context, r.Peer)})
+	peers := map[string]error{}
+	for _, f := range clusters {
+		for _, r := range f.Records {
+			if _, asked := peers[r.Peer]; !asked && !reported[r.Peer] {
+				peers[r.Peer] = o.askPeer(ctx, r.Peer)
 			}
 		}
 	}
-	checkRoutes(rep)
-	checkMultiPrimary(rep, time.Now())
-	for _, cs := range rep.Clusters {
-		if p, ok := checkGlobalDNS(cs); ok {
-			rep.Problems = append(rep.Problems, p)
-		}
-	}
+	return peers
 }
 
-// checkGlobalDNS reports a cluster whose .global entries no DNS answers:
-// apps then fail to resolve <name>.<ns>.global before any routing.
-func checkGlobalDNS(cs *ClusterStatus) (mesh.Problem, bool) {
-	if cs.GlobalDNS || cs.DNSError != "" {
-		return mesh.Problem{}, false
-	}
-	for _, e := range cs.entries {
-		if !e.Global() {
-			continue
-		}
-		p := mesh.Problem{Cluster: cs.Context, Kind: mesh.ProblemNoGlobalDNS, Object: "serviceentry " + e.Ref()}
-		if cs.IstioCoreDNS != "" {
-			p.Message = fmt.Sprintf("%s does not forward the global zone to istiocoredns %s, so %s does not resolve", cs.DNSConfigMap, cs.IstioCoreDNS, e.Hosts[0])
-			p.Fix = fmt.Sprintf("kubectl mesh link --from %s --to <a linked cluster>", cs.Context)
-		} else {
-			p.Message = fmt.Sprintf("no istiocoredns and Istio's DNS proxying is off, so %s does not resolve", e.Hosts[0])
-			p.Fix = dnsCaptureHint(meshconfig.Namespace + "/" + meshconfig.ConfigMapName)
-		}
-		return p, true
-	}
-	return mesh.Problem{}, false
-}
-
-// linkStatus checks that a linked peer answers, within the timeout.
-func (o *StatusOptions) linkStatus(ctx context.Context, cs *ClusterStatus, r mesh.Record, byName map[string]*ClusterStatus) LinkStatus {
-	ls := LinkStatus{From: cs.Context, To: r.Peer, Gateway: r.Gateway, MultiPrimar: r.MultiPrimary != nil}
-	if peer, ok := byName[r.Peer]; ok {
-		ls.Reachable = true
-		ls.GatewayNow = peer.Gateway
-		m := sharedRoot(cs.RootFingerprints, peer.RootFingerprints) != ""
-		ls.RootsMatch = &m
-		return ls
-	}
+func (o *StatusOptions) askPeer(ctx context.Context, peer string) error {
 	known, err := o.factory.Contexts()
-	if err != nil || !slices.Contains(known, r.Peer) {
-		ls.Error = fmt.Sprintf("context %q is not in the kubeconfig", r.Peer)
-		return ls
+	if err != nil || !slices.Contains(known, peer) {
+		return fmt.Errorf("context %q is not in the kubeconfig", peer)
 	}
-	c, err := o.factory.Cluster(r.Peer)
-	if err == nil {
-		c, err = clusterWithTimeout(c, o.Timeout)
-	}
-	if err == nil {
-		tctx, cancel := context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
-		_, err = c.Kube.CoreV1().Namespaces().Get(tctx, rules.IstioSystemNamespace, metav1.GetOptions{})
-	}
+	c, err := o.factory.Cluster(peer)
 	if err != nil {
-		ls.Error = err.Error()
-		return ls
-	}
-	ls.Reachable = true
-	return ls
-}
-
-func (o *StatusOptions) print(rep *Report) error {
-	if o.Output == "json" {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(o.Out, string(b))
 		return err
 	}
-	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+	tctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	_, err = c.Kube.CoreV1().Namespaces().Get(tctx, rules.IstioSystemNamespace, metav1.GetOptions{})
+	return err
+}
+
+// printStatus is the table of the report: clusters, links, the mesh's
+// remote secrets, routes, then warnings and problems.
+func printStatus(out io.Writer, rep *mesh.Report) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "CLUSTER\tROOT\tROOTS MATCH\tINTERMEDIATE EXPIRES\tISTIOCOREDNS\tGLOBAL DNS\tGATEWAY\tMESH-WEBHOOK\tEXPORTED")
 	for _, cs := range rep.Clusters {
 		root, expires := "none", "-"
@@ -529,41 +377,47 @@ func (o *StatusOptions) print(rep *Report) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	if len(rep.Links) > 0 {
-		fmt.Fprintln(o.Out)
-		w = tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "LINK\tGATEWAY\tGATEWAY NOW\tREACHABLE\tROOTS MATCH\tMULTI-PRIMARY")
-		for _, l := range rep.Links {
-			match := "unknown"
-			if l.RootsMatch != nil {
-				match = yesNo(*l.RootsMatch)
-			}
-			fmt.Fprintf(w, "%s -> %s\t%s\t%s\t%s\t%s\t%s\n", l.From, l.To, l.Gateway, orDash(l.GatewayNow), yesNo(l.Reachable), match, yesNo(l.MultiPrimar))
-		}
-		if err := w.Flush(); err != nil {
-			return err
-		}
+	if err := printLinks(out, rep.Links); err != nil {
+		return err
 	}
-	if err := printMultiPrimary(o.Out, rep); err != nil {
+	if err := printMultiPrimary(out, rep); err != nil {
 		return err
 	}
 	if len(rep.Routes) > 0 {
-		fmt.Fprintln(o.Out)
-		if err := printRoutes(o.Out, rep.Routes); err != nil {
+		fmt.Fprintln(out)
+		if err := printRoutes(out, rep.Routes); err != nil {
 			return err
 		}
 	}
 	if len(rep.Warnings) > 0 {
-		fmt.Fprintln(o.Out)
-		printProblems(o.Out, "WARNINGS", rep.Warnings)
+		fmt.Fprintln(out)
+		printProblems(out, "WARNINGS", rep.Warnings)
 	}
-	fmt.Fprintln(o.Out)
+	fmt.Fprintln(out)
 	if len(rep.Problems) == 0 {
-		_, err := fmt.Fprintln(o.Out, "No problems found.")
+		_, err := fmt.Fprintln(out, "No problems found.")
 		return err
 	}
-	printProblems(o.Out, "PROBLEMS", rep.Problems)
+	printProblems(out, "PROBLEMS", rep.Problems)
 	return nil
+}
+
+// printLinks is the LINK table, when there are links.
+func printLinks(out io.Writer, links []mesh.LinkStatus) error {
+	if len(links) == 0 {
+		return nil
+	}
+	fmt.Fprintln(out)
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "LINK\tGATEWAY\tGATEWAY NOW\tREACHABLE\tROOTS MATCH\tMULTI-PRIMARY")
+	for _, l := range links {
+		match := "unknown"
+		if l.RootsMatch != nil {
+			match = yesNo(*l.RootsMatch)
+		}
+		fmt.Fprintf(w, "%s -> %s\t%s\t%s\t%s\t%s\t%s\n", l.From, l.To, l.Gateway, orDash(l.GatewayNow), yesNo(l.Reachable), match, yesNo(l.MultiPrimar))
+	}
+	return w.Flush()
 }
 
 func printProblems(out io.Writer, title string, ps []mesh.Problem) {
@@ -573,7 +427,7 @@ func printProblems(out io.Writer, title string, ps []mesh.Problem) {
 	}
 }
 
-func dnsCell(cs *ClusterStatus) string {
+func dnsCell(cs *mesh.ClusterStatus) string {
 	switch {
 	case cs.DNSError != "":
 		return "unknown"

@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"text/tabwriter"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/meshconfig"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
@@ -22,8 +20,7 @@ import (
 // readMultiPrimary reads what the multi-primary checks need of a cluster:
 // istiod's clusterName, the mesh ID, the network label, and every remote
 // secret, each asked of the server it names as its token.
-func (o *StatusOptions) readMultiPrimary(ctx context.Context, cs *ClusterStatus, network string) {
-	c := cs.cluster
+func (o *StatusOptions) readMultiPrimary(ctx context.Context, c *cli.Cluster, cs *mesh.ClusterStatus, network string) {
 	cs.Network = network
 	if f, ok, err := istiodFacts(ctx, c); err == nil && ok {
 		cs.ClusterName = f.ClusterName
@@ -67,15 +64,14 @@ func (o *StatusOptions) probeRemote(ctx context.Context, rs *mesh.RemoteSecretSt
 			rs.Expires = &exp
 		}
 	}
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	remote, err := o.factory.ClusterFromKubeconfig(kubeconfig)
 	if err != nil {
 		rs.Error, rs.Server = err.Error(), ""
 		return
 	}
-	cfg.Timeout = o.Timeout
 	tctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	acc, err := readerAccess(tctx, cfg)
+	acc, err := readerAccess(tctx, remote.Config)
 	var status *apierrors.StatusError
 	switch {
 	case err == nil:
@@ -90,43 +86,10 @@ func (o *StatusOptions) probeRemote(ctx context.Context, rs *mesh.RemoteSecretSt
 	}
 }
 
-// checkMultiPrimary matches each remote secret to the reported cluster it
-// reaches (by server, else by cluster name) and runs the checks.
-func checkMultiPrimary(rep *Report, now time.Time) {
-	var clusters []mesh.Cluster
-	byServer, byName := map[string]string{}, map[string][]string{}
-	for _, cs := range rep.Clusters {
-		if cs.cluster.Config.Host != "" {
-			byServer[serverKey(cs.cluster.Config.Host)] = cs.Context
-		}
-		if cs.ClusterName != "" {
-			byName[cs.ClusterName] = append(byName[cs.ClusterName], cs.Context)
-		}
-	}
-	for _, cs := range rep.Clusters {
-		for i := range cs.RemoteSecrets {
-			rs := &cs.RemoteSecrets[i]
-			if peer, ok := byServer[serverKey(rs.Server)]; ok && rs.Server != "" {
-				rs.Peer = peer
-			} else if ps := byName[rs.ClusterName]; len(ps) == 1 {
-				rs.Peer = ps[0]
-			}
-		}
-		v := cs.routeView
-		clusters = append(clusters, mesh.Cluster{Context: cs.Context, ClusterName: cs.ClusterName, MeshID: cs.MeshID, Network: cs.Network,
-			Server: cs.cluster.Config.Host, Roots: cs.RootFingerprints, Remote: cs.RemoteSecrets, View: v})
-	}
-	problems, warnings := mesh.CheckMultiPrimary(clusters, now)
-	rep.Problems = append(rep.Problems, problems...)
-	rep.Warnings = append(rep.Warnings, warnings...)
-}
-
-func serverKey(s string) string { return strings.TrimSuffix(strings.ToLower(s), "/") }
-
 // printMultiPrimary is the MESH and REMOTE SECRETS tables, when a cluster
 // has remote secrets.
-func printMultiPrimary(out io.Writer, rep *Report) error {
-	if !slices.ContainsFunc(rep.Clusters, func(cs *ClusterStatus) bool { return len(cs.RemoteSecrets) > 0 }) {
+func printMultiPrimary(out io.Writer, rep *mesh.Report) error {
+	if !slices.ContainsFunc(rep.Clusters, func(cs *mesh.ClusterStatus) bool { return len(cs.RemoteSecrets) > 0 }) {
 		return nil
 	}
 	fmt.Fprintln(out)

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
@@ -21,10 +22,9 @@ import (
 // nodes only say which pods a gateway Service reaches and where its node
 // ports are; when they cannot be read (no kubelet, no RBAC) the Service's
 // selector stands for its pods and node ports are not matched.
-func (cs *ClusterStatus) readRouteObjects(ctx context.Context) error {
-	c := cs.cluster
-	v := &cs.routeView
-	v.Cluster = cs.Context
+func readRouteObjects(ctx context.Context, c *cli.Cluster, f *mesh.ClusterFacts) error {
+	v := &f.Routes
+	v.Cluster = f.Status.Context
 	gws, err := c.Dynamic.Resource(rules.GatewayGVR).List(ctx, metav1.ListOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -132,22 +132,6 @@ func gatewayService(s *corev1.Service, pods []corev1.Pod, nodeAddrs []string) me
 		}
 	}
 	return g
-}
-
-// checkRoutes follows every cluster's .global routes into every reported
-// cluster.
-func checkRoutes(rep *Report) {
-	views := map[string]mesh.RouteView{}
-	for _, cs := range rep.Clusters {
-		v := cs.routeView
-		v.Gateway = cs.gateway
-		views[cs.Context] = v
-	}
-	for _, cs := range rep.Clusters {
-		routes, problems := mesh.CheckRoutes(views[cs.Context], views)
-		rep.Routes = append(rep.Routes, routes...)
-		rep.Problems = append(rep.Problems, problems...)
-	}
 }
 
 // printRoutes is the ROUTES table: what each caller sends, through which

@@ -158,23 +158,11 @@ func TestStatusRoutes(t *testing.T) {
 				"cluster1": fakeCluster(t, "cluster1", "192.0.2.1", nil, tc.caller...),
 				"cluster2": fakeCluster(t, "cluster2", "203.0.113.7", []runtime.Object{httpbinService()}, sourceLocalRule, localPassthrough),
 			}
-			run := func(output string) (string, error) {
-				var out bytes.Buffer
-				o := &StatusOptions{
-					Contexts: []string{"cluster1", "cluster2"}, Output: output, Timeout: 1,
-					IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &out},
-					clusterFor: func(name string) (*cli.Cluster, error) {
-						if c, ok := clusters[name]; ok {
-							return c, nil
-						}
-						return nil, fmt.Errorf("no cluster %s", name)
-					},
-				}
-				err := o.Run(t.Context())
-				return out.String(), err
+			run := func(args ...string) (string, error) {
+				return runStatus(t, clusters, append([]string{"--contexts", "cluster1,cluster2"}, args...)...)
 			}
-			out, err := run("json")
-			var rep Report
+			out, err := run("-o", "json")
+			var rep mesh.Report
 			if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil {
 				t.Fatalf("status -o json: %v\n%s", jerr, out)
 			}
@@ -191,7 +179,7 @@ func TestStatusRoutes(t *testing.T) {
 			if len(rep.Routes) == 0 || rep.Routes[0].Caller != "cluster1" || rep.Routes[0].Source != "cluster2" {
 				t.Errorf("routes = %+v, want cluster1's routes into cluster2", rep.Routes)
 			}
-			table, _ := run("")
+			table, _ := run()
 			for _, s := range tc.wantText {
 				if !strings.Contains(table, s) {
 					t.Errorf("table lacks %q:\n%s", s, table)
@@ -199,4 +187,21 @@ func TestStatusRoutes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runStatus runs `kubectl mesh status args…` on fake clusters.
+func runStatus(t *testing.T, clusters map[string]*cli.Cluster, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	f := cli.Factory{ClusterFor: func(name string) (*cli.Cluster, error) {
+		if c, ok := clusters[name]; ok {
+			return c, nil
+		}
+		return nil, fmt.Errorf("no cluster %s", name)
+	}}
+	cmd := NewCmdStatus(f, genericiooptions.IOStreams{Out: &out, ErrOut: &out})
+	cmd.SetArgs(args)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	err := cmd.ExecuteContext(t.Context())
+	return out.String(), err
 }
