@@ -2,17 +2,18 @@ package plugin
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 )
 
 const certsLong = `Make and install the certificates that let Istio's control planes in
@@ -50,15 +51,9 @@ func NewCmdCerts(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Comma
 	return cmd
 }
 
-// certsKube returns the typed client of a context.
-func certsKube(f cli.Factory) func(string) (kubernetes.Interface, error) {
-	return func(context string) (kubernetes.Interface, error) {
-		c, err := f.Cluster(context)
-		if err != nil {
-			return nil, err
-		}
-		return c.Kube, nil
-	}
+// certInfo is how -o shows a certificate the certs commands wrote.
+func certInfo(c *x509.Certificate) pki.CertInfo {
+	return pki.CertInfo{Subject: c.Subject.String(), Fingerprint: pki.Fingerprint(c), NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC()}
 }
 
 // defaultCertsDir is where the certs commands keep their files unless

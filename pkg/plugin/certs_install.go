@@ -44,13 +44,6 @@ const certsInstallExample = `  # Install <dir>/cluster1 into the current context
 // template to roll a Deployment.
 const restartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
 
-// Dry-run strategies, as kubectl spells them.
-const (
-	dryRunNone   = "none"
-	dryRunClient = "client"
-	dryRunServer = "server"
-)
-
 // CertsInstallOptions are the options of `kubectl mesh certs install`.
 type CertsInstallOptions struct {
 	Dir             string
@@ -61,28 +54,28 @@ type CertsInstallOptions struct {
 	BackupDir       string
 	Restart         bool
 	RestartGateways bool
-	DryRun          string
-	Output          string
+	// DryRun is --dry-run, parsed by Complete.
+	DryRun     cli.DryRun
+	PrintFlags *cli.PrintFlags
 
-	targets []clusterTarget
-	bundles map[string]*pki.Bundle
-	factory cli.Factory
-	// kubeFor returns the client of a context; tests replace it with fakes.
-	kubeFor func(context string) (kubernetes.Interface, error)
-	now     func() time.Time
+	dryRunFlag string
+	targets    []clusterTarget
+	bundles    map[string]*pki.Bundle
+	factory    cli.Factory
+	now        func() time.Time
 	genericiooptions.IOStreams
 }
 
 // NewCmdCertsInstall returns `kubectl mesh certs install`.
 func NewCmdCertsInstall(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CertsInstallOptions{IOStreams: streams, factory: f, kubeFor: certsKube(f), now: time.Now}
+	o := &CertsInstallOptions{IOStreams: streams, factory: f, now: time.Now, PrintFlags: cli.NewPrintFlags("installed")}
 	cmd := &cobra.Command{
 		Use:     "install",
 		Short:   "Create or update Istio's cacerts Secret in one or more clusters",
 		Example: certsInstallExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd, args); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
@@ -99,14 +92,19 @@ func NewCmdCertsInstall(f cli.Factory, streams genericiooptions.IOStreams) *cobr
 	cmd.Flags().StringVar(&o.BackupDir, "backup-dir", "", "Where a replaced cacerts Secret is saved first, one 0600 file per cluster (default <dir>/backups).")
 	cmd.Flags().BoolVar(&o.Restart, "restart", false, "Restart istiod afterwards so that it loads the new CA.")
 	cmd.Flags().BoolVar(&o.RestartGateways, "restart-gateways", false, "With --restart, also restart the ingress and egress gateways.")
-	cmd.Flags().StringVar(&o.DryRun, "dry-run", dryRunNone, `Must be "none", "server", or "client". client: only print what would be sent; server: send it without persisting.`)
-	cmd.Flags().Lookup("dry-run").NoOptDefVal = dryRunClient
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Print the Secret: yaml or json. The only output that contains the private key.")
+	cli.AddDryRunFlag(cmd, &o.dryRunFlag)
+	o.PrintFlags.AddFlags(cmd)
+	cmd.Flags().Lookup("output").Usage += " Prints the Secrets: the only output that contains the private key."
 	return cmd
 }
 
-// Complete resolves the clusters and reads their files.
-func (o *CertsInstallOptions) Complete() error {
+// Complete parses --dry-run, resolves the clusters and reads their files.
+func (o *CertsInstallOptions) Complete(_ *cobra.Command, _ []string) error {
+	d, err := cli.ParseDryRun(o.dryRunFlag)
+	if err != nil {
+		return err
+	}
+	o.DryRun = d
 	if len(o.Contexts) > 0 {
 		if o.Cluster != "" {
 			return fmt.Errorf("--cluster names the cluster of --context; with --contexts use NAME=CTX or --cluster-names")
@@ -151,15 +149,8 @@ func (o *CertsInstallOptions) Complete() error {
 
 // Validate checks the flags.
 func (o *CertsInstallOptions) Validate() error {
-	switch o.DryRun {
-	case dryRunNone, dryRunClient, dryRunServer:
-	default:
-		return fmt.Errorf(`--dry-run %q is not supported; use "none", "server" or "client"`, o.DryRun)
-	}
-	switch o.Output {
-	case "", "yaml", "json":
-	default:
-		return fmt.Errorf("--output %q is not supported; use -o yaml or -o json, or leave it out", o.Output)
+	if err := o.PrintFlags.Validate(); err != nil {
+		return err
 	}
 	if o.RestartGateways && !o.Restart {
 		return fmt.Errorf("--restart-gateways restarts the gateways after istiod; pass --restart too")
@@ -193,7 +184,7 @@ type installPlan struct {
 // write fails, the error lists the clusters written and those not.
 func (o *CertsInstallOptions) Run(ctx context.Context) error {
 	msg := o.Out
-	if o.Output != "" {
+	if !o.PrintFlags.Table() {
 		// stdout carries only the objects so that it can be piped.
 		msg = o.ErrOut
 	}
@@ -208,7 +199,7 @@ func (o *CertsInstallOptions) Run(ctx context.Context) error {
 	if err := o.backUp(plans, msg); err != nil {
 		return fmt.Errorf("%w\nno cluster was written", err)
 	}
-	var printed []*corev1.Secret
+	var printed []runtime.Object
 	var written []string
 	for i, p := range plans {
 		out, wrote, err := o.apply(ctx, p, msg)
@@ -220,10 +211,8 @@ func (o *CertsInstallOptions) Run(ctx context.Context) error {
 		}
 		printed = append(printed, out)
 	}
-	if o.Output != "" {
-		return printSecrets(o.Out, o.Output, printed)
-	}
-	return nil
+	// Without -o the messages above are the whole output.
+	return o.PrintFlags.PrintObjects(o.Out, printed, func(io.Writer) error { return nil })
 }
 
 // partialInstall says which clusters got their cacerts written before err
@@ -250,7 +239,7 @@ func partialInstall(err error, rest []*installPlan, restartOnly bool, written []
 // backUp saves every cacerts Secret install is about to replace, readable
 // by its owner only (it holds the old CA key), before any is written.
 func (o *CertsInstallOptions) backUp(plans []*installPlan, msg io.Writer) error {
-	if o.DryRun != dryRunNone {
+	if !o.DryRun.Persists() {
 		return nil
 	}
 	dir := o.BackupDir
@@ -296,13 +285,14 @@ const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
 func (o *CertsInstallOptions) plan(ctx context.Context, t clusterTarget) (*installPlan, error) {
 	p := &installPlan{target: t, secret: pki.NewSecret(o.bundles[t.Name]), action: "create", nsExists: true}
-	if o.DryRun == dryRunClient {
+	if !o.DryRun.Writes() {
 		return p, nil
 	}
-	kube, err := o.kubeFor(t.Context)
+	c, err := o.factory.Cluster(t.Context)
 	if err != nil {
 		return nil, err
 	}
+	kube := c.Kube
 	p.kube = kube
 	if _, err := kube.CoreV1().Namespaces().Get(ctx, rules.IstioSystemNamespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 		p.nsExists = false
@@ -348,22 +338,14 @@ func (o *CertsInstallOptions) plan(ctx context.Context, t clusterTarget) (*insta
 // replaced (a later error is then about the restart).
 func (o *CertsInstallOptions) apply(ctx context.Context, p *installPlan, msg io.Writer) (_ *corev1.Secret, wrote bool, _ error) {
 	name := p.target.Name
-	suffix := ""
-	if o.DryRun != dryRunNone {
-		suffix = " (dry run: " + o.DryRun + ")"
-	}
-	if o.DryRun == dryRunClient {
+	suffix := o.DryRun.Suffix()
+	if !o.DryRun.Writes() {
 		_, err := fmt.Fprintf(msg, "%s: secret %s/%s would be created or updated%s\n", name, rules.IstioSystemNamespace, pki.SecretName, suffix)
 		return p.secret, false, err
 	}
-	create := metav1.CreateOptions{FieldManager: rules.FieldManager}
-	update := metav1.UpdateOptions{FieldManager: rules.FieldManager}
-	patch := metav1.PatchOptions{FieldManager: rules.FieldManager}
-	if o.DryRun == dryRunServer {
-		create.DryRun = []string{metav1.DryRunAll}
-		update.DryRun = []string{metav1.DryRunAll}
-		patch.DryRun = []string{metav1.DryRunAll}
-	}
+	create := metav1.CreateOptions{FieldManager: rules.FieldManager, DryRun: o.DryRun.Options()}
+	update := metav1.UpdateOptions{FieldManager: rules.FieldManager, DryRun: o.DryRun.Options()}
+	patch := metav1.PatchOptions{FieldManager: rules.FieldManager, DryRun: o.DryRun.Options()}
 	secrets := p.kube.CoreV1().Secrets(rules.IstioSystemNamespace)
 	result := p.existing
 	if !p.nsExists {
@@ -374,7 +356,7 @@ func (o *CertsInstallOptions) apply(ctx context.Context, p *installPlan, msg io.
 		if _, err := fmt.Fprintf(msg, "%s: namespace %s created%s\n", name, rules.IstioSystemNamespace, suffix); err != nil {
 			return nil, false, err
 		}
-		if o.DryRun == dryRunServer {
+		if !o.DryRun.Persists() {
 			// The namespace was not persisted, so the server cannot check
 			// a Secret inside it; show what would be sent.
 			_, err := fmt.Fprintf(msg, "%s: secret %s/%s would be created%s\n", name, rules.IstioSystemNamespace, pki.SecretName, suffix)
@@ -396,7 +378,7 @@ func (o *CertsInstallOptions) apply(ctx context.Context, p *installPlan, msg io.
 	if err != nil {
 		return nil, false, fmt.Errorf("%s (context %s): %s secret %s/%s: %w", name, p.target.Context, p.action, rules.IstioSystemNamespace, pki.SecretName, err)
 	}
-	wrote = p.action != "unchanged" && o.DryRun == dryRunNone
+	wrote = p.action != "unchanged" && o.DryRun.Persists()
 	id, _ := o.bundles[name].Identity()
 	verb := map[string]string{"create": "created", "update": "replaced", "unchanged": "unchanged"}[p.action]
 	if p.addsTrust {
@@ -507,34 +489,4 @@ func mergeLabels(old, add map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
-}
-
-// printSecrets prints the Secrets as kubectl would: one object, or a List
-// for several clusters.
-func printSecrets(w io.Writer, format string, secrets []*corev1.Secret) error {
-	var obj any = secrets[0]
-	if len(secrets) > 1 {
-		list := &corev1.List{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "List"}}
-		for _, s := range secrets {
-			b, err := json.Marshal(s)
-			if err != nil {
-				return err
-			}
-			list.Items = append(list.Items, runtime.RawExtension{Raw: b})
-		}
-		obj = list
-	}
-	var b []byte
-	var err error
-	if format == "json" {
-		b, err = json.MarshalIndent(obj, "", "    ")
-		b = append(b, '\n')
-	} else {
-		b, err = yaml.Marshal(obj)
-	}
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
 }

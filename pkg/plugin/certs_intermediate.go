@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 )
 
@@ -32,6 +34,7 @@ type CertsIntermediateOptions struct {
 	Validity     string
 	Org          string
 	Force        bool
+	PrintFlags   *cli.PrintFlags
 
 	// rotate requires an existing intermediate and replaces it.
 	rotate   bool
@@ -45,16 +48,14 @@ type CertsIntermediateOptions struct {
 
 // NewCmdCertsIntermediate returns `kubectl mesh certs intermediate`.
 func NewCmdCertsIntermediate(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CertsIntermediateOptions{IOStreams: streams, now: time.Now}
+	o := &CertsIntermediateOptions{IOStreams: streams, now: time.Now, PrintFlags: cli.NewReportPrintFlags()}
 	cmd := &cobra.Command{
 		Use:     "intermediate CLUSTER [CLUSTER…]",
 		Short:   "Create one intermediate CA per cluster, signed by the root",
 		Long:    "Create one intermediate CA per cluster, signed by the root, in <dir>/<cluster>/: ca-cert.pem, ca-key.pem, root-cert.pem and cert-chain.pem (intermediate then root), the files of Istio's cacerts Secret.",
 		Example: certsIntermediateExample,
 		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.complete(cmd.Context(), args)
-		},
+		RunE:    o.run,
 	}
 	o.addFlags(cmd)
 	return cmd
@@ -62,7 +63,7 @@ func NewCmdCertsIntermediate(streams genericiooptions.IOStreams) *cobra.Command 
 
 // NewCmdCertsRotate returns `kubectl mesh certs rotate`.
 func NewCmdCertsRotate(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CertsIntermediateOptions{IOStreams: streams, now: time.Now, rotate: true}
+	o := &CertsIntermediateOptions{IOStreams: streams, now: time.Now, rotate: true, PrintFlags: cli.NewReportPrintFlags()}
 	cmd := &cobra.Command{
 		Use:   "rotate CLUSTER [CLUSTER…]",
 		Short: "Replace a cluster's intermediate CA with a new one (new key) under the root",
@@ -70,9 +71,7 @@ func NewCmdCertsRotate(streams genericiooptions.IOStreams) *cobra.Command {
   kubectl mesh certs rotate cluster1
   kubectl mesh certs install --context cluster1 --force --restart`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.complete(cmd.Context(), args)
-		},
+		RunE: o.run,
 	}
 	o.addFlags(cmd)
 	return cmd
@@ -89,21 +88,22 @@ func (o *CertsIntermediateOptions) addFlags(cmd *cobra.Command) {
 	if !o.rotate {
 		cmd.Flags().BoolVar(&o.Force, "force", false, "Overwrite existing files.")
 	}
+	o.PrintFlags.AddFlags(cmd)
 }
 
-func (o *CertsIntermediateOptions) complete(ctx context.Context, args []string) error {
-	if err := o.Complete(args); err != nil {
+func (o *CertsIntermediateOptions) run(cmd *cobra.Command, args []string) error {
+	if err := o.Complete(cmd, args); err != nil {
 		return err
 	}
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	return o.Run(ctx)
+	return o.Run(cmd.Context())
 }
 
 // Complete reads the root certificate (not its key: that is needed only to
 // sign, and may be kept offline) and parses the flags.
-func (o *CertsIntermediateOptions) Complete(args []string) error {
+func (o *CertsIntermediateOptions) Complete(_ *cobra.Command, args []string) error {
 	o.Clusters = args
 	d, err := parseValidity("validity", o.Validity)
 	if err != nil {
@@ -152,13 +152,69 @@ func (o *CertsIntermediateOptions) Validate() error {
 		}
 		seen[c] = true
 	}
+	if err := o.PrintFlags.Validate(); err != nil {
+		return err
+	}
 	return pki.KeySpec{Algorithm: o.KeyAlgorithm, Size: o.KeySize}.Validate()
+}
+
+// IntermediateResult is what `certs intermediate` and `certs rotate`
+// wrote, as -o prints it.
+type IntermediateResult struct {
+	Dir      string                `json:"dir"`
+	Clusters []IntermediateWritten `json:"clusters"`
+}
+
+// IntermediateWritten is one cluster's new intermediate.
+type IntermediateWritten struct {
+	Cluster      string       `json:"cluster"`
+	Dir          string       `json:"dir"`
+	Intermediate pki.CertInfo `json:"intermediate"`
+	// CappedAtRoot says the validity was cut to the root's expiry.
+	CappedAtRoot bool `json:"cappedAtRoot,omitempty"`
+	// Replaces is the fingerprint of the intermediate rotate replaced.
+	Replaces string `json:"replaces,omitempty"`
 }
 
 // Run makes and writes the intermediates. Every refusal (existing files
 // without --force, missing ones for rotate) is checked before anything is
 // written; an interrupt stops it before the next cluster's files.
 func (o *CertsIntermediateOptions) Run(ctx context.Context) error {
+	if err := o.refuse(); err != nil {
+		return err
+	}
+	if err := o.root.LoadKey(o.rootKey); err != nil {
+		return err
+	}
+	res := IntermediateResult{Dir: o.Dir}
+	for i, c := range o.Clusters {
+		w, err := o.write(ctx, i, c)
+		if err != nil {
+			return err
+		}
+		res.Clusters = append(res.Clusters, w)
+		if o.PrintFlags.Table() {
+			// Each cluster as it is written: when a later one fails, the
+			// output still shows what was.
+			if err := printIntermediate(o.Out, w); err != nil {
+				return err
+			}
+		}
+	}
+	next := "next: kubectl mesh certs install --contexts CTX… --dir " + o.Dir
+	if o.rotate {
+		next += " --force --restart"
+	}
+	return o.PrintFlags.PrintReport(o.Out, res, func(out io.Writer) error {
+		_, err := fmt.Fprintln(out, next)
+		return err
+	})
+}
+
+// refuse checks, before anything is written, that every cluster's files
+// may be written: absent (or --force) for intermediate, present for
+// rotate.
+func (o *CertsIntermediateOptions) refuse() error {
 	for _, c := range o.Clusters {
 		dir := filepath.Join(o.Dir, c)
 		_, err := os.Stat(filepath.Join(dir, pki.CACertFile))
@@ -169,49 +225,50 @@ func (o *CertsIntermediateOptions) Run(ctx context.Context) error {
 			return fmt.Errorf("%s already exists; pass --force to replace it, or use `kubectl mesh certs rotate %s`", filepath.Join(dir, pki.CACertFile), c)
 		}
 	}
-	if err := o.root.LoadKey(o.rootKey); err != nil {
+	return nil
+}
+
+// write makes the intermediate of the i-th cluster and writes its files.
+func (o *CertsIntermediateOptions) write(ctx context.Context, i int, c string) (IntermediateWritten, error) {
+	if err := stopped(ctx, o.Clusters[:i], o.Clusters[i:]); err != nil {
+		return IntermediateWritten{}, err
+	}
+	dir := filepath.Join(o.Dir, c)
+	w := IntermediateWritten{Cluster: c, Dir: dir}
+	if o.rotate {
+		if b, err := pki.LoadBundle(dir); err == nil {
+			if inter, err := b.Intermediate(); err == nil {
+				w.Replaces = pki.Fingerprint(inter)
+			}
+		}
+	}
+	inter, err := pki.NewIntermediate(o.root, pki.IntermediateRequest{Cluster: c, Org: o.Org, Validity: o.validity, Key: pki.KeySpec{Algorithm: o.KeyAlgorithm, Size: o.KeySize}}, o.now())
+	if err != nil {
+		return w, err
+	}
+	if err := stopped(ctx, o.Clusters[:i], o.Clusters[i:]); err != nil {
+		return w, err
+	}
+	if err := pki.WriteFiles(dir, pki.BundleFiles(pki.NewBundle(inter, o.root.Cert, o.roots)), o.Force || o.rotate); err != nil {
+		return w, err
+	}
+	w.Intermediate = certInfo(inter.Cert)
+	w.CappedAtRoot = inter.Cert.NotAfter.Equal(o.root.Cert.NotAfter)
+	return w, nil
+}
+
+func printIntermediate(out io.Writer, w IntermediateWritten) error {
+	capped := ""
+	if w.CappedAtRoot {
+		capped = " (capped at the root's expiry)"
+	}
+	if _, err := fmt.Fprintf(out, "wrote intermediate CA for %s to %s\n  fingerprint %s\n  valid until %s%s\n", w.Cluster, w.Dir, w.Intermediate.Fingerprint, w.Intermediate.NotAfter.Format(time.RFC3339), capped); err != nil {
 		return err
 	}
-	for i, c := range o.Clusters {
-		if err := stopped(ctx, o.Clusters[:i], o.Clusters[i:]); err != nil {
+	if w.Replaces != "" {
+		if _, err := fmt.Fprintf(out, "  replaces %s\n", w.Replaces); err != nil {
 			return err
-		}
-		dir := filepath.Join(o.Dir, c)
-		var oldFP string
-		if o.rotate {
-			if b, err := pki.LoadBundle(dir); err == nil {
-				if inter, err := b.Intermediate(); err == nil {
-					oldFP = pki.Fingerprint(inter)
-				}
-			}
-		}
-		inter, err := pki.NewIntermediate(o.root, pki.IntermediateRequest{Cluster: c, Org: o.Org, Validity: o.validity, Key: pki.KeySpec{Algorithm: o.KeyAlgorithm, Size: o.KeySize}}, o.now())
-		if err != nil {
-			return err
-		}
-		if err := stopped(ctx, o.Clusters[:i], o.Clusters[i:]); err != nil {
-			return err
-		}
-		if err := pki.WriteFiles(dir, pki.BundleFiles(pki.NewBundle(inter, o.root.Cert, o.roots)), o.Force || o.rotate); err != nil {
-			return err
-		}
-		capped := ""
-		if inter.Cert.NotAfter.Equal(o.root.Cert.NotAfter) {
-			capped = " (capped at the root's expiry)"
-		}
-		if _, err := fmt.Fprintf(o.Out, "wrote intermediate CA for %s to %s\n  fingerprint %s\n  valid until %s%s\n", c, dir, pki.Fingerprint(inter.Cert), inter.Cert.NotAfter.UTC().Format(time.RFC3339), capped); err != nil {
-			return err
-		}
-		if oldFP != "" {
-			if _, err := fmt.Fprintf(o.Out, "  replaces %s\n", oldFP); err != nil {
-				return err
-			}
 		}
 	}
-	next := "next: kubectl mesh certs install --contexts CTX… --dir " + o.Dir
-	if o.rotate {
-		next += " --force --restart"
-	}
-	_, err := fmt.Fprintln(o.Out, next)
-	return err
+	return nil
 }

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 )
 
@@ -44,6 +46,7 @@ type CertsRootOptions struct {
 	Force          bool
 	Rotate         bool
 	FinishRotation bool
+	PrintFlags     *cli.PrintFlags
 
 	validity time.Duration
 	now      func() time.Time
@@ -52,14 +55,14 @@ type CertsRootOptions struct {
 
 // NewCmdCertsRoot returns `kubectl mesh certs root`.
 func NewCmdCertsRoot(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CertsRootOptions{IOStreams: streams, now: time.Now}
+	o := &CertsRootOptions{IOStreams: streams, now: time.Now, PrintFlags: cli.NewReportPrintFlags()}
 	cmd := &cobra.Command{
 		Use:     "root",
 		Short:   "Create the mesh's root CA (root-cert.pem, root-key.pem)",
 		Example: certsRootExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd, args); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
@@ -77,11 +80,12 @@ func NewCmdCertsRoot(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd.Flags().BoolVar(&o.Force, "force", false, "Overwrite existing files.")
 	cmd.Flags().BoolVar(&o.Rotate, "rotate", false, "Replace the root in --dir: keep the old one as previous-root-*.pem and write a transition bundle trusting both. Refused while a rotation is in progress: the previous root is never overwritten, not even with --force.")
 	cmd.Flags().BoolVar(&o.FinishRotation, "finish-rotation", false, "End a root rotation: drop the previous root and the transition bundle once every cluster issues from the new root.")
+	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
 
 // Complete parses the validity.
-func (o *CertsRootOptions) Complete() error {
+func (o *CertsRootOptions) Complete(_ *cobra.Command, _ []string) error {
 	d, err := parseValidity("validity", o.Validity)
 	if err != nil {
 		return err
@@ -97,6 +101,9 @@ func (o *CertsRootOptions) Validate() error {
 	}
 	if o.Rotate && o.FinishRotation {
 		return fmt.Errorf("--rotate and --finish-rotation are separate steps; pass one of them")
+	}
+	if err := o.PrintFlags.Validate(); err != nil {
+		return err
 	}
 	return pki.KeySpec{Algorithm: o.KeyAlgorithm, Size: o.KeySize}.Validate()
 }
@@ -120,9 +127,28 @@ func (o *CertsRootOptions) Run(ctx context.Context) error {
 	if err := pki.WriteFiles(o.Dir, pki.RootFiles(root), o.Force); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(o.Out, "wrote root CA %q to %s (%s, %s)\n  fingerprint %s\n  valid until %s\nnext: kubectl mesh certs intermediate CLUSTER… --dir %s\n",
-		root.Cert.Subject.CommonName, o.Dir, pki.RootCertFile, pki.RootKeyFile, pki.Fingerprint(root.Cert), root.Cert.NotAfter.UTC().Format(time.RFC3339), o.Dir)
-	return err
+	res := RootResult{Dir: o.Dir, Root: certInfo(root.Cert)}
+	return o.PrintFlags.PrintReport(o.Out, res, func(out io.Writer) error {
+		_, err := fmt.Fprintf(out, "wrote root CA %q to %s (%s, %s)\n  fingerprint %s\n  valid until %s\nnext: kubectl mesh certs intermediate CLUSTER… --dir %s\n",
+			root.Cert.Subject.CommonName, o.Dir, pki.RootCertFile, pki.RootKeyFile, pki.Fingerprint(root.Cert), root.Cert.NotAfter.UTC().Format(time.RFC3339), o.Dir)
+		return err
+	})
+}
+
+// RootResult is what `certs root` wrote, as -o prints it.
+type RootResult struct {
+	Dir string `json:"dir"`
+	// Root is the root of Dir now.
+	Root pki.CertInfo `json:"root"`
+	// Previous is the root a rotation replaced, kept in
+	// previous-root-cert.pem until the rotation is finished.
+	Previous *pki.CertInfo `json:"previous,omitempty"`
+	// Clusters are the cluster directories whose root-cert.pem was
+	// rewritten: with the transition bundle, or the new root alone.
+	Clusters []string `json:"clusters,omitempty"`
+	// RotationFinished says the previous root and the transition bundle
+	// were removed.
+	RotationFinished bool `json:"rotationFinished,omitempty"`
 }
 
 func (o *CertsRootOptions) request() pki.RootRequest {
@@ -187,9 +213,13 @@ func (o *CertsRootOptions) rotate(ctx context.Context) error {
 			return err
 		}
 	}
-	_, err = fmt.Fprintf(o.Out, "wrote new root CA %q to %s\n  old root %s (now %s)\n  new root %s\n  transition bundle %s, copied to the root-cert.pem of: %v\n%s\n",
-		root.Cert.Subject.CommonName, o.Dir, pki.Fingerprint(old.Cert), pki.PreviousRootCertFile, pki.Fingerprint(root.Cert), pki.TransitionRootFile, clusters, rotationSteps)
-	return err
+	prev := certInfo(old.Cert)
+	res := RootResult{Dir: o.Dir, Root: certInfo(root.Cert), Previous: &prev, Clusters: clusters}
+	return o.PrintFlags.PrintReport(o.Out, res, func(out io.Writer) error {
+		_, err := fmt.Fprintf(out, "wrote new root CA %q to %s\n  old root %s (now %s)\n  new root %s\n  transition bundle %s, copied to the root-cert.pem of: %v\n%s\n",
+			root.Cert.Subject.CommonName, o.Dir, pki.Fingerprint(old.Cert), pki.PreviousRootCertFile, pki.Fingerprint(root.Cert), pki.TransitionRootFile, clusters, rotationSteps)
+		return err
+	})
 }
 
 func (o *CertsRootOptions) finishRotation() error {
@@ -229,6 +259,9 @@ func (o *CertsRootOptions) finishRotation() error {
 			return err
 		}
 	}
-	_, err = fmt.Fprintf(o.Out, "root rotation finished in %s: clusters %v trust only %s\nnext: kubectl mesh certs install --contexts … --force --restart\n", o.Dir, clusters, pki.Fingerprint(root.Cert))
-	return err
+	res := RootResult{Dir: o.Dir, Root: certInfo(root.Cert), Clusters: clusters, RotationFinished: true}
+	return o.PrintFlags.PrintReport(o.Out, res, func(out io.Writer) error {
+		_, err := fmt.Fprintf(out, "root rotation finished in %s: clusters %v trust only %s\nnext: kubectl mesh certs install --contexts … --force --restart\n", o.Dir, clusters, pki.Fingerprint(root.Cert))
+		return err
+	})
 }

@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
@@ -233,27 +235,22 @@ func TestCertsRootRotation(t *testing.T) {
 	mustCerts(t, "verify", "--dir", dir)
 }
 
-// installer runs `certs install` against fake clusters.
+// installer runs `certs install --dir DIR --contexts CONTEXTS FLAGS…`
+// against fake clusters, given as DIR CONTEXTS FLAGS….
 func installer(t *testing.T, clusters map[string]kubernetes.Interface, args ...string) (string, string, error) {
 	t.Helper()
 	streams, out, errOut := certsStreams()
-	o := &CertsInstallOptions{IOStreams: streams, now: time.Now, DryRun: dryRunNone, Dir: args[0], Contexts: args[1:2]}
-	o.kubeFor = func(ctx string) (kubernetes.Interface, error) { return clusters[ctx], nil }
-	for _, a := range args[2:] {
-		switch a {
-		case "--force":
-			o.Force = true
-		case "--restart":
-			o.Restart = true
+	f := cli.Factory{ClusterFor: func(ctx string) (*cli.Cluster, error) {
+		kube, ok := clusters[ctx]
+		if !ok {
+			return nil, fmt.Errorf("no cluster for context %s", ctx)
 		}
-	}
-	if err := o.Complete(); err != nil {
-		return "", "", err
-	}
-	if err := o.Validate(); err != nil {
-		return "", "", err
-	}
-	err := o.Run(t.Context())
+		return &cli.Cluster{Context: ctx, Kube: kube}, nil
+	}}
+	cmd := NewCmdCertsInstall(f, streams)
+	cmd.SetArgs(append([]string{"--dir", args[0], "--contexts", args[1]}, args[2:]...))
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	err := cmd.ExecuteContext(t.Context())
 	return out.String(), errOut.String(), err
 }
 
@@ -338,5 +335,45 @@ func TestRestartPatchAndGateways(t *testing.T) {
 				t.Fatalf("isGateway(%v) = %v", tc.labels, got)
 			}
 		})
+	}
+}
+
+// -o of the file commands prints what they wrote instead of the messages;
+// keys never appear in it.
+func TestCertsFileCommandsOutput(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	var root RootResult
+	out := mustCerts(t, "root", "--dir", dir, "--key-algorithm", "ecdsa", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &root); err != nil {
+		t.Fatalf("root -o json: %v\n%s", err, out)
+	}
+	rootFP := certsOf(t, filepath.Join(dir, pki.RootCertFile))[0]
+	if root.Dir != dir || root.Root.Fingerprint != rootFP || root.Previous != nil {
+		t.Errorf("root -o json = %+v, want the root %s in %s", root, rootFP, dir)
+	}
+	var inter IntermediateResult
+	out = mustCerts(t, "intermediate", "cluster1", "cluster2", "--dir", dir, "-o", "yaml")
+	if err := yaml.Unmarshal([]byte(out), &inter); err != nil {
+		t.Fatalf("intermediate -o yaml: %v\n%s", err, out)
+	}
+	if len(inter.Clusters) != 2 || inter.Clusters[1].Cluster != "cluster2" || inter.Clusters[1].Intermediate.Fingerprint != certsOf(t, filepath.Join(dir, "cluster2", pki.CACertFile))[0] {
+		t.Errorf("intermediate -o yaml = %+v, want both clusters' new intermediates", inter)
+	}
+	old := inter.Clusters[0].Intermediate.Fingerprint
+	out = mustCerts(t, "rotate", "cluster1", "--dir", dir, "-o", "jsonpath={.clusters[0].replaces}")
+	if out != old {
+		t.Errorf("rotate -o jsonpath={.clusters[0].replaces} = %q, want the replaced %s", out, old)
+	}
+	if out := mustCerts(t, "verify", "--dir", dir, "-o", "jsonpath={.ok}"); out != "true" {
+		t.Errorf("verify -o jsonpath={.ok} = %q", out)
+	}
+	out = mustCerts(t, "root", "--rotate", "--dir", dir, "--key-algorithm", "ecdsa", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &root); err != nil || root.Previous == nil || root.Previous.Fingerprint != rootFP || len(root.Clusters) != 2 {
+		t.Errorf("root --rotate -o json = %+v (%v), want the previous root %s and both clusters", root, err, rootFP)
+	}
+	for _, args := range [][]string{{"root", "--dir", dir}, {"intermediate", "c3", "--dir", dir}, {"verify", "--dir", dir}} {
+		if _, err := runCerts(t, append(args, "-o", "name")...); err == nil || !strings.Contains(err.Error(), `--output "name" is not supported`) {
+			t.Errorf("%v -o name: %v, want a refusal naming --output", args, err)
+		}
 	}
 }

@@ -2,8 +2,8 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 )
@@ -35,13 +34,12 @@ type CertsVerifyOptions struct {
 	Contexts     []string
 	ClusterNames []string
 	WarnWithin   string
-	Output       string
+	PrintFlags   *cli.PrintFlags
 
 	checkDir   bool
 	warnWithin time.Duration
 	targets    []clusterTarget
 	factory    cli.Factory
-	kubeFor    func(context string) (kubernetes.Interface, error)
 	now        func() time.Time
 	genericiooptions.IOStreams
 }
@@ -61,7 +59,7 @@ type VerifyResult struct {
 
 // NewCmdCertsVerify returns `kubectl mesh certs verify`.
 func NewCmdCertsVerify(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CertsVerifyOptions{IOStreams: streams, factory: f, kubeFor: certsKube(f), now: time.Now}
+	o := &CertsVerifyOptions{IOStreams: streams, factory: f, now: time.Now, PrintFlags: cli.NewReportPrintFlags()}
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check certificate files and clusters' cacerts Secrets: chains, keys, expiry and a shared root",
@@ -80,11 +78,8 @@ outliving its root, a SHA-1 root, anything expiring within --warn-within.
 The root's key is never needed.`,
 		Example: certsVerifyExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			// Files are checked when --dir is given, or when there is
-			// nothing else to check.
-			o.checkDir = cmd.Flags().Changed("dir") || len(o.Contexts) == 0
-			if err := o.Complete(); err != nil {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd, args); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
@@ -97,12 +92,15 @@ The root's key is never needed.`,
 	cmd.Flags().StringSliceVar(&o.Contexts, "contexts", nil, "Check the cacerts Secret of these contexts: CTX or NAME=CTX, comma-separated.")
 	cmd.Flags().StringSliceVar(&o.ClusterNames, "cluster-names", nil, "Cluster names for --contexts, in the same order.")
 	cmd.Flags().StringVar(&o.WarnWithin, "warn-within", "30d", "Warn about certificates that expire within this time.")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json, or a table when left out.")
+	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
 
 // Complete parses the flags.
-func (o *CertsVerifyOptions) Complete() error {
+func (o *CertsVerifyOptions) Complete(cmd *cobra.Command, _ []string) error {
+	// Files are checked when --dir is given, or when there is nothing
+	// else to check.
+	o.checkDir = cmd.Flags().Changed("dir") || len(o.Contexts) == 0
 	d, err := parseValidity("warn-within", o.WarnWithin)
 	if err != nil {
 		return err
@@ -123,11 +121,7 @@ func (o *CertsVerifyOptions) Complete() error {
 
 // Validate checks the flags.
 func (o *CertsVerifyOptions) Validate() error {
-	switch o.Output {
-	case "", "json":
-		return nil
-	}
-	return fmt.Errorf("--output %q is not supported; use -o json, or leave it out for a table", o.Output)
+	return o.PrintFlags.Validate()
 }
 
 // Run checks and reports; any error makes it fail.
@@ -145,10 +139,10 @@ func (o *CertsVerifyOptions) Run(ctx context.Context) error {
 	if len(o.targets) > 0 {
 		for _, t := range o.targets {
 			r := &pki.Report{Source: t.Name}
-			kube, err := o.kubeFor(t.Context)
+			c, err := o.factory.Cluster(t.Context)
 			if err == nil {
 				var b *pki.Bundle
-				if b, err = pki.ReadClusterBundle(ctx, kube); err == nil {
+				if b, err = pki.ReadClusterBundle(ctx, c.Kube); err == nil {
 					r = pki.VerifyBundle(t.Name, b, now, o.warnWithin)
 				}
 			}
@@ -170,7 +164,7 @@ func (o *CertsVerifyOptions) Run(ctx context.Context) error {
 		}
 	}
 	res.OK = len(res.Errors) == 0
-	if err := o.print(res); err != nil {
+	if err := o.PrintFlags.PrintReport(o.Out, res, func(out io.Writer) error { return o.table(out, res) }); err != nil {
 		return err
 	}
 	if !res.OK {
@@ -226,16 +220,10 @@ func (o *CertsVerifyOptions) verifyDir(now time.Time) (reports []*pki.Report, er
 	return reports, errs, warnings
 }
 
-func (o *CertsVerifyOptions) print(res *VerifyResult) error {
-	if o.Output == "json" {
-		b, err := json.MarshalIndent(res, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(o.Out, string(b))
-		return err
-	}
-	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+// table prints the reports, then what they add up to, the errors and the
+// warnings.
+func (o *CertsVerifyOptions) table(out io.Writer, res *VerifyResult) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "SOURCE\tROOTS\tISSUING ROOT\tINTERMEDIATE\tEXPIRES\tSTATUS")
 	for _, r := range append(append([]*pki.Report{}, res.Files...), res.Clusters...) {
 		inter, expires := "-", "-"
@@ -279,6 +267,6 @@ func (o *CertsVerifyOptions) print(res *VerifyResult) error {
 	for _, wn := range res.Warnings {
 		fmt.Fprintf(&sb, "warning: %s\n", wn)
 	}
-	_, err := fmt.Fprint(o.Out, sb.String())
+	_, err := fmt.Fprint(out, sb.String())
 	return err
 }

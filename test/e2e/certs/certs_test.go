@@ -93,7 +93,7 @@ func TestCertsLifecycle(t *testing.T) {
 		}},
 		{"server dry run writes nothing", func(t *testing.T) {
 			out := mustMesh(t, "certs", "install", "--dir", dir, "--contexts", "cluster1,cluster2", "--dry-run=server")
-			if !strings.Contains(out, "dry run: server") {
+			if !strings.Contains(out, "(server dry run)") {
 				t.Errorf("output does not say it is a dry run:\n%s", out)
 			}
 			for _, c := range []string{"cluster1", "cluster2"} {
