@@ -8,12 +8,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
-
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 )
 
 const certsLong = `Make and install the certificates that let Istio's control planes in

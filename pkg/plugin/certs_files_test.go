@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
-
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 )
 

@@ -10,8 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
-
+	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,8 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
-	"github.com/spf13/cobra"
-
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
-
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
-
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/route"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/routing"
 )
 
@@ -69,15 +69,17 @@ type RouteOptions struct {
 	Outlier    builders.Outlier
 	// VersionLabel is the Pod label whose values are versions.
 	VersionLabel string
-	DryRun       string
-	PrintFlags   *cli.PrintFlags
+	// DryRun is --dry-run, parsed by Complete.
+	DryRun     cli.DryRun
+	PrintFlags *cli.PrintFlags
 
-	factory   cli.Factory
-	namespace string
-	context   string
-	weights   []routing.Weight
-	match     *routing.Match
-	policy    *builders.LocalityPolicy
+	dryRunFlag string
+	factory    cli.Factory
+	namespace  string
+	context    string
+	weights    []routing.Weight
+	match      *routing.Match
+	policy     *builders.LocalityPolicy
 	genericiooptions.IOStreams
 }
 
@@ -85,7 +87,7 @@ type RouteOptions struct {
 func NewCmdRoute(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &RouteOptions{
 		factory: f, IOStreams: streams, Host: "global", Outlier: builders.DefaultOutlier,
-		VersionLabel: builders.DefaultVersionLabel, DryRun: DryRunNone, PrintFlags: cli.NewPrintFlags("routed"),
+		VersionLabel: builders.DefaultVersionLabel, PrintFlags: cli.NewPrintFlags("routed"),
 	}
 	cmd := &cobra.Command{
 		Use:     "route SERVICE -n NAMESPACE [--context CONTEXT] (--to VERSION=WEIGHT,… [--when MATCH] [--otherwise VERSION] | --remove [--when MATCH] | --failover FROM=TO,… | --distribute SPEC)",
@@ -94,7 +96,7 @@ func NewCmdRoute(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Comma
 		Example: routeExample,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
+			if err := o.Complete(cmd, args); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
@@ -116,14 +118,19 @@ func NewCmdRoute(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Comma
 	fl.DurationVar(&o.Outlier.Interval, "outlier-interval", o.Outlier.Interval, "Outlier detection: how often endpoints are checked.")
 	fl.DurationVar(&o.Outlier.BaseEjectionTime, "base-ejection-time", o.Outlier.BaseEjectionTime, "Outlier detection: how long an endpoint stays ejected.")
 	fl.StringVar(&o.VersionLabel, "version-label", o.VersionLabel, "Pod label whose values are the Service's versions.")
-	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `Must be "none", "client" (read, write nothing) or "server" (send every write as a dry run).`)
+	cli.AddDryRunFlag(cmd, &o.dryRunFlag)
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
 
 // Complete reads the namespace and context and parses the flags' values.
-func (o *RouteOptions) Complete(args []string) error {
+func (o *RouteOptions) Complete(_ *cobra.Command, args []string) error {
 	o.Service = args[0]
+	d, err := cli.ParseDryRun(o.dryRunFlag)
+	if err != nil {
+		return err
+	}
+	o.DryRun = d
 	ns, _, err := o.factory.Getter.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return err
@@ -190,31 +197,24 @@ func (o *RouteOptions) Validate() error {
 			return fmt.Errorf("--failover/--distribute: %w", err)
 		}
 	}
-	if err := validateDryRun(o.DryRun); err != nil {
-		return err
-	}
 	return o.PrintFlags.Validate()
 }
 
 // Run writes the VirtualService or the locality policy and prints what it
 // did; the error says which objects failed.
 func (o *RouteOptions) Run(ctx context.Context) error {
-	var rows []cli.Row
-	if o.policy != nil {
-		rows = o.runLocality(ctx)
-	} else {
-		var err error
-		if rows, err = o.runVersions(ctx); err != nil {
-			return err
-		}
-	}
-	cli.SortRows(rows)
-	if err := cli.PrintRows(o.Out, o.PrintFlags, rows, dryRunSuffix(o.DryRun)); err != nil {
+	r := route.Router{Factory: o.factory, Warnings: o.ErrOut}
+	rows, err := r.Run(ctx, route.Request{
+		Service: o.Service, Namespace: o.namespace, Context: o.context, Contexts: o.Contexts,
+		Weights: o.weights, Match: o.match, When: o.When, Otherwise: o.Otherwise, Remove: o.Remove,
+		Policy: o.policy, Host: o.Host, VersionLabel: o.VersionLabel, DryRun: o.DryRun,
+	})
+	if err != nil {
 		return err
 	}
-	return failures(rows, "route")
-}
-
-func (o *RouteOptions) warn(format string, a ...any) {
-	fmt.Fprintf(o.ErrOut, "Warning: "+format+"\n", a...)
+	cli.SortRows(rows)
+	if err := cli.PrintRows(o.Out, o.PrintFlags, rows, o.DryRun.Suffix()); err != nil {
+		return err
+	}
+	return cli.Failures(rows, "route")
 }
