@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"time"
-
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,8 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
@@ -221,19 +216,3 @@ var (
 	gvrClusterRole        = schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"}
 	gvrClusterRoleBinding = schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"}
 )
-
-// clusterWithTimeout gives a cluster's clients a request timeout, so that
-// a peer that does not answer cannot hang status.
-func clusterWithTimeout(c *cli.Cluster, timeout time.Duration) (*cli.Cluster, error) {
-	cfg := rest.CopyConfig(c.Config)
-	cfg.Timeout = timeout
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &cli.Cluster{Context: c.Context, Config: cfg, Kube: kube, Dynamic: dyn}, nil
-}
