@@ -21,29 +21,29 @@ import (
 
 func TestStatusValidate(t *testing.T) {
 	tests := map[string]struct {
-		o    StatusOptions
-		want string // "" means valid
+		o      StatusOptions
+		output string
+		want   string // "" means valid
 	}{
 		"defaults":           {o: StatusOptions{Timeout: time.Second}},
+		"-o yaml":            {o: StatusOptions{Timeout: time.Second}, output: "yaml"},
 		"empty context name": {o: StatusOptions{Contexts: []string{"a", ""}, Timeout: time.Second}, want: "--contexts has an empty name"},
 		"no timeout":         {o: StatusOptions{Timeout: 0}, want: "--peer-timeout must be positive"},
-		"-o name":            {o: StatusOptions{Timeout: time.Second}, want: `--output "name" is not supported`},
+		"-o name":            {o: StatusOptions{Timeout: time.Second}, output: "name", want: `--output "name" is not supported`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			tc.o.PrintFlags = cli.NewReportPrintFlags()
-			if name == "-o name" {
-				*tc.o.PrintFlags.OutputFormat = "name"
-			}
+			*tc.o.PrintFlags.OutputFormat = tc.output
 			err := tc.o.Validate()
 			if tc.want == "" {
 				if err != nil {
-					t.Fatalf("Validate(%+v) = %v", tc.o, err)
+					t.Fatalf("Validate(%+v, -o %q) = %v", tc.o, tc.output, err)
 				}
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Validate(%+v) = %v, want an error with %q", tc.o, err, tc.want)
+				t.Fatalf("Validate(%+v, -o %q) = %v, want an error with %q", tc.o, tc.output, err, tc.want)
 			}
 		})
 	}
