@@ -202,9 +202,8 @@ func (t *target) hostHolder(host, ns, seName string) string {
 		if key == ns+"/"+seName {
 			continue
 		}
-		other := t.entries[key]
-		exportTo, _, _ := unstructured.NestedStringSlice(other.Object, "spec", "exportTo")
-		if rules.VisibleTogether(ns, nil, other.GetNamespace(), exportTo) {
+		other := rules.ReadServiceEntry(t.entries[key].Object)
+		if rules.VisibleTogether(ns, nil, other.Namespace, other.ExportTo) {
 			return key
 		}
 	}

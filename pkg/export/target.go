@@ -82,8 +82,7 @@ func (t *target) load(ctx context.Context) error {
 	}
 	t.byHost = map[string][]string{}
 	for _, key := range sortedKeys(t.entries) {
-		hosts, _, _ := unstructured.NestedStringSlice(t.entries[key].Object, "spec", "hosts")
-		for _, h := range hosts {
+		for _, h := range rules.ReadServiceEntry(t.entries[key].Object).Hosts {
 			t.byHost[h] = append(t.byHost[h], key)
 		}
 	}
