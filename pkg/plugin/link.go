@@ -139,15 +139,7 @@ func newCmdLink(o *LinkOptions) *cobra.Command {
 		Long:    linkLong,
 		Example: linkExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    cli.RunE(o),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.From, "from", "", "Context of the calling cluster (its DNS is edited).")
