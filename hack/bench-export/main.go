@@ -75,7 +75,7 @@ type counter struct {
 	byHost map[string]*atomic.Int64
 }
 
-func (c *counter) wrap(cfg rest.Config) rest.Config {
+func (c *counter) wrap(cfg *rest.Config) {
 	c.mu.Lock()
 	n, ok := c.byHost[cfg.Host]
 	if !ok {
@@ -89,7 +89,6 @@ func (c *counter) wrap(cfg rest.Config) rest.Config {
 			return rt.RoundTrip(r)
 		})
 	})
-	return cfg
 }
 
 func (c *counter) reset() {
@@ -137,11 +136,12 @@ func run(n int) error {
 		ns := namespace
 		cf.Namespace = &ns
 		var out bytes.Buffer
-		o := plugin.NewExportOptions(cli.NewFactory(cf), genericiooptions.IOStreams{In: nil, Out: &out, ErrOut: io.Discard})
+		f := cli.NewFactory(cf)
+		f.WrapConfig = cnt.wrap
+		o := plugin.NewExportOptions(f, genericiooptions.IOStreams{In: nil, Out: &out, ErrOut: io.Discard})
 		o.All, o.From, o.To = true, source, targets
-		o.WrapConfig = cnt.wrap
 		start := time.Now()
-		if err := o.Complete(nil); err != nil {
+		if err := o.Complete(nil, nil); err != nil {
 			return 0, err
 		}
 		if err := o.Validate(); err != nil {

@@ -3,8 +3,9 @@
 // source gateways in, the `.global` ServiceEntry, the `.global`
 // DestinationRule of a calling cluster and the version DestinationRule of
 // the source cluster out, as unstructured objects ready for server-side
-// apply. It also reads those objects back (SourcesOf), so that a second
-// source cluster is merged into an entry instead of replacing it.
+// apply. It also reads those objects back (SourcesOf, through pkg/rules'
+// ServiceEntry view), so that a second source cluster is merged into an
+// entry instead of replacing it.
 package builders
 
 import (
@@ -23,26 +24,14 @@ import (
 )
 
 // Annotations recording where an exported object comes from, so that a
-// later export merges into it and unexport removes exactly one source.
+// later export merges into it and unexport removes exactly one source;
+// pkg/rules declares them, for every reader of the objects.
 const (
-	// AnnotationSourceClusters lists the source clusters of an entry,
-	// comma-separated and sorted.
-	AnnotationSourceClusters = "mesh.kubectl-mesh.io/source-clusters"
-	// AnnotationSourceVersions maps each source cluster to its versions
-	// (JSON), the part of a source an endpoint cannot hold.
-	AnnotationSourceVersions = "mesh.kubectl-mesh.io/source-versions"
-	// AnnotationExportedFrom is "<namespace>/<service>" of the exported
-	// Service.
-	AnnotationExportedFrom = "mesh.kubectl-mesh.io/exported-from"
-	// AnnotationSourceClusterDomain is the DNS domain of the source
-	// clusters when it is not cluster.local: every source of one host
-	// shares it, since the remote SNI of the `.global` DestinationRule
-	// names it.
-	AnnotationSourceClusterDomain = "mesh.kubectl-mesh.io/source-cluster-domain"
-	// AnnotationExportedTo lists, on the source cluster's DestinationRule,
-	// where the Service is exported to, as <cluster>/<target namespace>;
-	// the rule is deleted with the last.
-	AnnotationExportedTo = "mesh.kubectl-mesh.io/exported-to"
+	AnnotationSourceClusters      = rules.AnnotationSourceClusters
+	AnnotationSourceVersions      = rules.AnnotationSourceVersions
+	AnnotationExportedFrom        = rules.AnnotationExportedFrom
+	AnnotationSourceClusterDomain = rules.AnnotationSourceClusterDomain
+	AnnotationExportedTo          = rules.AnnotationExportedTo
 )
 
 // DefaultVersionLabel is the Pod label whose values are a Service's versions.

@@ -44,7 +44,16 @@ func helloworld() Export {
 	}
 }
 
-func TestGolden(t *testing.T) {
+// goldenCase is the input of one golden file: testdata/<name>.yaml holds
+// the ServiceEntry and `.global` DestinationRule built from export and the
+// source cluster's DestinationRule built from local.
+type goldenCase struct {
+	export   Export
+	warnings int
+	local    Local
+}
+
+func goldenCases() map[string]goldenCase {
 	egress := httpbin()
 	egress.EgressAddress = "10.0.0.42"
 	shared := helloworld()
@@ -54,11 +63,7 @@ func TestGolden(t *testing.T) {
 	partial.Sources = append(slices.Clone(shared.Sources), Source{Cluster: "cluster4", GatewayHost: "192.0.2.13", GatewayPort: 15443, Versions: []string{"v5"}})
 	noVIP := httpbin()
 	noVIP.VIP = ""
-	tests := map[string]struct {
-		export   Export
-		warnings int
-		local    Local
-	}{
+	return map[string]goldenCase{
 		"httpbin-bar":        {export: httpbin(), local: Local{Name: "httpbin", Namespace: "bar", Versions: []string{"v1"}, ExportedTo: []string{"cluster1"}}},
 		"helloworld-two":     {export: helloworld(), local: Local{Name: "helloworld", Namespace: "hello", Versions: []string{"v3", "v2"}, ExportedTo: []string{"cluster1", "cluster1"}}},
 		"httpbin-bar-egress": {export: egress, local: Local{Name: "httpbin", Namespace: "bar", VersionLabel: "track", Versions: []string{"stable"}, ExportedTo: []string{"cluster1"}}},
@@ -66,20 +71,29 @@ func TestGolden(t *testing.T) {
 		"helloworld-partial": {export: partial, warnings: 1, local: Local{Name: "helloworld", Namespace: "hello", Versions: []string{"v1"}, ExportedTo: []string{"cluster1"}}},
 		"httpbin-bar-no-vip": {export: noVIP, local: Local{Name: "httpbin", Namespace: "bar", Versions: []string{"v1"}, ExportedTo: []string{"cluster1", "cluster3"}}},
 	}
-	for name, tc := range tests {
+}
+
+// build builds the objects of tc, in the order of its golden file.
+func (tc goldenCase) build(t *testing.T) []*unstructured.Unstructured {
+	t.Helper()
+	se, err := ServiceEntry(tc.export)
+	if err != nil {
+		t.Fatalf("ServiceEntry(%+v): %v", tc.export, err)
+	}
+	dr, warnings, err := GlobalDestinationRule(tc.export)
+	if err != nil {
+		t.Fatalf("GlobalDestinationRule(%+v): %v", tc.export, err)
+	}
+	if len(warnings) != tc.warnings {
+		t.Errorf("GlobalDestinationRule(%+v) warnings = %q, want %d", tc.export, warnings, tc.warnings)
+	}
+	return []*unstructured.Unstructured{se, dr, LocalDestinationRule(tc.local)}
+}
+
+func TestGolden(t *testing.T) {
+	for name, tc := range goldenCases() {
 		t.Run(name, func(t *testing.T) {
-			se, err := ServiceEntry(tc.export)
-			if err != nil {
-				t.Fatalf("ServiceEntry(%+v): %v", tc.export, err)
-			}
-			dr, warnings, err := GlobalDestinationRule(tc.export)
-			if err != nil {
-				t.Fatalf("GlobalDestinationRule(%+v): %v", tc.export, err)
-			}
-			if len(warnings) != tc.warnings {
-				t.Errorf("GlobalDestinationRule(%+v) warnings = %q, want %d", tc.export, warnings, tc.warnings)
-			}
-			compareGolden(t, filepath.Join("testdata", name+".yaml"), se, dr, LocalDestinationRule(tc.local))
+			compareGolden(t, filepath.Join("testdata", name+".yaml"), tc.build(t)...)
 		})
 	}
 }

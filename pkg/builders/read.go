@@ -1,7 +1,6 @@
 package builders
 
 import (
-	"encoding/json"
 	"maps"
 	"slices"
 
@@ -14,44 +13,35 @@ import (
 )
 
 // IsManaged reports whether kubectl-mesh wrote obj; only such objects are
-// ever changed or deleted.
+// ever changed or deleted. It is rules.IsManaged of obj's labels.
 func IsManaged(obj *unstructured.Unstructured) bool {
-	return obj != nil && obj.GetLabels()[rules.ManagedByLabel] == rules.ManagedByValue
+	return obj != nil && rules.IsManaged(obj.GetLabels())
+}
+
+// view reads se through the one ServiceEntry view; nil reads as empty.
+func view(se *unstructured.Unstructured) rules.ServiceEntry {
+	if se == nil {
+		return rules.ServiceEntry{}
+	}
+	return rules.ReadServiceEntry(se.Object)
 }
 
 // SourcesOf reads the source clusters back from an entry export wrote: one
 // per endpoint with a cluster label (the egress gateway's endpoint has
 // none), with its versions from the source-versions annotation.
 func SourcesOf(se *unstructured.Unstructured) []Source {
-	if se == nil {
-		return nil
-	}
-	versions := map[string][]string{}
-	if s := se.GetAnnotations()[AnnotationSourceVersions]; s != "" {
-		// A hand-edited annotation only loses the versions, never an
-		// endpoint.
-		_ = json.Unmarshal([]byte(s), &versions)
-	}
-	endpoints, _, _ := unstructured.NestedSlice(se.Object, "spec", "endpoints")
+	v := view(se)
+	versions := v.SourceVersions()
 	var out []Source
-	for _, raw := range endpoints {
-		ep, ok := raw.(map[string]any)
-		if !ok {
+	for _, ep := range v.Endpoints {
+		cluster := ep.Labels[rules.ClusterLabel]
+		if cluster == "" || ep.Address == "" {
 			continue
 		}
-		cluster, _, _ := unstructured.NestedString(ep, "labels", rules.ClusterLabel)
-		address, _, _ := unstructured.NestedString(ep, "address")
-		if cluster == "" || address == "" {
-			continue
-		}
-		locality, _, _ := unstructured.NestedString(ep, "locality")
-		s := Source{Cluster: cluster, GatewayHost: address, GatewayPort: rules.GatewayPort, Versions: versions[cluster], Locality: locality}
-		ports, _, _ := unstructured.NestedMap(ep, "ports")
-		for _, k := range slices.Sorted(maps.Keys(ports)) {
-			if n, ok := rules.Integer(ports[k]); ok && n > 0 {
-				s.GatewayPort = uint32(n) //nolint:gosec // checked positive; ports are below 2^16
-				break
-			}
+		s := Source{Cluster: cluster, GatewayHost: ep.Address, GatewayPort: rules.GatewayPort, Versions: versions[cluster], Locality: ep.Locality}
+		// Every port maps to the same gateway port; the first name decides.
+		if names := slices.Sorted(maps.Keys(ep.Ports)); len(names) > 0 {
+			s.GatewayPort = ep.Ports[names[0]]
 		}
 		out = append(out, s)
 	}
@@ -62,12 +52,7 @@ func SourcesOf(se *unstructured.Unstructured) []Source {
 // the annotation export writes when it is not cluster.local, else
 // rules.DefaultClusterDomain (also for entries of older versions, which
 // only knew cluster.local).
-func ClusterDomainOf(se *unstructured.Unstructured) string {
-	if d := annotationOf(se, AnnotationSourceClusterDomain); d != "" {
-		return d
-	}
-	return rules.DefaultClusterDomain
-}
+func ClusterDomainOf(se *unstructured.Unstructured) string { return view(se).ClusterDomain() }
 
 func annotationOf(u *unstructured.Unstructured, key string) string {
 	if u == nil {
@@ -77,13 +62,7 @@ func annotationOf(u *unstructured.Unstructured, key string) string {
 }
 
 // Addresses returns an entry's spec.addresses.
-func Addresses(se *unstructured.Unstructured) []string {
-	if se == nil {
-		return nil
-	}
-	a, _, _ := unstructured.NestedStringSlice(se.Object, "spec", "addresses")
-	return a
-}
+func Addresses(se *unstructured.Unstructured) []string { return view(se).Addresses }
 
 // MergeSource puts s into sources, replacing the source of the same cluster
 // and keeping every other.
@@ -199,22 +178,12 @@ func Versions(svc *corev1.Service, pods []corev1.Pod, endpointSlices []discovery
 	return sortedUnique(versions)
 }
 
-// PortsOf reads an entry's ports back.
+// PortsOf reads an entry's ports back; a port without a number (or with
+// one that is not a port number) has Number 0.
 func PortsOf(se *unstructured.Unstructured) []Port {
-	raw, _, _ := unstructured.NestedSlice(se.Object, "spec", "ports")
 	var out []Port
-	for _, r := range raw {
-		m, ok := r.(map[string]any)
-		if !ok {
-			continue
-		}
-		p := Port{}
-		p.Name, _ = m["name"].(string)
-		p.Protocol, _ = m["protocol"].(string)
-		if n, ok := rules.Integer(m["number"]); ok {
-			p.Number = int32(n) //nolint:gosec // a port number
-		}
-		out = append(out, p)
+	for _, p := range view(se).Ports {
+		out = append(out, Port{Name: p.Name, Number: int32(p.Number), Protocol: p.Protocol}) //nolint:gosec // a port number, at most 65535
 	}
 	return out
 }
@@ -222,18 +191,13 @@ func PortsOf(se *unstructured.Unstructured) []Port {
 // EgressAddressOf returns the local egress gateway endpoint of an entry of
 // the egress variant (the endpoint without a cluster label), or "".
 func EgressAddressOf(se *unstructured.Unstructured) string {
-	if r, _, _ := unstructured.NestedString(se.Object, "spec", "resolution"); r != rules.ResolutionStatic {
+	v := view(se)
+	if v.Resolution != rules.ResolutionStatic {
 		return ""
 	}
-	endpoints, _, _ := unstructured.NestedSlice(se.Object, "spec", "endpoints")
-	for _, raw := range endpoints {
-		ep, ok := raw.(map[string]any)
-		if !ok {
-			continue
-		}
-		if c, _, _ := unstructured.NestedString(ep, "labels", rules.ClusterLabel); c == "" {
-			a, _, _ := unstructured.NestedString(ep, "address")
-			return a
+	for _, ep := range v.Endpoints {
+		if ep.Labels[rules.ClusterLabel] == "" {
+			return ep.Address
 		}
 	}
 	return ""

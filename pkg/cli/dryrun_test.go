@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -80,5 +81,31 @@ func TestForEachBoundsWorkers(t *testing.T) {
 	})
 	if done.Load() != 10 || peak.Load() != 3 {
 		t.Fatalf("ran %d, peak %d workers; want 10 and 3", done.Load(), peak.Load())
+	}
+}
+
+type orderOptions struct{ calls []string }
+
+func (o *orderOptions) Complete(*cobra.Command, []string) error {
+	o.calls = append(o.calls, "complete")
+	return nil
+}
+
+func (o *orderOptions) Validate() error {
+	o.calls = append(o.calls, "validate")
+	return errors.New("--to is required")
+}
+
+func (o *orderOptions) Run(context.Context) error {
+	o.calls = append(o.calls, "run")
+	return nil
+}
+
+func TestRunEStopsAtValidate(t *testing.T) {
+	o := &orderOptions{}
+	cmd := &cobra.Command{}
+	cmd.SetContext(context.Background())
+	if err := RunE(o)(cmd, nil); err == nil || strings.Join(o.calls, ",") != "complete,validate" {
+		t.Fatalf("RunE = %v after %v; want the Validate error, and Run never called", err, o.calls)
 	}
 }

@@ -25,6 +25,8 @@ type Row struct {
 	Object    *unstructured.Unstructured // what the cluster holds now (or would)
 }
 
+// SortRows orders rows by cluster, namespace, name and kind: one stable
+// table whatever order the work finished in.
 func SortRows(rows []Row) {
 	slices.SortStableFunc(rows, func(a, b Row) int {
 		return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Kind, b.Kind))

@@ -142,8 +142,8 @@ func entry(ns, name, host string, addrs []string, managed bool, eps ...Endpoint)
 	return e
 }
 
-func ep(addr, cluster string, port int64) Endpoint {
-	return Endpoint{Address: addr, Labels: map[string]string{rules.ClusterLabel: cluster}, Ports: map[string]int64{"http": port}}
+func ep(addr, cluster string, port uint32) Endpoint {
+	return Endpoint{Address: addr, Labels: map[string]string{rules.ClusterLabel: cluster}, Ports: map[string]uint32{"http": port}}
 }
 
 func TestChecks(t *testing.T) {
@@ -202,7 +202,7 @@ func TestEntryFrom(t *testing.T) {
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"metadata": map[string]any{"name": "n", "namespace": "ns",
 			"labels":      map[string]any{rules.ManagedByLabel: rules.ManagedByValue},
-			"annotations": map[string]any{annotationSourceClusters: "cluster2, cluster3", annotationExportedFrom: "bar/httpbin"}},
+			"annotations": map[string]any{rules.AnnotationSourceClusters: "cluster2, cluster3", rules.AnnotationExportedFrom: "bar/httpbin"}},
 		"spec": map[string]any{
 			"hosts": []any{"httpbin.bar.global"}, "addresses": []any{"240.0.0.2"},
 			"endpoints": []any{map[string]any{"address": "gw", "labels": map[string]any{"cluster": "cluster2"}, "ports": map[string]any{"http1": int64(15443)}}},

@@ -70,19 +70,12 @@ type EntryPort struct {
 // RouteEntryFrom reads a ServiceEntry (any of the v1alpha3/v1beta1/v1
 // versions).
 func RouteEntryFrom(u *unstructured.Unstructured) RouteEntry {
-	e := RouteEntry{Entry: EntryFrom(u), Domain: builders.ClusterDomainOf(u)}
-	ports, _, _ := unstructured.NestedSlice(u.Object, "spec", "ports")
-	for _, x := range ports {
-		m, ok := x.(map[string]any)
-		if !ok {
-			continue
+	se := rules.ReadServiceEntry(u.Object)
+	e := RouteEntry{Entry: EntryFrom(u), Domain: se.ClusterDomain()}
+	for _, p := range se.Ports {
+		if p.Number != 0 {
+			e.Ports = append(e.Ports, EntryPort{Name: p.Name, Number: p.Number})
 		}
-		n, ok := portNumber(m["number"])
-		if !ok {
-			continue
-		}
-		name, _ := m["name"].(string)
-		e.Ports = append(e.Ports, EntryPort{Name: name, Number: n})
 	}
 	return e
 }
@@ -160,7 +153,7 @@ func tlsPolicyFrom(m map[string]any, path *field.Path) *TLSPolicy {
 		if !ok {
 			continue
 		}
-		n, ok := portNumber(nested(s, "port", "number"))
+		n, ok := rules.PortNumber(nested(s, "port", "number"))
 		if !ok {
 			continue
 		}
@@ -190,15 +183,6 @@ func nested(m map[string]any, keys ...string) any {
 		v = mm[k]
 	}
 	return v
-}
-
-// portNumber reads a port number as any decoder delivers it.
-func portNumber(v any) (uint32, bool) {
-	n, ok := rules.Integer(v)
-	if !ok || n < 1 || n > 65535 {
-		return 0, false
-	}
-	return uint32(n), true
 }
 
 // EffectiveTLS is the tls pilot uses for one port and subset of a rule,
@@ -280,7 +264,7 @@ func PassthroughServersFrom(u *unstructured.Unstructured) []PassthroughServer {
 		if !ok {
 			continue
 		}
-		port, _ := portNumber(nested(m, "port", "number"))
+		port, _ := rules.PortNumber(nested(m, "port", "number"))
 		mode, _ := nested(m, "tls", "mode").(string)
 		if port != rules.GatewayPort || mode != "AUTO_PASSTHROUGH" {
 			continue

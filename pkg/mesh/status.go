@@ -14,14 +14,6 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
-// Annotations that export writes on ServiceEntries (the builders package
-// is their home; repeated here as plain strings so that status reads
-// entries written by any version of export).
-const (
-	annotationSourceClusters = "mesh.kubectl-mesh.io/source-clusters"
-	annotationExportedFrom   = "mesh.kubectl-mesh.io/exported-from"
-)
-
 // Entry is what status needs of a ServiceEntry.
 type Entry struct {
 	Namespace, Name string
@@ -35,13 +27,9 @@ type Entry struct {
 	Source         string
 }
 
-// Endpoint is one ServiceEntry endpoint.
-type Endpoint struct {
-	Address  string
-	Labels   map[string]string
-	Ports    map[string]int64
-	Locality string
-}
+// Endpoint is one ServiceEntry endpoint, as the one ServiceEntry view reads
+// it.
+type Endpoint = rules.Endpoint
 
 // Ref is namespace/name.
 func (e Entry) Ref() string { return e.Namespace + "/" + e.Name }
@@ -53,36 +41,14 @@ func (e Entry) Global() bool {
 
 // EntryFrom reads a ServiceEntry (any of the v1alpha3/v1beta1/v1 versions).
 func EntryFrom(u *unstructured.Unstructured) Entry {
-	e := Entry{Namespace: u.GetNamespace(), Name: u.GetName(), Managed: u.GetLabels()[rules.ManagedByLabel] == rules.ManagedByValue}
-	e.Hosts, _, _ = unstructured.NestedStringSlice(u.Object, "spec", "hosts")
-	e.Addresses, _, _ = unstructured.NestedStringSlice(u.Object, "spec", "addresses")
-	eps, _, _ := unstructured.NestedSlice(u.Object, "spec", "endpoints")
-	for _, x := range eps {
-		m, ok := x.(map[string]any)
-		if !ok {
-			continue
-		}
-		ep := Endpoint{Labels: map[string]string{}, Ports: map[string]int64{}}
-		ep.Address, _, _ = unstructured.NestedString(m, "address")
-		ep.Locality, _, _ = unstructured.NestedString(m, "locality")
-		ep.Labels, _, _ = unstructured.NestedStringMap(m, "labels")
-		if ports, ok := m["ports"].(map[string]any); ok {
-			for k, v := range ports {
-				if n, ok := rules.Integer(v); ok {
-					ep.Ports[k] = n
-				}
-			}
-		}
-		e.Endpoints = append(e.Endpoints, ep)
+	se := rules.ReadServiceEntry(u.Object)
+	return Entry{
+		Namespace: se.Namespace, Name: se.Name,
+		Hosts: se.Hosts, Addresses: se.Addresses, Endpoints: se.Endpoints,
+		Managed:        se.Managed(),
+		SourceClusters: se.SourceClusters(),
+		Source:         se.ExportedFrom(),
 	}
-	a := u.GetAnnotations()
-	for _, c := range strings.Split(a[annotationSourceClusters], ",") {
-		if c = strings.TrimSpace(c); c != "" {
-			e.SourceClusters = append(e.SourceClusters, c)
-		}
-	}
-	e.Source = a[annotationExportedFrom]
-	return e
 }
 
 // Sources are the entry's source clusters: the annotation, else the
@@ -249,7 +215,7 @@ func CheckGateways(cluster string, entries []Entry, gateways map[string]GatewayA
 			}
 			bad := ep.Address != gw.Host
 			for _, p := range ep.Ports {
-				bad = bad || uint32(p) != gw.Port
+				bad = bad || p != gw.Port
 			}
 			if bad {
 				out = append(out, Problem{Cluster: cluster, Kind: ProblemGatewayMismatch, Object: "serviceentry " + e.Ref(),
@@ -265,7 +231,7 @@ func endpointString(ep Endpoint) string {
 	ports := slices.Sorted(maps.Values(ep.Ports))
 	ports = slices.Compact(ports)
 	if len(ports) == 1 {
-		return net.JoinHostPort(ep.Address, strconv.FormatInt(ports[0], 10))
+		return net.JoinHostPort(ep.Address, strconv.FormatUint(uint64(ports[0]), 10))
 	}
 	return ep.Address
 }

@@ -2,7 +2,9 @@
 // host: it fills only what is missing (location, resolution, the VIP,
 // endpoint ports) on the unstructured object, never touches status, and is
 // idempotent, so the admission handler can answer with a JSON patch computed
-// from the raw request.
+// from the raw request. It reads entries through pkg/rules' ServiceEntry view
+// and imports nothing else of this module (validation is pkg/validate's, and
+// the handler calls both).
 package mutate
 
 import (
@@ -13,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/validate"
 )
 
 // AllocateFunc returns the VIP for host, claiming it for the object being
@@ -35,17 +36,18 @@ func (r Result) Changed() bool {
 
 // Default fills what a ServiceEntry the `.global` rules apply to is missing:
 // location MESH_INTERNAL, resolution DNS, every endpoint's missing port
-// names mapped to the gateway port, and, when alloc is not nil and addresses
-// are empty, an allocated VIP. Values that are present, even invalid ones,
-// are left for validation to report. Objects the rules do not apply to are
-// returned untouched.
+// names mapped to the gateway port, and, when alloc is not nil, the VIP
+// (see Allocate). Values that are present, even invalid ones, are left for
+// validation to report. Objects the rules do not apply to are returned
+// untouched.
 func Default(ctx context.Context, obj *unstructured.Unstructured, cfg rules.Policy, alloc AllocateFunc) (Result, error) {
 	var res Result
-	if !validate.Applies(obj, cfg.Suffix) {
+	if obj == nil {
 		return res, nil
 	}
+	se := rules.ReadServiceEntry(obj.Object)
 	spec, ok := obj.Object["spec"].(map[string]any)
-	if !ok {
+	if !ok || !se.Applies(cfg.Suffix) {
 		return res, nil
 	}
 	if isUnset(spec, "location") {
@@ -56,19 +58,44 @@ func Default(ctx context.Context, obj *unstructured.Unstructured, cfg rules.Poli
 		spec["resolution"] = rules.DefaultResolution
 		res.Resolution = true
 	}
-	res.EndpointPorts = defaultEndpointPorts(spec, int64(cfg.GatewayPort()))
-	if alloc != nil && isEmptyList(spec, "addresses") {
-		host := validate.GlobalHost(obj, cfg.Suffix)
-		if host != "" {
-			addr, err := alloc(ctx, host)
-			if err != nil {
-				return res, fmt.Errorf("allocate a VIP for %s: %w", host, err)
-			}
-			spec["addresses"] = []any{addr.String()}
-			res.Address = addr
-		}
+	res.EndpointPorts = defaultEndpointPorts(spec, se.PortNames(), int64(cfg.GatewayPort()))
+	var err error
+	res.Address, err = allocate(ctx, spec, se, cfg.Suffix, alloc)
+	return res, err
+}
+
+// Allocate gives a ServiceEntry the `.global` rules apply to, with one
+// valid `.global` host and empty addresses, the VIP alloc returns, and
+// returns it; otherwise it changes nothing and returns the zero Addr. The
+// admission handler calls it after Default (without alloc) and validation,
+// so that only an entry that will be admitted takes a VIP.
+func Allocate(ctx context.Context, obj *unstructured.Unstructured, cfg rules.Policy, alloc AllocateFunc) (netip.Addr, error) {
+	if obj == nil {
+		return netip.Addr{}, nil
 	}
-	return res, nil
+	se := rules.ReadServiceEntry(obj.Object)
+	spec, ok := obj.Object["spec"].(map[string]any)
+	if !ok || !se.Applies(cfg.Suffix) {
+		return netip.Addr{}, nil
+	}
+	return allocate(ctx, spec, se, cfg.Suffix, alloc)
+}
+
+func allocate(ctx context.Context, spec map[string]any, se rules.ServiceEntry, suffix string, alloc AllocateFunc) (netip.Addr, error) {
+	// Addresses of the wrong type are not empty: validation reports them.
+	if alloc == nil || len(se.Addresses) > 0 || se.SkippedAt("spec.addresses") {
+		return netip.Addr{}, nil
+	}
+	host := se.GlobalHost(suffix)
+	if host == "" {
+		return netip.Addr{}, nil
+	}
+	addr, err := alloc(ctx, host)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("allocate a VIP for %s: %w", host, err)
+	}
+	spec["addresses"] = []any{addr.String()}
+	return addr, nil
 }
 
 // isUnset: missing, null or the empty string (what a client that zeroes an
@@ -78,24 +105,9 @@ func isUnset(m map[string]any, key string) bool {
 	return !ok || v == nil || v == ""
 }
 
-func isEmptyList(m map[string]any, key string) bool {
-	v, ok := m[key]
-	if !ok || v == nil {
-		return true
-	}
-	l, ok := v.([]any)
-	return ok && len(l) == 0
-}
-
-func defaultEndpointPorts(spec map[string]any, gatewayPort int64) int {
-	ports, _ := spec["ports"].([]any)
-	var names []string
-	for _, p := range ports {
-		pm, _ := p.(map[string]any)
-		if n, ok := pm["name"].(string); ok && n != "" {
-			names = append(names, n)
-		}
-	}
+// defaultEndpointPorts maps the port names missing on each endpoint to the
+// gateway port.
+func defaultEndpointPorts(spec map[string]any, names []string, gatewayPort int64) int {
 	eps, _ := spec["endpoints"].([]any)
 	added := 0
 	for _, e := range eps {

@@ -150,6 +150,43 @@ func TestDefaultGatewayPortAndErrors(t *testing.T) {
 	}
 }
 
+// TestAllocateAfterDefault: the admission handler defaults without an
+// allocator, validates, and only then allocates; the two steps together
+// are Default with the allocator.
+func TestAllocateAfterDefault(t *testing.T) {
+	for name, tc := range map[string]struct {
+		in        string
+		wantCalls int
+	}{
+		"minimal":              {in: minimal, wantCalls: 1},
+		"complete":             {in: complete},
+		"not global":           {in: `{"spec":{"hosts":["httpbin.example.com"]}}`},
+		"a host not a string":  {in: `{"spec":{"hosts":["httpbin.bar.global",1]}}`},
+		"addresses not a list": {in: `{"spec":{"hosts":["a.b.global"],"addresses":"240.0.0.1"}}`},
+		"an address mistyped":  {in: `{"spec":{"hosts":["a.b.global"],"addresses":[1]}}`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := &fixedAlloc{addr: netip.MustParseAddr("240.0.0.9")}
+			two := obj(t, tc.in)
+			res, err := Default(context.Background(), two, rules.DefaultPolicy(), nil)
+			if err != nil || res.Address.IsValid() || a.calls != 0 {
+				t.Fatalf("Default without an allocator = %+v, %v", res, err)
+			}
+			addr, err := Allocate(context.Background(), two, rules.DefaultPolicy(), a.alloc)
+			if err != nil || a.calls != tc.wantCalls || addr.IsValid() != (tc.wantCalls == 1) {
+				t.Fatalf("Allocate(%s) = %v, %v after %d calls, want %d", tc.in, addr, err, a.calls, tc.wantCalls)
+			}
+			one := obj(t, tc.in)
+			if _, err := Default(context.Background(), one, rules.DefaultPolicy(), a.alloc); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(one.Object, two.Object) {
+				t.Errorf("Default then Allocate = %v; Default with the allocator = %v", two.Object, one.Object)
+			}
+		})
+	}
+}
+
 func TestDefaultDestinationRuleIdempotent(t *testing.T) {
 	entry := &rules.Entry{Namespace: "foo", Name: "httpbin-bar", Host: "httpbin.bar.global", Ports: []uint32{8000}, ClusterDomain: "east.local"}
 	dr := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{

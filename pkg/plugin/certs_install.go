@@ -72,15 +72,7 @@ func NewCmdCertsInstall(f cli.Factory, streams genericiooptions.IOStreams) *cobr
 		Short:   "Create or update Istio's cacerts Secret in one or more clusters",
 		Example: certsInstallExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    cli.RunE(o),
 	}
 	cmd.Flags().StringVar(&o.Dir, "dir", defaultCertsDir, "Directory holding <cluster>/ with the files from \"certs intermediate\".")
 	cmd.Flags().StringVar(&o.Cluster, "cluster", "", "Cluster whose files to install into --context (default: the context's name).")

@@ -55,7 +55,7 @@ func NewCmdCertsIntermediate(streams genericiooptions.IOStreams) *cobra.Command 
 		Long:    "Create one intermediate CA per cluster, signed by the root, in <dir>/<cluster>/: ca-cert.pem, ca-key.pem, root-cert.pem and cert-chain.pem (intermediate then root), the files of Istio's cacerts Secret.",
 		Example: certsIntermediateExample,
 		Args:    cobra.MinimumNArgs(1),
-		RunE:    o.run,
+		RunE:    cli.RunE(o),
 	}
 	o.addFlags(cmd)
 	return cmd
@@ -71,7 +71,7 @@ func NewCmdCertsRotate(streams genericiooptions.IOStreams) *cobra.Command {
   kubectl mesh certs rotate cluster1
   kubectl mesh certs install --context cluster1 --force --restart`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: o.run,
+		RunE: cli.RunE(o),
 	}
 	o.addFlags(cmd)
 	return cmd
@@ -89,16 +89,6 @@ func (o *CertsIntermediateOptions) addFlags(cmd *cobra.Command) {
 		cmd.Flags().BoolVar(&o.Force, "force", false, "Overwrite existing files.")
 	}
 	o.PrintFlags.AddFlags(cmd)
-}
-
-func (o *CertsIntermediateOptions) run(cmd *cobra.Command, args []string) error {
-	if err := o.Complete(cmd, args); err != nil {
-		return err
-	}
-	if err := o.Validate(); err != nil {
-		return err
-	}
-	return o.Run(cmd.Context())
 }
 
 // Complete reads the root certificate (not its key: that is needed only to

@@ -61,15 +61,7 @@ func NewCmdCertsRoot(streams genericiooptions.IOStreams) *cobra.Command {
 		Short:   "Create the mesh's root CA (root-cert.pem, root-key.pem)",
 		Example: certsRootExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    cli.RunE(o),
 	}
 	cmd.Flags().StringVar(&o.Dir, "dir", defaultCertsDir, "Directory for the root's files.")
 	cmd.Flags().StringVar(&o.KeyAlgorithm, "key-algorithm", pki.KeyRSA, "Key algorithm: rsa or ecdsa.")

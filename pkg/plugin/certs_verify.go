@@ -77,15 +77,7 @@ outliving its root, a SHA-1 root, anything expiring within --warn-within.
 The root's key is never needed.`,
 		Example: certsVerifyExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    cli.RunE(o),
 	}
 	cmd.Flags().StringVar(&o.Dir, "dir", defaultCertsDir, "Directory made by \"certs root\" and \"certs intermediate\" to check.")
 	cmd.Flags().StringSliceVar(&o.Contexts, "contexts", nil, "Check the cacerts Secret of these contexts: CTX or NAME=CTX, comma-separated.")

@@ -40,7 +40,7 @@ func newCompletionRoot(t *testing.T) (*cobra.Command, *bytes.Buffer) {
 	var out bytes.Buffer
 	streams := genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &bytes.Buffer{}}
 	flags := genericclioptions.NewConfigFlags(true)
-	root := newCmdMesh(flags, streams)
+	root := newCmdMesh(flags, cli.NewFactory(flags), streams)
 	fake := &cobra.Command{Use: "fake", RunE: func(*cobra.Command, []string) error { return nil }}
 	fake.Flags().String("from", "", "")
 	fake.Flags().StringSlice("to", nil, "")

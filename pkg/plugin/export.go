@@ -6,15 +6,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
-
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/rest"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/export"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/gateway"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
@@ -87,16 +85,13 @@ type ExportOptions struct {
 	ClusterDomain   string
 	Locality        string
 	ViaEgress       bool
-	DryRun          string
 	PrintFlags      *cli.PrintFlags
 
-	// WrapConfig, when set, adjusts every cluster's client configuration
-	// (benchmarks count requests with it).
-	WrapConfig func(rest.Config) rest.Config
-
-	factory   cli.Factory
-	namespace string
-	override  *gateway.Address
+	dryRunFlag string
+	dryRun     cli.DryRun
+	factory    cli.Factory
+	namespace  string
+	override   *gateway.Address
 	genericiooptions.IOStreams
 }
 
@@ -106,7 +101,6 @@ func NewExportOptions(f cli.Factory, streams genericiooptions.IOStreams) *Export
 		VersionLabel:  builders.DefaultVersionLabel,
 		ClusterDomain: rules.DefaultClusterDomain,
 		GatewayNS:     gateway.DefaultNamespace,
-		DryRun:        DryRunNone,
 		PrintFlags:    cli.NewPrintFlags("exported"),
 		factory:       f,
 		IOStreams:     streams,
@@ -122,7 +116,7 @@ func NewCmdExport(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Comm
 		Long:    exportLong,
 		Example: exportExample,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
+			if err := o.Complete(cmd, args); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
@@ -146,19 +140,22 @@ func NewCmdExport(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Comm
 	fl.StringVar(&o.ClusterDomain, "source-cluster-domain", o.ClusterDomain, "DNS domain of the source cluster, as in the SNI of its services.")
 	fl.StringVar(&o.Locality, "locality", "", "Locality REGION[/ZONE] of the source's gateway on the entry's endpoint (default: from the topology labels of the nodes its pods run on, or of all nodes when they agree).")
 	fl.BoolVar(&o.ViaEgress, "via-egress", false, "Refused: an entry sent through the caller's egress gateway routes nowhere on current Istio (see above).")
-	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `Must be "none", "client" (contact only the source) or "server" (ask every target, write nothing).`)
+	cli.AddDryRunFlag(cmd, &o.dryRunFlag)
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
 
-// Complete reads the namespace and parses --gateway-address.
-func (o *ExportOptions) Complete(args []string) error {
+// Complete reads the namespace, resolves the contexts and parses
+// --dry-run and --gateway-address.
+func (o *ExportOptions) Complete(_ *cobra.Command, args []string) error {
 	o.Services = args
-	ns, err := completeSource(o.factory, &o.From, &o.FromClusterName, &o.TargetNamespace)
-	if err != nil {
+	var err error
+	if o.dryRun, err = cli.ParseDryRun(o.dryRunFlag); err != nil {
 		return err
 	}
-	o.namespace = ns
+	if o.namespace, err = completeSource(o.factory, &o.From, &o.FromClusterName, &o.TargetNamespace); err != nil {
+		return err
+	}
 	if err := o.factory.CheckContexts(append([]string{o.From}, o.To...)...); err != nil {
 		return err
 	}
@@ -189,9 +186,6 @@ func (o *ExportOptions) Validate() error {
 	if err := validateLocality(o.Locality); err != nil {
 		return err
 	}
-	if err := validateDryRun(o.DryRun); err != nil {
-		return err
-	}
 	if err := o.PrintFlags.Validate(); err != nil {
 		return err
 	}
@@ -217,70 +211,23 @@ var errViaEgress = errors.New("--via-egress is refused: the caller's egress gate
 // Run exports and prints the outcome; the error says which clusters or
 // services failed.
 func (o *ExportOptions) Run(ctx context.Context) error {
-	src, err := o.readSource(ctx)
+	res, err := export.Export(ctx, o.factory, export.Request{
+		From: o.From, To: o.To,
+		Services: o.Services, Selector: o.Selector, All: o.All,
+		Namespace: o.namespace, TargetNamespace: o.TargetNamespace, CreateNamespace: o.CreateNamespace,
+		ClusterName: o.FromClusterName, VersionLabel: o.VersionLabel,
+		Gateway:        gateway.Options{Service: o.GatewayService, Namespace: o.GatewayNS},
+		GatewayAddress: o.override,
+		ClusterDomain:  o.ClusterDomain, Locality: o.Locality,
+		DryRun: o.dryRun, Warnings: o.ErrOut,
+	})
 	if err != nil {
 		return err
 	}
-	for _, w := range src.Gateway.Warnings {
-		o.warn("%s: %s", o.From, w)
-	}
-	var (
-		mu       sync.Mutex
-		results  = make([]targetResult, len(o.To))
-		wg       sync.WaitGroup
-		exported = map[string][]string{} // service → targets that hold it now
-	)
-	for i, target := range o.To {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := o.exportTo(ctx, target, src)
-			mu.Lock()
-			defer mu.Unlock()
-			results[i] = r
-			for svc, ok := range r.succeeded {
-				if ok {
-					exported[svc] = append(exported[svc], target+"/"+o.TargetNamespace)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	var local []cli.Row
-	if cli.Interrupted(ctx) == nil {
-		local = o.writeLocalRules(ctx, src, exported)
-	}
-
-	var rows []cli.Row
-	for _, r := range results {
-		rows = append(rows, r.rows...)
-	}
-	rows = append(rows, local...)
-	for _, svc := range src.Services {
-		if svc.Err != nil {
-			rows = append([]cli.Row{{Cluster: o.From, Kind: "Service", Namespace: o.namespace, Name: svc.Name, Action: cli.Failed, Err: svc.Err}}, rows...)
-		}
-	}
-	for _, r := range results {
-		seen := map[string]bool{}
-		for _, w := range r.warnings {
-			if !seen[w] {
-				seen[w] = true
-				o.warn("%s: %s", r.cluster, w)
-			}
-		}
-	}
-	if err := cli.PrintRows(o.Out, o.PrintFlags, rows, dryRunSuffix(o.DryRun)); err != nil {
+	if err := cli.PrintRows(o.Out, o.PrintFlags, res.Rows, o.dryRun.Suffix()); err != nil {
 		return err
 	}
-	if cause := cli.Interrupted(ctx); cause != nil {
-		return fmt.Errorf("export %w: every target that had not finished is as it was before (the table marks what was undone); run the same export again to finish", cause)
-	}
-	return failures(rows, "export")
-}
-
-func (o *ExportOptions) warn(format string, a ...any) {
-	fmt.Fprintf(o.ErrOut, "Warning: "+format+"\n", a...)
+	return res.Err
 }
 
 func validateServiceArgs(services []string, selector string, all bool) error {
@@ -330,23 +277,24 @@ func validateClusterName(name string) error {
 	return nil
 }
 
-// failures turns the failed rows into one error for the exit code; the
-// table above it already says what failed where.
-func failures(rows []cli.Row, verb string) error {
-	var msgs []string
-	for _, r := range rows {
-		switch {
-		case r.Err == nil:
-		case r.Kind == "":
-			msgs = append(msgs, fmt.Sprintf("%s: %v", r.Cluster, r.Err))
-		default:
-			msgs = append(msgs, fmt.Sprintf("%s: %s %s/%s: %v", r.Cluster, cli.LowerKind(r.Kind), r.Namespace, r.Name, r.Err))
+// completeSource defaults the flags export and unexport share: --from is the
+// current context, --from-cluster-name the --from context, and
+// --target-namespace the namespace (-n). It returns that namespace.
+func completeSource(f cli.Factory, from, fromClusterName, targetNamespace *string) (string, error) {
+	ns, _, err := f.Getter.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return "", err
+	}
+	if *from == "" {
+		if *from, err = f.CurrentContext(); err != nil {
+			return "", fmt.Errorf("--from: %w", err)
 		}
 	}
-	if len(msgs) == 0 {
-		return nil
+	if *fromClusterName == "" {
+		*fromClusterName = *from
 	}
-	slices.Sort(msgs)
-	msgs = slices.Compact(msgs)
-	return fmt.Errorf("%s failed for %d object(s):\n  %s", verb, len(msgs), strings.Join(msgs, "\n  "))
+	if *targetNamespace == "" {
+		*targetNamespace = ns
+	}
+	return ns, nil
 }

@@ -46,7 +46,7 @@ func meshFlags(t *testing.T, args ...string) cli.Factory {
 	}
 	cf := cli.NewConfigFlags()
 	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}
-	root := newCmdMesh(cf, streams)
+	root := newCmdMesh(cf, cli.NewFactory(cf), streams)
 	if err := root.PersistentFlags().Parse(append([]string{"--kubeconfig", path}, args...)); err != nil {
 		t.Fatal(err)
 	}

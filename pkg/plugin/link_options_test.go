@@ -5,14 +5,32 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 )
 
+// completeAndValidate runs what RunE runs before Run; the zero Factory
+// has no kubeconfig flags, so Complete reads nothing.
+func completeAndValidate(o *LinkOptions) error {
+	if o.PrintFlags == nil {
+		o.PrintFlags = cli.NewPrintFlags("linked")
+	}
+	if err := o.Complete(nil, nil); err != nil {
+		return err
+	}
+	return o.Validate()
+}
+
 func TestLinkValidate(t *testing.T) {
+	wide := "wide"
 	tests := map[string]struct {
 		o    LinkOptions
 		want string // substring of the error; "" for none
 	}{
-		"ok":                      {o: LinkOptions{From: "a", To: "b", DryRun: "none"}},
+		"ok":                      {o: LinkOptions{From: "a", To: "b", dryRunFlag: "none"}},
 		"missing to":              {o: LinkOptions{From: "a"}, want: "--from and --to"},
 		"same cluster":            {o: LinkOptions{From: "a", To: "a"}, want: "two different clusters"},
 		"bad dns configmap":       {o: LinkOptions{From: "a", To: "b", DNSConfigMap: "coredns-custom"}, want: "NAMESPACE/NAME"},
@@ -27,56 +45,85 @@ func TestLinkValidate(t *testing.T) {
 		"server not https":        {o: LinkOptions{From: "a", To: "b", MultiPrimary: true, Servers: []string{"10.0.0.2:6443"}, TokenExpiry: 24 * time.Hour}, want: "https URL"},
 		"server of the caller":    {o: LinkOptions{From: "a", To: "b", MultiPrimary: true, Servers: []string{"a=https://10.0.0.1:6443"}, TokenExpiry: 24 * time.Hour}, want: "does not call"},
 		"renewal too long":        {o: LinkOptions{From: "a", To: "b", MultiPrimary: true, TokenExpiry: 24 * time.Hour, TokenRenewBefore: 48 * time.Hour}, want: "--token-renew-before"},
-		"servers both ways":       {o: LinkOptions{From: "a", To: "b", Bidirectional: true, MultiPrimary: true, Servers: []string{"a=https://10.0.0.1:6443", "b=https://10.0.0.2:6443"}, Networks: []string{"a=n1", "b=n2"}, TokenExpiry: 24 * time.Hour, DryRun: "none"}},
+		"servers both ways":       {o: LinkOptions{From: "a", To: "b", Bidirectional: true, MultiPrimary: true, Servers: []string{"a=https://10.0.0.1:6443", "b=https://10.0.0.2:6443"}, Networks: []string{"a=n1", "b=n2"}, TokenExpiry: 24 * time.Hour, dryRunFlag: "none"}},
 		"short token":             {o: LinkOptions{From: "a", To: "b", MultiPrimary: true, TokenExpiry: time.Minute}, want: "--token-expiry"},
-		"bad dry run":             {o: LinkOptions{From: "a", To: "b", DryRun: "maybe"}, want: "--dry-run"},
-		"bad output":              {o: LinkOptions{From: "a", To: "b", Output: "wide"}, want: "--output"},
+		"bad dry run":             {o: LinkOptions{From: "a", To: "b", dryRunFlag: "maybe"}, want: "--dry-run"},
+		"bad output":              {o: LinkOptions{From: "a", To: "b", PrintFlags: withOutput(cli.NewPrintFlags("linked"), wide)}, want: "--output"},
 		"bad gateway address":     {o: LinkOptions{From: "a", To: "b", GatewayAddress: "gw:notaport"}, want: "gw:notaport"},
 		"multi-primary network":   {o: LinkOptions{From: "a", To: "b", MultiPrimary: true, Networks: []string{"n"}, TokenExpiry: 24 * time.Hour}},
+		"-o name":                 {o: LinkOptions{From: "a", To: "b", PrintFlags: withOutput(cli.NewPrintFlags("linked"), "name")}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			err := tc.o.Validate()
+			err := completeAndValidate(&tc.o)
 			if tc.want == "" {
 				if err != nil {
-					t.Fatalf("Validate(%+v) = %v", tc.o, err)
+					t.Fatalf("Complete and Validate(%+v) = %v", tc.o, err)
 				}
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Validate(%+v) = %v, want an error with %q", tc.o, err, tc.want)
+				t.Fatalf("Complete and Validate(%+v) = %v, want an error with %q", tc.o, err, tc.want)
 			}
 		})
 	}
 }
 
-func TestUnlinkAndStatusValidate(t *testing.T) {
-	if err := (&UnlinkOptions{From: "a", To: "a"}).Validate(); err == nil {
+func withOutput(pf *cli.PrintFlags, format string) *cli.PrintFlags {
+	pf.OutputFormat = &format
+	return pf
+}
+
+// A bare --dry-run is client, as in kubectl, and the value is parsed once,
+// in Complete.
+func TestLinkDryRunFlag(t *testing.T) {
+	streams := genericiooptions.NewTestIOStreamsDiscard()
+	for arg, want := range map[string]cli.DryRun{"": cli.DryRunNone, "--dry-run": cli.DryRunClient, "--dry-run=server": cli.DryRunServer, "--dry-run=none": cli.DryRunNone} {
+		flags := []string{"--from", "a", "--to", "b"}
+		if arg != "" {
+			flags = append(flags, arg)
+		}
+		lo := NewLinkOptions(cli.Factory{}, streams)
+		uo := NewUnlinkOptions(cli.Factory{}, streams)
+		for _, c := range []struct {
+			cmd      *cobra.Command
+			complete func() error
+			dryRun   *cli.DryRun
+		}{
+			{newCmdLink(lo), func() error { return lo.Complete(nil, nil) }, &lo.dryRun},
+			{newCmdUnlink(uo), func() error { return uo.Complete(nil, nil) }, &uo.dryRun},
+		} {
+			if err := c.cmd.ParseFlags(flags); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.complete(); err != nil {
+				t.Fatalf("%s %q: Complete: %v", c.cmd.Name(), arg, err)
+			}
+			if *c.dryRun != want {
+				t.Errorf("%s %q: dry run %v, want %v", c.cmd.Name(), arg, *c.dryRun, want)
+			}
+		}
+	}
+}
+
+func TestUnlinkValidate(t *testing.T) {
+	same := NewUnlinkOptions(cli.Factory{}, genericiooptions.NewTestIOStreamsDiscard())
+	same.From, same.To = "a", "a"
+	if err := same.Validate(); err == nil {
 		t.Fatal("unlink of a cluster from itself must fail")
 	}
-	if err := (&UnlinkOptions{From: "a", To: "b", DryRun: "client"}).Validate(); err != nil {
+	ok := NewUnlinkOptions(cli.Factory{}, genericiooptions.NewTestIOStreamsDiscard())
+	ok.From, ok.To, ok.dryRunFlag = "a", "b", "client"
+	if err := ok.Complete(nil, nil); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func TestContains(t *testing.T) {
-	have := map[string]any{"a": "1", "b": map[string]any{"c": []any{"x", "y"}, "d": int64(2)}}
-	tests := map[string]struct {
-		want any
-		ok   bool
-	}{
-		"subset":        {map[string]any{"b": map[string]any{"d": int64(2)}}, true},
-		"list equal":    {map[string]any{"b": map[string]any{"c": []any{"x", "y"}}}, true},
-		"list differs":  {map[string]any{"b": map[string]any{"c": []any{"x"}}}, false},
-		"value differs": {map[string]any{"a": "2"}, false},
-		"missing key":   {map[string]any{"z": "1"}, false},
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
 	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			if got := contains(have, tc.want); got != tc.ok {
-				t.Fatalf("contains(%v, %v) = %v", have, tc.want, got)
-			}
-		})
+	bad := NewUnlinkOptions(cli.Factory{}, genericiooptions.NewTestIOStreamsDiscard())
+	bad.From, bad.To, bad.dryRunFlag = "a", "b", "maybe"
+	if err := bad.Complete(nil, nil); err == nil || !strings.Contains(err.Error(), "--dry-run") {
+		t.Fatalf("unlink --dry-run=maybe: %v", err)
 	}
 }
 
@@ -94,8 +141,8 @@ func TestLinkByContext(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			tc.o.MultiPrimary, tc.o.TokenExpiry, tc.o.DryRun = true, 24*time.Hour, "none"
-			if err := tc.o.Validate(); err != nil {
+			tc.o.MultiPrimary, tc.o.TokenExpiry = true, 24*time.Hour
+			if err := completeAndValidate(&tc.o); err != nil {
 				t.Fatal(err)
 			}
 			if !maps.Equal(tc.o.networks, tc.networks) || !maps.Equal(tc.o.servers, tc.servers) {

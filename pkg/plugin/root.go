@@ -32,10 +32,14 @@ const rootExample = `  # Show the plugin's version
 // are bound once here, on the persistent flags, and shared by every
 // subcommand.
 func NewCmdMesh(streams genericiooptions.IOStreams) *cobra.Command {
-	return newCmdMesh(cli.NewConfigFlags(), streams)
+	cf := cli.NewConfigFlags()
+	return newCmdMesh(cf, cli.NewFactory(cf), streams)
 }
 
-func newCmdMesh(getter *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+// newCmdMesh builds the command tree on kubectl's flags getter and the
+// factory every command takes its clients from (tests hand out fake
+// clusters through it).
+func newCmdMesh(getter *genericclioptions.ConfigFlags, f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:           "kubectl mesh",
 		Short:         "Run one Istio mesh across many Kubernetes clusters",
@@ -52,7 +56,6 @@ func newCmdMesh(getter *genericclioptions.ConfigFlags, streams genericiooptions.
 	cmd.SetErr(streams.ErrOut)
 	getter.AddFlags(cmd.PersistentFlags())
 
-	f := cli.NewFactory(getter)
 	cmd.AddCommand(
 		NewCmdVersion(streams),
 		NewCmdCerts(f, streams),
@@ -61,6 +64,5 @@ func newCmdMesh(getter *genericclioptions.ConfigFlags, streams genericiooptions.
 		NewCmdRoute(f, streams),
 	)
 	RegisterCompletions(cmd, f)
-	_ = f // used by the cluster commands
 	return cmd
 }

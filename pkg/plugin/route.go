@@ -95,15 +95,7 @@ func NewCmdRoute(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Comma
 		Long:    routeLong,
 		Example: routeExample,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    cli.RunE(o),
 	}
 	fl := cmd.Flags()
 	fl.StringSliceVar(&o.To, "to", nil, "Weighted versions VERSION=WEIGHT,… adding up to 100 (one VERSION alone: all of it).")

@@ -18,6 +18,7 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/dns"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/gateway"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/link"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/meshconfig"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
@@ -88,15 +89,7 @@ func NewCmdStatus(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Comm
 		Long:    statusLong,
 		Example: statusExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    cli.RunE(o),
 	}
 	cmd.Flags().StringSliceVar(&o.Contexts, "contexts", nil, "Contexts to report on (default: every context of the kubeconfig whose cluster has istio-system).")
 	cmd.Flags().DurationVar(&o.Timeout, "peer-timeout", o.Timeout, "How long to wait for a cluster or linked peer to answer.")
@@ -218,7 +211,7 @@ func readCerts(ctx context.Context, c *cli.Cluster, cs *mesh.ClusterStatus) {
 // the cluster DNS forwarding the global zone to it, else Istio's DNS
 // proxying.
 func readDNS(ctx context.Context, c *cli.Cluster, cs *mesh.ClusterStatus) {
-	if ip, err := istioCoreDNS(ctx, c); err == nil {
+	if ip, err := link.IstioCoreDNS(ctx, c); err == nil {
 		cs.IstioCoreDNS = ip
 	}
 	if cm, t, _, err := dns.Detect(ctx, c.Kube, "", ""); err != nil {

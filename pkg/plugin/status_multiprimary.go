@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/link"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/meshconfig"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
@@ -22,7 +23,7 @@ import (
 // secret, each asked of the server it names as its token.
 func (o *StatusOptions) readMultiPrimary(ctx context.Context, c *cli.Cluster, cs *mesh.ClusterStatus, network string) {
 	cs.Network = network
-	if f, ok, err := istiodFacts(ctx, c); err == nil && ok {
+	if f, ok, err := link.IstiodFacts(ctx, c); err == nil && ok {
 		cs.ClusterName = f.ClusterName
 	}
 	if cm, err := meshconfig.Find(ctx, c.Kube, ""); err == nil {
@@ -71,7 +72,7 @@ func (o *StatusOptions) probeRemote(ctx context.Context, rs *mesh.RemoteSecretSt
 	}
 	tctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	acc, err := readerAccess(tctx, remote.Config)
+	acc, err := link.ReaderAccess(tctx, remote.Kube)
 	var status *apierrors.StatusError
 	switch {
 	case err == nil:

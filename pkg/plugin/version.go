@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -33,15 +34,7 @@ func NewCmdVersion(streams genericiooptions.IOStreams) *cobra.Command {
 		Short:   "Print the version of kubectl mesh",
 		Example: versionExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE:    cli.RunE(o),
 	}
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
@@ -59,7 +52,7 @@ func (o *VersionOptions) Validate() error {
 }
 
 // Run prints the version.
-func (o *VersionOptions) Run() error {
+func (o *VersionOptions) Run(context.Context) error {
 	return o.PrintFlags.PrintReport(o.Out, o.info, func(out io.Writer) error {
 		_, err := fmt.Fprintf(out, "kubectl-mesh %s (commit %s, %s, %s)\n", o.info.Version, o.info.Commit, o.info.GoVersion, o.info.Platform)
 		return err

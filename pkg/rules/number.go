@@ -17,3 +17,13 @@ func Integer(v any) (int64, bool) {
 	}
 	return 0, false
 }
+
+// PortNumber reads a port number: an Integer in 1-65535. Anything else (0,
+// 70000, 1.5, "8000") is not a port number and is never truncated into one.
+func PortNumber(v any) (uint32, bool) {
+	n, ok := Integer(v)
+	if !ok || n < 1 || n > 65535 {
+		return 0, false
+	}
+	return uint32(n), true
+}

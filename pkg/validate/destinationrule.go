@@ -15,7 +15,7 @@ import (
 
 // DestinationRuleKind is the GroupKind DestinationRule errors are reported
 // against.
-var DestinationRuleKind = schema.GroupKind{Group: "networking.istio.io", Kind: "DestinationRule"}
+var DestinationRuleKind = schema.GroupKind{Group: rules.IstioGroup, Kind: rules.KindDestinationRule}
 
 // Warnings of the DestinationRule rules.
 const (

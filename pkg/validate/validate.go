@@ -5,7 +5,9 @@
 //
 // It works on unstructured objects so that it sees exactly what the client
 // sent: an unset location is not MESH_EXTERNAL, a number sent as a string is
-// reported instead of silently decoded.
+// reported instead of silently decoded. The checks across fields read
+// pkg/rules' ServiceEntry view; the package imports nothing else of this
+// module.
 package validate
 
 import (
@@ -26,74 +28,29 @@ import (
 )
 
 // ServiceEntryKind is the GroupKind errors are reported against.
-var ServiceEntryKind = schema.GroupKind{Group: "networking.istio.io", Kind: "ServiceEntry"}
+var ServiceEntryKind = schema.GroupKind{Group: rules.IstioGroup, Kind: rules.KindServiceEntry}
 
 // Warnings for what is legal but likely a mistake.
 const (
 	WarnNoClusterLabel = "spec.endpoints[%s]: no %q label; a .global DestinationRule subset selects endpoints by this label, so without it version routing cannot pick these endpoints"
 )
 
-// Applies reports whether the `.global` rules apply to obj: at least one of
-// its hosts is under the suffix. Other ServiceEntries are never touched.
-func Applies(obj *unstructured.Unstructured, suffix string) bool {
-	if obj == nil {
-		return false
-	}
-	spec, _ := obj.Object["spec"].(map[string]any)
-	hosts, _ := spec["hosts"].([]any)
-	for _, h := range hosts {
-		if s, ok := h.(string); ok && rules.HasSuffix(s, suffix) {
-			return true
-		}
-	}
-	return false
-}
-
-// GlobalHost returns the single valid `.global` host of obj, or "" when
-// there is none or the hosts break the host rules.
-func GlobalHost(obj *unstructured.Unstructured, suffix string) string {
-	if obj == nil {
-		return ""
-	}
-	spec, _ := obj.Object["spec"].(map[string]any)
-	hosts, _ := spec["hosts"].([]any)
-	if len(hosts) != 1 {
-		return ""
-	}
-	h, _ := hosts[0].(string)
-	if _, err := rules.ParseHost(h, suffix); err != nil {
-		return ""
-	}
-	return h
-}
-
-// Addresses returns the string entries of spec.addresses.
-func Addresses(obj *unstructured.Unstructured) []string {
-	if obj == nil {
-		return nil
-	}
-	spec, _ := obj.Object["spec"].(map[string]any)
-	list, _ := spec["addresses"].([]any)
-	var out []string
-	for _, a := range list {
-		if s, ok := a.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // NewInvalid is the 422 a denied ServiceEntry gets.
 func NewInvalid(name string, errs field.ErrorList) error {
 	return apierrors.NewInvalid(ServiceEntryKind, name, errs)
 }
 
-// ValidateServiceEntry checks a ServiceEntry that Applies, returning every
+// ValidateServiceEntry checks a ServiceEntry the `.global` rules apply to
+// (rules.ServiceEntry.Applies), returning every
 // violation at once and warnings for legal but suspicious settings. fld is
 // the path of the spec (nil means "spec"). An object the rules do not apply
 // to gets no errors.
 func ValidateServiceEntry(obj *unstructured.Unstructured, cfg rules.Policy, fld *field.Path) (field.ErrorList, []string) { //nolint:revive // named like apimachinery validators (ValidateXSpec), which callers know
-	if !Applies(obj, cfg.Suffix) {
+	if obj == nil {
+		return nil, nil
+	}
+	se := rules.ReadServiceEntry(obj.Object)
+	if !se.Applies(cfg.Suffix) {
 		return nil, nil
 	}
 	if fld == nil {
@@ -103,21 +60,25 @@ func ValidateServiceEntry(obj *unstructured.Unstructured, cfg rules.Policy, fld 
 	if !ok {
 		return field.ErrorList{field.Invalid(fld, obj.Object["spec"], "must be an object")}, nil
 	}
-	v := &validator{cfg: cfg, fld: fld, spec: spec}
+	v := &validator{cfg: cfg, fld: fld, spec: spec, se: se}
 	v.hosts()
 	v.location()
 	v.resolution()
 	v.addresses()
-	ports := v.ports()
-	v.endpoints(ports)
+	v.ports()
+	v.endpoints()
 	v.workloadSelector()
 	return v.errs, v.warnings
 }
 
+// validator walks the raw spec for the field-by-field checks, which must
+// see a value of the wrong type to report it; the checks across fields
+// read se, the typed view of the same object.
 type validator struct {
 	cfg      rules.Policy
 	fld      *field.Path
 	spec     map[string]any
+	se       rules.ServiceEntry
 	errs     field.ErrorList
 	warnings []string
 }
@@ -240,13 +201,13 @@ func (v *validator) addresses() {
 }
 
 // ports validates spec.ports the way Istio does (names, numbers, protocols,
-// duplicates) and returns the set of valid port names.
-func (v *validator) ports() map[string]bool {
+// duplicates).
+func (v *validator) ports() {
 	fld := v.fld.Child("ports")
 	names := map[string]bool{}
 	ports, ok := v.requiredList(v.spec, "ports", fld, "at least one port, e.g. {name: http, number: 8000, protocol: HTTP}, as the remote Service exposes it")
 	if !ok {
-		return names
+		return
 	}
 	numbers := map[int64]bool{}
 	for i, raw := range ports {
@@ -278,6 +239,17 @@ func (v *validator) ports() map[string]bool {
 			v.add(rules.ValidateProtocol(proto, pf.Child("protocol"))...)
 		}
 	}
+}
+
+// portNames is the set of the entry's valid port names: the names an
+// endpoint may map (an invalid name is reported on spec.ports already).
+func (v *validator) portNames() map[string]bool {
+	names := map[string]bool{}
+	for _, n := range v.se.PortNames() {
+		if len(validation.IsDNS1123Label(n)) == 0 {
+			names[n] = true
+		}
+	}
 	return names
 }
 
@@ -303,9 +275,9 @@ func (v *validator) number(m map[string]any, key string, fld *field.Path, requir
 	return n, true
 }
 
-func (v *validator) endpoints(portNames map[string]bool) {
+func (v *validator) endpoints() {
 	fld := v.fld.Child("endpoints")
-	resolution, _ := v.spec["resolution"].(string)
+	portNames := v.portNames()
 	eps, ok := v.requiredList(v.spec, "endpoints", fld, "at least one endpoint: the remote cluster's ingress gateway address, with every port mapped to the gateway port "+strconv.FormatUint(uint64(v.cfg.GatewayPort()), 10))
 	if !ok {
 		return
@@ -328,7 +300,7 @@ func (v *validator) endpoints(portNames map[string]bool) {
 			if _, err := netip.ParseAddr(addr); err != nil {
 				if msgs := validation.IsDNS1123Subdomain(addr); len(msgs) > 0 {
 					v.add(field.Invalid(ef.Child("address"), addr, "must be an IP address or a DNS name of the remote gateway: "+strings.Join(msgs, "; ")))
-				} else if resolution == rules.ResolutionStatic {
+				} else if v.se.Resolution == rules.ResolutionStatic {
 					v.add(field.Invalid(ef.Child("address"), addr, "resolution STATIC needs IP addresses; use resolution: DNS for a gateway host name"))
 				}
 			}

@@ -8,7 +8,6 @@ import (
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook/config"
 )
 
 // seedJSON is the httpbin-bar seed entry of test/seeds.
@@ -153,13 +152,11 @@ func TestValidateServiceEntry(t *testing.T) {
 
 func withRange(rng string) func(*rules.Policy) {
 	return func(c *rules.Policy) {
-		o := config.NewOptions()
-		o.VIPRange = rng
-		cfg, err := o.Config()
+		space, err := rules.NewVIPSpace(rng, rules.DefaultExcludedRanges)
 		if err != nil {
 			panic(err)
 		}
-		*c = cfg
+		c.Space = space
 	}
 }
 
@@ -171,7 +168,7 @@ func TestNotApplicable(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			obj := seed(t, edit)
-			if Applies(obj, "") {
+			if rules.Applies(obj.Object, "") || rules.ReadServiceEntry(obj.Object).Applies("") {
 				t.Fatalf("Applies(%v) = true", obj.Object["spec"])
 			}
 			if errs, w := ValidateServiceEntry(obj, rules.DefaultPolicy(), nil); len(errs)+len(w) != 0 {
@@ -179,13 +176,16 @@ func TestNotApplicable(t *testing.T) {
 			}
 		})
 	}
-	if !Applies(seed(t, nil), "") || Applies(nil, "") {
+	if !rules.Applies(seed(t, nil).Object, "") || rules.Applies(nil, "") {
 		t.Fatal("Applies(seed) = false or Applies(nil) = true")
 	}
-	if got := GlobalHost(seed(t, nil), "global"); got != "httpbin.bar.global" {
+	if errs, w := ValidateServiceEntry(nil, rules.DefaultPolicy(), nil); len(errs)+len(w) != 0 {
+		t.Fatalf("ValidateServiceEntry(nil) = %v, %v; want nothing", errs, w)
+	}
+	if got := rules.ReadServiceEntry(seed(t, nil).Object).GlobalHost("global"); got != "httpbin.bar.global" {
 		t.Errorf("GlobalHost(seed) = %q", got)
 	}
-	if got := GlobalHost(seed(t, func(s map[string]any) { s["hosts"] = []any{"a.b.c.global"} }), "global"); got != "" {
+	if got := rules.ReadServiceEntry(seed(t, func(s map[string]any) { s["hosts"] = []any{"a.b.c.global"} }).Object).GlobalHost("global"); got != "" {
 		t.Errorf("GlobalHost(bad host) = %q, want empty", got)
 	}
 }

@@ -392,24 +392,17 @@ func (r *Repairer) entries(objs []unstructured.Unstructured, space rules.VIPSpac
 	byAddr := map[netip.Addr][]*entrySE{}
 	for i := range objs {
 		u := &objs[i]
-		hosts, _, _ := unstructured.NestedStringSlice(u.Object, "spec", "hosts")
-		host := ""
-		for _, h := range hosts {
-			if rules.HasSuffix(h, r.Suffix()) {
-				host = h
-				break
-			}
-		}
-		if host == "" {
+		view := rules.ReadServiceEntry(u.Object)
+		host := slices.IndexFunc(view.Hosts, func(h string) bool { return rules.HasSuffix(h, r.Suffix()) })
+		if host < 0 {
 			continue
 		}
 		se := &entrySE{
-			owner:   Owner{Namespace: u.GetNamespace(), Name: u.GetName(), UID: string(u.GetUID()), Host: host},
+			owner:   Owner{Namespace: view.Namespace, Name: view.Name, UID: string(u.GetUID()), Host: view.Hosts[host]},
 			created: u.GetCreationTimestamp().Time,
 			obj:     u,
 		}
-		addrs, _, _ := unstructured.NestedStringSlice(u.Object, "spec", "addresses")
-		for _, s := range addrs {
+		for _, s := range view.Addresses {
 			if a, err := netip.ParseAddr(s); err == nil && space.Contains(a) && !se.lists(a) {
 				se.addrs = append(se.addrs, a)
 				byAddr[a] = append(byAddr[a], se)
@@ -446,8 +439,7 @@ func (r *Repairer) orphan(ctx context.Context, u *unstructured.Unstructured, a n
 	case err != nil:
 		return false, fmt.Errorf("check ServiceEntry %s before deleting the orphan VIPClaim %s: %w", h, a, err)
 	default:
-		addrs, _, _ := unstructured.NestedStringSlice(se.Object, "spec", "addresses")
-		if slices.Contains(addrs, a.String()) {
+		if slices.Contains(rules.ReadServiceEntry(se.Object).Addresses, a.String()) {
 			delete(r.suspects, a)
 			return false, nil
 		}

@@ -58,6 +58,25 @@ func TestOversizedEntryRefusedBeforeDefaulting(t *testing.T) {
 	}
 }
 
+// TestOversizedRuleRefusedByBothHandlers: the mutating handler checks a
+// rule's sizes before defaulting, the validating one leaves them to the
+// validator (one check per request); both answer the same 422.
+func TestOversizedRuleRefusedByBothHandlers(t *testing.T) {
+	var subsets []string
+	for i := range rules.MaxSubsets + 1 {
+		subsets = append(subsets, fmt.Sprintf(`{"name":"v%d","labels":{"cluster":"cluster2"}}`, i))
+	}
+	obj := `{"apiVersion":"networking.istio.io/v1","kind":"DestinationRule","metadata":{"name":"big","namespace":"foo"},"spec":{"host":"httpbin.bar.global","subsets":[` + strings.Join(subsets, ",") + `]}}`
+	body := webhooktest.RuleReview(admissionv1.Create, "foo", "big", []byte(obj), false)
+	s := withEntry(webhooktest.Handlers(rules.ModeDeny))
+	for name, h := range map[string]http.Handler{"mutate": s.MutateRule, "validate": s.ValidateRule} {
+		resp := post(t, h, body, "application/json")
+		if resp.Allowed || resp.Result.Code != 422 || len(resp.Patch) != 0 || len(resp.Result.Details.Causes) != 1 || resp.Result.Details.Causes[0].Field != "spec.subsets" {
+			t.Errorf("%s: allowed=%v result=%v patch=%d bytes; want one 422 cause on spec.subsets, no patch", name, resp.Allowed, resp.Result, len(resp.Patch))
+		}
+	}
+}
+
 func TestOneWarningPerKind(t *testing.T) {
 	obj := strings.ReplaceAll(oversized(2, 40), `"labels":{"cluster":"c`, `"labels":{"zone":"c`)
 	resp := post(t, webhooktest.Handlers(rules.ModeWarn).Validate, webhooktest.Review(admissionv1.Create, "foo", "big", []byte(obj), true), "application/json")

@@ -11,20 +11,14 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/validate"
 )
 
-// rule decodes a DestinationRule request and checks that its host is under
-// the suffix and its size within the rules; done is true when the response
-// is final.
+// rule decodes a DestinationRule request and checks that its host (r.host)
+// is under the suffix; done is true when the response is final.
 func (h *Handlers) rule(r *review) (resp admission.Response, verdict string, done bool) {
 	if resp, verdict, done = h.decode(r, destinationRules); done {
 		return resp, verdict, done
 	}
-	if validate.DestinationRuleHost(r.obj, r.policy.Suffix) == "" {
+	if r.host = validate.DestinationRuleHost(r.obj, r.policy.Suffix); r.host == "" {
 		resp, verdict = allowed("host is not under ."+r.policy.Suffix, VerdictSkipped)
-		return resp, verdict, true
-	}
-	spec, _ := r.obj.Object["spec"].(map[string]any)
-	if errs := rules.CheckDestinationRuleSize(spec, field.NewPath("spec")); len(errs) > 0 {
-		resp, verdict = r.deny(validate.DestinationRuleKind, errs, nil)
 		return resp, verdict, true
 	}
 	return resp, "", false
@@ -36,12 +30,18 @@ func (h *Handlers) entryFor(r *review) *rules.Entry {
 	if h.Index == nil || !h.Index.Synced() {
 		return nil
 	}
-	return h.Index.Entry(validate.DestinationRuleHost(r.obj, r.policy.Suffix), r.namespace())
+	return h.Index.Entry(r.host, r.namespace())
 }
 
 func (h *Handlers) mutateDestinationRule(_ context.Context, r *review) (admission.Response, string) {
 	if resp, verdict, done := h.rule(r); done {
 		return resp, verdict
+	}
+	// Sizes first: defaulting may not do more work than an admissible rule
+	// could need. (The validator checks them itself, first.)
+	spec, _ := r.obj.Object["spec"].(map[string]any)
+	if errs := rules.CheckDestinationRuleSize(spec, field.NewPath("spec")); len(errs) > 0 {
+		return r.deny(validate.DestinationRuleKind, errs, nil)
 	}
 	if !mutate.DefaultDestinationRule(r.obj, h.entryFor(r), r.policy.Suffix).Changed() {
 		return allowed("", VerdictAllowed)

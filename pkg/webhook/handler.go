@@ -99,6 +99,10 @@ type review struct {
 	webhook string
 	policy  rules.Policy
 	obj     *unstructured.Unstructured
+	// se is obj read once, for a ServiceEntry within the size limits.
+	se rules.ServiceEntry
+	// host is a DestinationRule's `.global` host.
+	host string
 }
 
 func (r *review) dryRun() bool { return r.req.DryRun != nil && *r.req.DryRun }

@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
@@ -167,34 +165,14 @@ func compactEntry(o any) (any, error) {
 	if !ok {
 		return o, nil
 	}
-	hosts := stringList(u.Object, "spec", "hosts")
-	e := &EntryRef{ExportTo: stringList(u.Object, "spec", "exportTo")}
-	e.Namespace, e.Name = u.GetNamespace(), u.GetName()
-	if len(hosts) == 1 {
-		e.Host = hosts[0]
-	}
+	se := rules.ReadServiceEntry(u.Object)
+	e := &EntryRef{Entry: se.Entry(), ExportTo: se.ExportTo}
 	spec, _ := u.Object["spec"].(map[string]any)
-	if len(rules.CheckServiceEntrySize(spec, nil)) == 0 {
-		for _, p := range builders.PortsOf(u) {
-			if p.Number > 0 {
-				e.Ports = append(e.Ports, uint32(p.Number))
-			}
-		}
-		eps, _ := spec["endpoints"].([]any)
-		for _, raw := range eps {
-			ep, _ := raw.(map[string]any)
-			labels, _ := ep["labels"].(map[string]any)
-			l := make(map[string]string, len(labels))
-			for k, v := range labels {
-				l[k] = fmt.Sprint(v)
-			}
-			e.EndpointLabels = append(e.EndpointLabels, l)
-		}
-		if d := u.GetAnnotations()[builders.AnnotationSourceClusterDomain]; d != "" {
-			e.ClusterDomain = d
-		}
+	if len(rules.CheckServiceEntrySize(spec, nil)) > 0 {
+		// The index holds no more of an entry than an admissible one has.
+		e.Ports, e.EndpointLabels, e.ClusterDomain = nil, nil, ""
 	}
-	return newCompact(u, hosts, e), nil
+	return newCompact(u, se.Hosts, e), nil
 }
 
 func compactRule(o any) (any, error) {
@@ -243,4 +221,17 @@ func setIn[V any](byHost map[string]map[string]V, host, key string, v V, remove 
 		byHost[host] = m
 	}
 	m[key] = v
+}
+
+// stringList reads a list of strings, leaving out items of another type.
+func stringList(obj map[string]any, path ...string) []string {
+	raw, _, _ := unstructured.NestedFieldNoCopy(obj, path...)
+	l, _ := raw.([]any)
+	out := make([]string, 0, len(l))
+	for _, v := range l {
+		if s, ok := v.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mutate"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/validate"
@@ -25,13 +24,14 @@ import (
 const WarnNoDestinationRule = "no DestinationRule for %s: on Istio 1.14 and later the sidecar then sends the .global host as SNI, which the source gateway routes nowhere; create a DestinationRule with host %s and trafficPolicy.tls.mode ISTIO_MUTUAL (mesh-webhook fills the remote SNI of every port), or let kubectl mesh export write both"
 
 // entry decodes a ServiceEntry request and checks that the `.global` rules
-// apply and that its size is within them; done is true when the response
-// is final.
+// apply and that its size is within them, then reads it (r.se) once for
+// everything the handler asks of it; done is true when the response is
+// final.
 func (h *Handlers) entry(r *review) (resp admission.Response, verdict string, done bool) {
 	if resp, verdict, done = h.decode(r, serviceEntries); done {
 		return resp, verdict, done
 	}
-	if !validate.Applies(r.obj, r.policy.Suffix) {
+	if !rules.Applies(r.obj.Object, r.policy.Suffix) {
 		resp, verdict = allowed("no ."+r.policy.Suffix+" host", VerdictSkipped)
 		return resp, verdict, true
 	}
@@ -43,13 +43,16 @@ func (h *Handlers) entry(r *review) (resp admission.Response, verdict string, do
 		resp, verdict = r.deny(validate.ServiceEntryKind, errs, nil)
 		return resp, verdict, true
 	}
+	r.se = rules.ReadServiceEntry(r.obj.Object)
 	return resp, "", false
 }
 
 func (r *review) owner() vip.Owner {
-	return vip.Owner{Namespace: r.namespace(), Name: r.name(), UID: string(r.obj.GetUID()), Host: validate.GlobalHost(r.obj, r.policy.Suffix)}
+	return vip.Owner{Namespace: r.namespace(), Name: r.name(), UID: string(r.obj.GetUID()), Host: r.se.GlobalHost(r.policy.Suffix)}
 }
 
+// mutate is one pass: default, validate the defaulted entry, and only then
+// (when it would be admitted) allocate its VIP.
 func (h *Handlers) mutate(ctx context.Context, r *review) (admission.Response, string) {
 	if resp, verdict, done := h.entry(r); done {
 		return resp, verdict
@@ -66,14 +69,14 @@ func (h *Handlers) mutate(ctx context.Context, r *review) (admission.Response, s
 			return a, err
 		}
 	}
-	// Fill the defaults first; a VIP is claimed only for an entry that would
-	// then be admitted, so denied requests leave no claim behind (warn mode
-	// admits everything, so it always allocates).
-	res, err := mutate.Default(ctx, r.obj, r.policy, nil)
-	if err == nil && alloc != nil && (r.policy.Mode == rules.ModeWarn || onlyAddressMissing(r.obj, r.policy)) {
-		var a mutate.Result
-		a, err = mutate.Default(ctx, r.obj, r.policy, alloc)
-		res.Address = a.Address
+	// Without an allocator Default cannot fail.
+	res, _ := mutate.Default(ctx, r.obj, r.policy, nil)
+	// A VIP is claimed only for an entry that would then be admitted, so
+	// denied requests leave no claim behind (warn mode admits everything,
+	// so it always allocates).
+	var err error
+	if alloc != nil && (r.policy.Mode == rules.ModeWarn || onlyAddressMissing(r.obj, r.policy)) {
+		res.Address, err = mutate.Allocate(ctx, r.obj, r.policy, alloc)
 	}
 	if err != nil {
 		if r.policy.Mode == rules.ModeWarn {
@@ -155,11 +158,11 @@ func (h *Handlers) validate(ctx context.Context, r *review) (admission.Response,
 // entry per host wherever both are visible, and a DestinationRule for a
 // hand-written entry.
 func (h *Handlers) indexChecks(r *review) (field.ErrorList, []string) {
-	host := validate.GlobalHost(r.obj, r.policy.Suffix)
+	host := r.se.GlobalHost(r.policy.Suffix)
 	if h.Index == nil || host == "" || !h.Index.Synced() {
 		return nil, nil
 	}
-	ns, exportTo := r.namespace(), stringList(r.obj.Object, "spec", "exportTo")
+	ns, exportTo := r.namespace(), r.se.ExportTo
 	var errs field.ErrorList
 	for _, other := range h.Index.Entries(host) {
 		if other.Namespace == ns && other.Name == r.name() {
@@ -173,22 +176,10 @@ func (h *Handlers) indexChecks(r *review) (field.ErrorList, []string) {
 		}
 	}
 	var warnings []string
-	if !builders.IsManaged(r.obj) && !h.Index.HasDestinationRule(host, ns, exportTo) {
+	if !r.se.Managed() && !h.Index.HasDestinationRule(host, ns, exportTo) {
 		warnings = append(warnings, fmt.Sprintf(WarnNoDestinationRule, host, host))
 	}
 	return errs, warnings
-}
-
-func stringList(obj map[string]any, path ...string) []string {
-	raw, _, _ := unstructured.NestedFieldNoCopy(obj, path...)
-	l, _ := raw.([]any)
-	out := make([]string, 0, len(l))
-	for _, v := range l {
-		if s, ok := v.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // claim claims every valid address of the entry for it; addresses with
@@ -197,7 +188,7 @@ func (h *Handlers) claim(ctx context.Context, r *review, known field.ErrorList) 
 	o := r.owner()
 	fld := field.NewPath("spec", "addresses")
 	var errs field.ErrorList
-	for i, s := range validate.Addresses(r.obj) {
+	for i, s := range r.se.Addresses {
 		if hasErrorOn(known, fld.Index(i)) {
 			continue
 		}
@@ -244,9 +235,10 @@ func (h *Handlers) release(ctx context.Context, r *review) (admission.Response, 
 		return allowed("no old object to release claims of", VerdictSkipped)
 	}
 	r.obj = old
-	if !validate.Applies(old, r.policy.Suffix) {
+	if !rules.Applies(old.Object, r.policy.Suffix) {
 		return allowed("no ."+r.policy.Suffix+" host", VerdictSkipped)
 	}
+	r.se = rules.ReadServiceEntry(old.Object)
 	released, err := h.Claims.ReleaseOwned(ctx, r.owner(), r.dryRun())
 	if err != nil {
 		h.Log.Error(err, "releasing VIP claims failed; the repair loop will", "namespace", r.req.Namespace, "name", r.req.Name)

@@ -1,4 +1,4 @@
-package plugin
+package export
 
 import (
 	"context"
@@ -18,42 +18,33 @@ import (
 // every Service that now has an entry in some target, so that a subset name
 // arriving in the SNI reaches the Pods of that version. The Services are
 // written in parallel, like the targets.
-func (o *ExportOptions) writeLocalRules(ctx context.Context, src *source, exported map[string][]string) []cli.Row {
-	w := cli.Writer{Dynamic: src.Dynamic, DryRun: parsedDryRun(o.DryRun)}
-	var (
-		mu    sync.Mutex
-		wg    sync.WaitGroup
-		rows  []cli.Row
-		notes []string
-		jobs  = make(chan exportService)
-	)
-	for range serviceWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for svc := range jobs {
-				row, note := o.localRule(ctx, w, src, svc, exported[svc.Name])
-				mu.Lock()
-				if row != nil {
-					rows = append(rows, *row)
-				}
-				if note != "" {
-					notes = append(notes, note)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for _, svc := range src.Services {
-		if svc.Err == nil && len(exported[svc.Name]) > 0 && len(svc.Versions) > 0 {
-			jobs <- svc
+func writeLocalRules(ctx context.Context, req Request, src *source, exported map[string][]string) []cli.Row {
+	w := cli.Writer{Dynamic: src.Dynamic, DryRun: req.DryRun}
+	var svcs []service
+	for _, svc := range src.exportable() {
+		if len(exported[svc.Name]) > 0 && len(svc.Versions) > 0 {
+			svcs = append(svcs, svc)
 		}
 	}
-	close(jobs)
-	wg.Wait()
+	var (
+		mu    sync.Mutex
+		rows  []cli.Row
+		notes []string
+	)
+	cli.ForEach(serviceWorkers, len(svcs), func(i int) {
+		row, note := localRule(ctx, w, req, src, svcs[i], exported[svcs[i].Name])
+		mu.Lock()
+		defer mu.Unlock()
+		if row != nil {
+			rows = append(rows, *row)
+		}
+		if note != "" {
+			notes = append(notes, note)
+		}
+	})
 	slices.Sort(notes)
 	for _, n := range notes {
-		o.warn("%s", n)
+		warn(req.Warnings, "%s", n)
 	}
 	cli.SortRows(rows)
 	return rows
@@ -61,35 +52,40 @@ func (o *ExportOptions) writeLocalRules(ctx context.Context, src *source, export
 
 // localRule writes one Service's version rule in the source; a rule the
 // user owns for that host is left alone and described in the note.
-func (o *ExportOptions) localRule(ctx context.Context, w cli.Writer, src *source, svc exportService, targets []string) (*cli.Row, string) {
-	name := builders.LocalDestinationRuleName(svc.Name, o.namespace)
-	row := cli.Row{Cluster: src.Context, Kind: rules.KindDestinationRule, Namespace: o.namespace, Name: name, Gateway: src.Gateway.String()}
-	local := builders.Local{Name: svc.Name, Namespace: o.namespace, ClusterDomain: o.ClusterDomain, VersionLabel: o.VersionLabel, Versions: svc.Versions}
-	if owned := userRule(src.Rules, svc.Name, o.namespace, o.ClusterDomain); owned != nil {
+func localRule(ctx context.Context, w cli.Writer, req Request, src *source, svc service, targets []string) (*cli.Row, string) {
+	ns := req.Namespace
+	name := builders.LocalDestinationRuleName(svc.Name, ns)
+	row := cli.Row{Cluster: src.Context, Kind: rules.KindDestinationRule, Namespace: ns, Name: name, Gateway: src.Gateway.String()}
+	local := builders.Local{Name: svc.Name, Namespace: ns, ClusterDomain: req.ClusterDomain, VersionLabel: req.VersionLabel, Versions: svc.Versions}
+	if owned := userRule(src.Rules, svc.Name, ns, req.ClusterDomain); owned != nil {
 		return nil, userRuleNote(src.Context, owned, local)
 	}
-	existing := src.Rules[o.namespace+"/"+name]
+	existing := src.Rules[ns+"/"+name]
 	local.Locality = builders.LocalityPolicyOf(existing)
-	if o.DryRun == DryRunClient {
+	if req.DryRun == cli.DryRunClient {
 		local.ExportedTo = append(builders.SplitList(annotation(existing, builders.AnnotationExportedTo)), targets...)
 		row.Action, row.Object = cli.Planned, builders.LocalDestinationRule(local)
 		return &row, ""
 	}
-	for attempt := 1; ; attempt++ {
-		local.ExportedTo = append(builders.SplitList(annotation(existing, builders.AnnotationExportedTo)), targets...)
-		got, action, err := w.Put(ctx, rules.DestinationRuleGVR, existing, builders.LocalDestinationRule(local))
-		if err != nil && cli.LostRace(err) && attempt < cli.MaxAttempts {
-			if existing, err = w.Get(ctx, rules.DestinationRuleGVR, o.namespace, name); err == nil {
-				continue
+	err := cli.RetryOnConflict(ctx, func(n int, _ bool) error {
+		if n > 1 {
+			var err error
+			if existing, err = w.Get(ctx, rules.DestinationRuleGVR, ns, name); err != nil {
+				return err
 			}
 		}
+		local.ExportedTo = append(builders.SplitList(annotation(existing, builders.AnnotationExportedTo)), targets...)
+		got, action, err := w.Put(ctx, rules.DestinationRuleGVR, existing, builders.LocalDestinationRule(local))
 		if err != nil {
-			row.Action, row.Err = cli.Failed, err
-		} else {
-			row.Action, row.Object = action, got
+			return err
 		}
-		return &row, ""
+		row.Action, row.Object = action, got
+		return nil
+	})
+	if err != nil {
+		row.Action, row.Err = cli.Failed, err
 	}
+	return &row, ""
 }
 
 // userRule finds a DestinationRule kubectl-mesh did not write that applies
@@ -123,11 +119,4 @@ func userRuleNote(cluster string, dr *unstructured.Unstructured, l builders.Loca
 		note += "; missing now: " + strings.Join(missing, ", ")
 	}
 	return note
-}
-
-func annotation(u *unstructured.Unstructured, key string) string {
-	if u == nil {
-		return ""
-	}
-	return u.GetAnnotations()[key]
 }

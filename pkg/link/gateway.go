@@ -1,4 +1,4 @@
-package plugin
+package link
 
 import (
 	"context"
@@ -6,21 +6,19 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
-
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/gateway"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
-// gateway finds --to's gateway (the east-west gateway when there is one,
+// gateway finds to's gateway (the east-west gateway when there is one,
 // else the ingress gateway), records its address and makes sure it passes
 // mTLS for *.local services through on 15443: the remote SNI that export
 // writes names the called cluster's own services, and an AUTO_PASSTHROUGH
@@ -30,24 +28,23 @@ import (
 // A multi-primary link to a cluster on the same network needs no gateway:
 // istiod gives the peer's pods as endpoints. One to another network uses
 // Istio's east-west gateway only, and says how to install it when missing.
-func (r *linkRun) gateway(ctx context.Context) error {
+func (r *run) gateway(ctx context.Context) error {
 	var network string
-	if r.o.MultiPrimary {
+	if r.MultiPrimary {
 		network = r.networkOf(ctx, r.to)
 		if from := r.networkOf(ctx, r.from); network != "" && network == from {
-			r.log.line(r.to.Context, stepSkipped, "gateway", fmt.Sprintf("both clusters are on network %s: istiod sends traffic to the peer's pods directly", network))
+			r.Log.Line(r.to.Context, Skipped, "gateway", fmt.Sprintf("both clusters are on network %s: istiod sends traffic to the peer's pods directly", network))
 			return nil
 		}
 	}
-	opts := gateway.Options{Service: r.o.GatewayService, Namespace: r.o.GatewayNamespace}
-	svc, err := gateway.Service(ctx, r.to.Kube, opts)
-	if r.o.MultiPrimary && err == nil && r.o.GatewayService == "" && r.o.GatewayAddress == "" && !gateway.IsEastWest(svc) {
+	svc, err := gateway.Service(ctx, r.to.Kube, gateway.Options{Service: r.GatewayService, Namespace: r.GatewayNamespace})
+	if r.MultiPrimary && err == nil && r.GatewayService == "" && r.GatewayAddress == nil && !gateway.IsEastWest(svc) {
 		return r.eastWestMissing(network, "Service "+svc.Namespace+"/"+svc.Name)
 	}
 	var addr gateway.Address
 	switch {
-	case r.o.GatewayAddress != "":
-		addr, _ = gateway.ParseOverride(r.o.GatewayAddress) // checked in Validate
+	case r.GatewayAddress != nil:
+		addr = *r.GatewayAddress
 	case err != nil:
 		return fmt.Errorf("%s: %w", r.to.Context, err)
 	default:
@@ -56,16 +53,16 @@ func (r *linkRun) gateway(ctx context.Context) error {
 		}
 	}
 	for _, w := range addr.Warnings {
-		fmt.Fprintf(r.o.ErrOut, "Warning: %s: %s\n", r.to.Context, w)
+		r.Log.Warnf(r.to.Context, "%s", w)
 	}
 	r.record.Gateway, r.record.GatewayMode = addr.String(), string(addr.Mode)
 	detail := fmt.Sprintf("%s (%s)", addr, addr.Mode)
 	if svc != nil {
 		detail += " of Service " + svc.Namespace + "/" + svc.Name
 	}
-	r.log.line(r.to.Context, stepOK, "gateway address", detail)
+	r.Log.Line(r.to.Context, OK, "gateway address", detail)
 	if svc == nil {
-		r.log.line(r.to.Context, stepSkipped, "gateway "+mesh.LocalHosts, fmt.Sprintf("--gateway-address given and no gateway Service found (%v): make sure the gateway behind it has a Gateway server on %d, TLS AUTO_PASSTHROUGH, hosts %s", err, rules.GatewayPort, mesh.LocalHosts))
+		r.Log.Line(r.to.Context, Skipped, "gateway "+mesh.LocalHosts, fmt.Sprintf("--gateway-address given and no gateway Service found (%v): make sure the gateway behind it has a Gateway server on %d, TLS AUTO_PASSTHROUGH, hosts %s", err, rules.GatewayPort, mesh.LocalHosts))
 		return nil
 	}
 	return r.ensureLocalPassthrough(ctx, svc)
@@ -98,7 +95,7 @@ func passthroughSelector(svc *corev1.Service) map[string]string {
 	return maps.Clone(svc.Spec.Selector)
 }
 
-func (r *linkRun) ensureLocalPassthrough(ctx context.Context, svc *corev1.Service) error {
+func (r *run) ensureLocalPassthrough(ctx context.Context, svc *corev1.Service) error {
 	step := "gateway " + mesh.LocalHosts
 	podLabels, err := gatewayPodLabels(ctx, r.to, svc)
 	if err != nil {
@@ -123,42 +120,42 @@ func (r *linkRun) ensureLocalPassthrough(ctx context.Context, svc *corev1.Servic
 		return err
 	}
 	if serving != "" {
-		r.log.line(r.to.Context, stepOK, step, fmt.Sprintf("Gateway %s passes %s through on %d for the pods of %s/%s", serving, mesh.LocalHosts, rules.GatewayPort, svc.Namespace, svc.Name))
+		r.Log.Line(r.to.Context, OK, step, fmt.Sprintf("Gateway %s passes %s through on %d for the pods of %s/%s", serving, mesh.LocalHosts, rules.GatewayPort, svc.Namespace, svc.Name))
 		return nil
 	}
-	if existing != nil && !builders.IsManaged(existing) {
+	if existing != nil && !rules.IsManaged(existing.GetLabels()) {
 		return fmt.Errorf("%s: Gateway istio-system/%s exists, is not managed by kubectl-mesh and does not pass %s through on %d for the pods of %s/%s; add a server {port: %d, protocol: TLS, tls.mode: AUTO_PASSTHROUGH, hosts: [%q]} selecting them, or delete it so that link writes one",
 			r.to.Context, mesh.CrossNetworkGateway, mesh.LocalHosts, rules.GatewayPort, svc.Namespace, svc.Name, rules.GatewayPort, mesh.LocalHosts)
 	}
 	gw := mesh.PassthroughGateway(mesh.CrossNetworkGateway, mesh.LocalHosts, passthroughSelector(svc))
-	r.log.object(gw)
+	r.Log.Object(gw)
 	if !slices.Contains(r.record.PeerGatewayCreated, mesh.CrossNetworkGateway) {
 		r.record.PeerGatewayCreated = append(r.record.PeerGatewayCreated, mesh.CrossNetworkGateway)
 	}
 	if err := r.savePending(ctx); err != nil {
 		return err
 	}
-	if _, err := r.toA.apply(ctx, rules.GatewayGVR, gw); err != nil {
+	if _, err := r.toW.Apply(ctx, rules.GatewayGVR, gw); err != nil {
 		return fmt.Errorf("%s: %w", r.to.Context, err)
 	}
-	r.log.line(r.to.Context, stepChanged, step, fmt.Sprintf("Gateway istio-system/%s: TLS AUTO_PASSTHROUGH on %d for %s, selecting %s", mesh.CrossNetworkGateway, rules.GatewayPort, mesh.LocalHosts, labels.Set(passthroughSelector(svc))))
+	r.Log.Line(r.to.Context, Changed, step, fmt.Sprintf("Gateway istio-system/%s: TLS AUTO_PASSTHROUGH on %d for %s, selecting %s", mesh.CrossNetworkGateway, rules.GatewayPort, mesh.LocalHosts, labels.Set(passthroughSelector(svc))))
 	return nil
 }
 
 // removeGlobalPassthrough deletes the *.global Gateways an older link
 // wrote (ours only); the one named like ours is replaced by the apply
 // that follows.
-func (r *linkRun) removeGlobalPassthrough(ctx context.Context, gws []unstructured.Unstructured) error {
+func (r *run) removeGlobalPassthrough(ctx context.Context, gws []unstructured.Unstructured) error {
 	for i := range gws {
 		gw := &gws[i]
 		if !mesh.IsGlobalPassthrough(gw) || gw.GetNamespace() == rules.IstioSystemNamespace && gw.GetName() == mesh.CrossNetworkGateway {
 			continue
 		}
-		deleted, err := r.toA.remove(ctx, rules.GatewayGVR, gw.GetNamespace(), gw.GetName())
+		deleted, err := r.toW.DeleteManaged(ctx, rules.GatewayGVR, gw.GetNamespace(), gw.GetName())
 		if err != nil {
 			return fmt.Errorf("%s: remove the %s Gateway %s/%s of an older link: %w", r.to.Context, mesh.GlobalHosts, gw.GetNamespace(), gw.GetName(), err)
 		}
-		r.log.line(r.to.Context, result(deleted), "gateway "+mesh.GlobalHosts, fmt.Sprintf("Gateway %s/%s removed: no service is called %s, so it routes nothing on Istio ≥ 1.14", gw.GetNamespace(), gw.GetName(), mesh.GlobalHosts))
+		r.Log.Line(r.to.Context, changedIf(deleted), "gateway "+mesh.GlobalHosts, fmt.Sprintf("Gateway %s/%s removed: no service is called %s, so it routes nothing on Istio ≥ 1.14", gw.GetNamespace(), gw.GetName(), mesh.GlobalHosts))
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package plugin
+package link
 
 import (
 	"context"
@@ -10,32 +10,32 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
-// readerChoice is the account of --to whose token the remote secret holds.
+// readerChoice is the account of to whose token the remote secret holds.
 type readerChoice struct {
 	name       string
 	owned      bool // kubectl-mesh's shared reader, else Istio's
 	secretRead bool
 }
 
-// reader picks the reader account of --to: Istio's
+// reader picks the reader account of to: Istio's
 // istio-reader-service-account when it exists, as istioctl does, unless
-// --no-secret-read asks for one that may not read Secrets; otherwise
+// NoSecretRead asks for one that may not read Secrets; otherwise
 // kubectl-mesh's own, with the rules of the installed Istio's reader
-// ClusterRole (less Secrets with --no-secret-read), written here after mp,
+// ClusterRole (less Secrets with NoSecretRead), written here after mp,
 // naming it, is on record.
-func (r *linkRun) reader(ctx context.Context, mp *mesh.MultiPrimaryRecord) (readerChoice, error) {
-	if !r.o.NoSecretRead {
+func (r *run) reader(ctx context.Context, mp *mesh.MultiPrimaryRecord) (readerChoice, error) {
+	if !r.NoSecretRead {
 		_, err := r.to.Kube.CoreV1().ServiceAccounts(rules.IstioSystemNamespace).Get(ctx, mesh.IstioReaderServiceAccount, metav1.GetOptions{})
 		if err == nil {
-			r.log.line(r.to.Context, stepOK, "reader", fmt.Sprintf("ServiceAccount istio-system/%s (Istio's, with its reader ClusterRole; it reads Secrets, istio-system/cacerts too: --no-secret-read uses a reader that does not)", mesh.IstioReaderServiceAccount))
+			r.Log.Line(r.to.Context, OK, "reader", fmt.Sprintf("ServiceAccount istio-system/%s (Istio's, with its reader ClusterRole; it reads Secrets, istio-system/cacerts too: --no-secret-read uses a reader that does not)", mesh.IstioReaderServiceAccount))
 			return readerChoice{name: mesh.IstioReaderServiceAccount, secretRead: true}, nil
 		}
 		if !apierrors.IsNotFound(err) {
@@ -47,44 +47,34 @@ func (r *linkRun) reader(ctx context.Context, mp *mesh.MultiPrimaryRecord) (read
 		return readerChoice{}, fmt.Errorf("%s: %w", r.to.Context, err)
 	}
 	name, what := mesh.ReaderName, "Istio's reader rules"
-	if r.o.NoSecretRead {
+	if r.NoSecretRead {
 		if rs, err = mesh.WithoutSecrets(rs); err != nil {
 			return readerChoice{}, fmt.Errorf("%s: %s: %w; bind a reader of your own", r.to.Context, from, err)
 		}
 		name, what = mesh.ReaderNoSecretsName, "Istio's reader rules less Secrets"
 	}
-	mp.Reader, mp.ReaderOwned, mp.SecretRead = name, true, !r.o.NoSecretRead
+	mp.Reader, mp.ReaderOwned, mp.SecretRead = name, true, !r.NoSecretRead
 	r.record.MultiPrimary = mp
 	if err := r.savePending(ctx); err != nil {
 		return readerChoice{}, err
 	}
 	for _, w := range []struct {
 		what string
-		do   func() (bool, error)
+		gvr  schema.GroupVersionResource
+		obj  runtime.Object
 	}{
-		{"ServiceAccount istio-system/" + name, func() (bool, error) {
-			sa := mesh.ReaderServiceAccount(name)
-			r.log.object(sa)
-			return r.toA.apply(ctx, gvrServiceAccount, sa)
-		}},
-		{fmt.Sprintf("ClusterRole %s (%s, from %s)", name, what, from), func() (bool, error) {
-			cr := mesh.ReaderClusterRole(name, rs, from)
-			r.log.object(cr)
-			return r.toA.apply(ctx, gvrClusterRole, cr)
-		}},
-		{"ClusterRoleBinding " + name, func() (bool, error) {
-			crb := mesh.ReaderClusterRoleBinding(name)
-			r.log.object(crb)
-			return r.toA.apply(ctx, gvrClusterRoleBinding, crb)
-		}},
+		{"ServiceAccount istio-system/" + name, gvrServiceAccount, mesh.ReaderServiceAccount(name)},
+		{fmt.Sprintf("ClusterRole %s (%s, from %s)", name, what, from), gvrClusterRole, mesh.ReaderClusterRole(name, rs, from)},
+		{"ClusterRoleBinding " + name, gvrClusterRoleBinding, mesh.ReaderClusterRoleBinding(name)},
 	} {
-		changed, err := w.do()
+		r.Log.Object(w.obj)
+		changed, err := r.toW.Apply(ctx, w.gvr, w.obj)
 		if err != nil {
 			return readerChoice{}, fmt.Errorf("%s: %w", r.to.Context, err)
 		}
-		r.log.line(r.to.Context, result(changed), "reader", w.what)
+		r.Log.Line(r.to.Context, changedIf(changed), "reader", w.what)
 	}
-	return readerChoice{name: name, owned: true, secretRead: !r.o.NoSecretRead}, nil
+	return readerChoice{name: name, owned: true, secretRead: !r.NoSecretRead}, nil
 }
 
 // istioReaderRules are the rules of the installed Istio's reader
@@ -103,7 +93,7 @@ func istioReaderRules(ctx context.Context, kube kubernetes.Interface) ([]rbacv1.
 	if err != nil {
 		return nil, "", fmt.Errorf("list Istio's reader ClusterRoles (label %s=%s): %w", mesh.IstioReaderRoleLabel, mesh.IstioReaderRoleLabelValue, err)
 	}
-	items := slices.DeleteFunc(list.Items, func(c rbacv1.ClusterRole) bool { return c.Labels[rules.ManagedByLabel] == rules.ManagedByValue })
+	items := slices.DeleteFunc(list.Items, func(c rbacv1.ClusterRole) bool { return rules.IsManaged(c.Labels) })
 	if len(items) == 0 {
 		return mesh.IstioReaderRules(), mesh.IstioChartRules, nil
 	}
@@ -111,19 +101,15 @@ func istioReaderRules(ctx context.Context, kube kubernetes.Interface) ([]rbacv1.
 	return items[0].Rules, "ClusterRole " + items[0].Name, nil
 }
 
-// access is what a reader token may do, as the API server answers it.
-type access struct {
+// Access is what a reader token may do, as the API server answers it.
+type Access struct {
 	Services, EndpointSlices, Secrets bool
 }
 
-// readerAccess asks the API server of cfg, as cfg's identity, whether it
-// may list Services and EndpointSlices in all namespaces and get Secrets
-// in istio-system (cacerts among them).
-func readerAccess(ctx context.Context, cfg *rest.Config) (access, error) {
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return access{}, err
-	}
+// ReaderAccess asks the API server, as the identity of kube's credentials,
+// whether it may list Services and EndpointSlices in all namespaces and
+// get Secrets in istio-system (cacerts among them).
+func ReaderAccess(ctx context.Context, kube kubernetes.Interface) (Access, error) {
 	can := func(ra authorizationv1.ResourceAttributes) (bool, error) {
 		rev, err := kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
 			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &ra},
@@ -133,7 +119,8 @@ func readerAccess(ctx context.Context, cfg *rest.Config) (access, error) {
 		}
 		return rev.Status.Allowed, nil
 	}
-	var a access
+	var a Access
+	var err error
 	if a.Services, err = can(authorizationv1.ResourceAttributes{Verb: "list", Resource: "services"}); err != nil {
 		return a, err
 	}
@@ -142,12 +129,4 @@ func readerAccess(ctx context.Context, cfg *rest.Config) (access, error) {
 	}
 	a.Secrets, err = can(authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: rules.IstioSystemNamespace, Name: "cacerts"})
 	return a, err
-}
-
-// validationLabelValue says why v is no label value ("" when it is one).
-func validationLabelValue(v string) string {
-	if v == "" {
-		return "it is empty"
-	}
-	return strings.Join(validation.IsValidLabelValue(v), "; ")
 }
