@@ -14,7 +14,7 @@
 // It takes a cli.Factory and a request of already parsed values, and
 // answers with rows (cli.Row) and an error that says what failed; it
 // parses no flag and prints no table (warnings go to the io.Writer the
-// request names). It may import pkg/cli, pkg/builders, pkg/rules,
-// pkg/gateway, pkg/vip and client-go; never pkg/plugin nor the webhook
-// packages.
+// request names). It may import pkg/cli, pkg/builders, pkg/routing,
+// pkg/rules, pkg/gateway, pkg/vip and client-go; never pkg/plugin nor the
+// webhook packages.
 package export

@@ -57,7 +57,7 @@ func Export(ctx context.Context, f cli.Factory, req Request) (*Result, error) {
 			}
 		}
 	}
-	res := &Result{Rows: rows, Err: failures(rows, "export")}
+	res := &Result{Rows: rows, Err: cli.Failures(rows, "export")}
 	if cause := cli.Interrupted(ctx); cause != nil {
 		res.Err = fmt.Errorf("export %w: every target that had not finished is as it was before (the table marks what was undone); run the same export again to finish", cause)
 	}

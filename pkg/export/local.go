@@ -2,15 +2,12 @@ package export
 
 import (
 	"context"
-	"fmt"
 	"slices"
-	"strings"
 	"sync"
-
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/routing"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
@@ -57,8 +54,8 @@ func localRule(ctx context.Context, w cli.Writer, req Request, src *source, svc 
 	name := builders.LocalDestinationRuleName(svc.Name, ns)
 	row := cli.Row{Cluster: src.Context, Kind: rules.KindDestinationRule, Namespace: ns, Name: name, Gateway: src.Gateway.String()}
 	local := builders.Local{Name: svc.Name, Namespace: ns, ClusterDomain: req.ClusterDomain, VersionLabel: req.VersionLabel, Versions: svc.Versions}
-	if owned := userRule(src.Rules, svc.Name, ns, req.ClusterDomain); owned != nil {
-		return nil, userRuleNote(src.Context, owned, local)
+	if owned := routing.UserRule(src.Rules, svc.Name, ns, req.ClusterDomain); owned != nil {
+		return nil, routing.UserRuleNote(src.Context, owned, local)
 	}
 	existing := src.Rules[ns+"/"+name]
 	local.Locality = builders.LocalityPolicyOf(existing)
@@ -86,37 +83,4 @@ func localRule(ctx context.Context, w cli.Writer, req Request, src *source, svc 
 		row.Action, row.Err = cli.Failed, err
 	}
 	return &row, ""
-}
-
-// userRule finds a DestinationRule kubectl-mesh did not write that applies
-// to the Service; Istio merges no two rules for one host, so export leaves
-// it alone instead of adding a second.
-func userRule(all map[string]*unstructured.Unstructured, name, namespace, domain string) *unstructured.Unstructured {
-	for _, key := range sortedKeys(all) {
-		dr := all[key]
-		if !builders.IsManaged(dr) && builders.SelectsLocalHost(dr, name, namespace, domain) {
-			return dr
-		}
-	}
-	return nil
-}
-
-func userRuleNote(cluster string, dr *unstructured.Unstructured, l builders.Local) string {
-	have := builders.SubsetNames(dr)
-	var missing []string
-	for _, v := range l.Versions {
-		if !slices.Contains(have, v) {
-			missing = append(missing, v)
-		}
-	}
-	label := l.VersionLabel
-	if label == "" {
-		label = builders.DefaultVersionLabel
-	}
-	note := fmt.Sprintf("%s: DestinationRule %s/%s for %s is not managed by kubectl-mesh and was left alone; it must define subsets %s (each selecting the Pods' %s label)",
-		cluster, dr.GetNamespace(), dr.GetName(), builders.HostOf(dr), strings.Join(l.Versions, ", "), label)
-	if len(missing) > 0 {
-		note += "; missing now: " + strings.Join(missing, ", ")
-	}
-	return note
 }

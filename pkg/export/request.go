@@ -3,8 +3,6 @@ package export
 import (
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/gateway"
@@ -76,25 +74,4 @@ func warn(w io.Writer, format string, a ...any) {
 	if w != nil {
 		fmt.Fprintf(w, "Warning: "+format+"\n", a...)
 	}
-}
-
-// failures turns the failed rows into one error for the exit code; the
-// table above it already says what failed where.
-func failures(rows []cli.Row, verb string) error {
-	var msgs []string
-	for _, r := range rows {
-		switch {
-		case r.Err == nil:
-		case r.Kind == "":
-			msgs = append(msgs, fmt.Sprintf("%s: %v", r.Cluster, r.Err))
-		default:
-			msgs = append(msgs, fmt.Sprintf("%s: %s %s/%s: %v", r.Cluster, cli.LowerKind(r.Kind), r.Namespace, r.Name, r.Err))
-		}
-	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	slices.Sort(msgs)
-	msgs = slices.Compact(msgs)
-	return fmt.Errorf("%s failed for %d object(s):\n  %s", verb, len(msgs), strings.Join(msgs, "\n  "))
 }

@@ -41,7 +41,7 @@ func Unexport(ctx context.Context, f cli.Factory, req UnexportRequest) *Result {
 	}
 	cli.SortRows(rows)
 	rows = append(rows, cleanSource(ctx, f, req, removed)...)
-	return &Result{Rows: rows, Err: cli.WithInterrupt(ctx, "unexport", failures(rows, "unexport"))}
+	return &Result{Rows: rows, Err: cli.WithInterrupt(ctx, "unexport", cli.Failures(rows, "unexport"))}
 }
 
 // unexportFrom handles one target; gone lists the Services that no longer

@@ -103,7 +103,7 @@ func (r Router) localPolicy(ctx context.Context, c *cli.Cluster, req Request, ro
 	}
 	all := byName(list.Items)
 	ch.row.Name = builders.LocalDestinationRuleName(name, ns)
-	if owned := userRule(all, name, ns); owned != nil {
+	if owned := routing.UserRule(all, name, ns, ""); owned != nil {
 		ch.row.Name, ch.row.Action, ch.done = owned.GetName(), cli.Skipped+" (not managed by kubectl-mesh)", true
 		host := routing.Service{Name: name, Namespace: ns}.LocalHost()
 		r.warn("%s: DestinationRule %s/%s for %s is not managed by kubectl-mesh and was left alone; set on its spec.trafficPolicy: %s", c.Context, ns, owned.GetName(), host, policyYAML(req.Policy))

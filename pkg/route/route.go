@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -94,39 +92,6 @@ func byName(items []unstructured.Unstructured) map[string]*unstructured.Unstruct
 		out[items[i].GetNamespace()+"/"+items[i].GetName()] = &items[i]
 	}
 	return out
-}
-
-// userRule finds a DestinationRule kubectl-mesh did not write that applies
-// to the Service: Istio merges no two rules for one host, so route leaves
-// it alone rather than add a second.
-func userRule(all map[string]*unstructured.Unstructured, name, namespace string) *unstructured.Unstructured {
-	for _, key := range slices.Sorted(maps.Keys(all)) {
-		if dr := all[key]; !builders.IsManaged(dr) && builders.SelectsLocalHost(dr, name, namespace, "") {
-			return dr
-		}
-	}
-	return nil
-}
-
-// userRuleNote says which subsets a DestinationRule the user owns must
-// define for the routes.
-func userRuleNote(cluster string, dr *unstructured.Unstructured, l builders.Local) string {
-	missing := missingSubsets(dr, l.Versions)
-	label := l.VersionLabel
-	if label == "" {
-		label = builders.DefaultVersionLabel
-	}
-	note := fmt.Sprintf("%s: DestinationRule %s/%s for %s is not managed by kubectl-mesh and was left alone; it must define subsets %s (each selecting the Pods' %s label)",
-		cluster, dr.GetNamespace(), dr.GetName(), builders.HostOf(dr), strings.Join(l.Versions, ", "), label)
-	if len(missing) > 0 {
-		note += "; missing now: " + strings.Join(missing, ", ")
-	}
-	return note
-}
-
-func missingSubsets(dr *unstructured.Unstructured, want []string) []string {
-	have := builders.SubsetNames(dr)
-	return slices.DeleteFunc(slices.Clone(want), func(s string) bool { return slices.Contains(have, s) })
 }
 
 func annotation(u *unstructured.Unstructured, key string) string {

@@ -231,9 +231,9 @@ func ruleNames(http []map[string]any) string {
 func (r Router) localSubsets(v *versionView, req Request, subsets []string) *change {
 	ns := req.Namespace
 	local := builders.Local{Name: req.Service, Namespace: ns, VersionLabel: req.VersionLabel, Versions: subsets}
-	if owned := userRule(v.rules, req.Service, ns); owned != nil {
-		if missing := missingSubsets(owned, subsets); len(missing) > 0 {
-			r.warn("%s", userRuleNote(v.cluster, owned, local))
+	if owned := routing.UserRule(v.rules, req.Service, ns, ""); owned != nil {
+		if missing := routing.MissingSubsets(owned, subsets); len(missing) > 0 {
+			r.warn("%s", routing.UserRuleNote(v.cluster, owned, local))
 		}
 		return nil
 	}

@@ -5,7 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
 func TestParseWeights(t *testing.T) {
@@ -158,4 +161,45 @@ func unstructuredHosts(obj map[string]any) ([]string, bool, error) {
 		out = append(out, h.(string))
 	}
 	return out, true, nil
+}
+
+func TestUserRule(t *testing.T) {
+	rule := func(name, host string, managed bool, subsets ...string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+			"metadata": map[string]any{"name": name, "namespace": "hello"},
+			"spec":     map[string]any{"host": host},
+		}}
+		var ss []any
+		for _, s := range subsets {
+			ss = append(ss, map[string]any{"name": s, "labels": map[string]any{"version": s}})
+		}
+		if ss != nil {
+			u.Object["spec"].(map[string]any)["subsets"] = ss
+		}
+		if managed {
+			u.SetLabels(map[string]string{rules.ManagedByLabel: rules.ManagedByValue})
+		}
+		return u
+	}
+	ours := rule("helloworld-hello-local", "helloworld.hello.svc.cluster.local", true, "v1")
+	theirs := rule("zz-helloworld", "helloworld", false, "v1")
+	other := rule("aa-other", "other.hello.svc.cluster.local", false)
+	all := map[string]*unstructured.Unstructured{"hello/" + ours.GetName(): ours, "hello/" + theirs.GetName(): theirs, "hello/" + other.GetName(): other}
+	if got := UserRule(all, "helloworld", "hello", ""); got != theirs {
+		t.Fatalf("UserRule = %v, want the user's rule for helloworld (short host), not ours nor another host's", got)
+	}
+	delete(all, "hello/"+theirs.GetName())
+	if got := UserRule(all, "helloworld", "hello", ""); got != nil {
+		t.Fatalf("UserRule without a user's rule = %s", got.GetName())
+	}
+	note := UserRuleNote("cluster1", theirs, builders.Local{Versions: []string{"v1", "v2"}})
+	for _, want := range []string{"cluster1: DestinationRule hello/zz-helloworld for helloworld is not managed by kubectl-mesh", "must define subsets v1, v2 (each selecting the Pods' version label)", "; missing now: v2"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("UserRuleNote = %q, lacks %q", note, want)
+		}
+	}
+	if note := UserRuleNote("cluster1", theirs, builders.Local{Versions: []string{"v1"}}); strings.Contains(note, "missing") {
+		t.Errorf("UserRuleNote with every subset defined = %q", note)
+	}
 }
