@@ -115,15 +115,7 @@ func NewCmdExport(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Comm
 		Short:   "Make Services of one cluster callable from others as <service>.<namespace>.global",
 		Long:    exportLong,
 		Example: exportExample,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    cli.RunE(o),
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&o.Selector, "selector", "l", "", "Export the Services matching this label selector.")

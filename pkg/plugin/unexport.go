@@ -59,15 +59,7 @@ func NewCmdUnexport(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Co
 		Short:   "Remove a source cluster's endpoint of exported Services, and the objects export wrote",
 		Long:    unexportLong,
 		Example: unexportExample,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd, args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    cli.RunE(o),
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&o.All, "all", false, "Unexport every Service of the namespace exported from --from.")
