@@ -12,12 +12,6 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
-// IsManaged reports whether kubectl-mesh wrote obj; only such objects are
-// ever changed or deleted. It is rules.IsManaged of obj's labels.
-func IsManaged(obj *unstructured.Unstructured) bool {
-	return obj != nil && rules.IsManaged(obj.GetLabels())
-}
-
 // view reads se through the one ServiceEntry view; nil reads as empty.
 func view(se *unstructured.Unstructured) rules.ServiceEntry {
 	if se == nil {

@@ -113,7 +113,7 @@ func (t *target) commit(ctx context.Context, svc service, sw *serviceWrites, se,
 // builders); wantDR is nil when the user owns the `.global` rule.
 func (t *target) plan(svc service, sources []builders.Source, vipAddr string, dr, userDR *unstructured.Unstructured, drRow *cli.Row) (wantSE, wantDR *unstructured.Unstructured, warnings []string, err error) {
 	exp := entryOf(t.req, svc, sources, vipAddr)
-	if builders.IsManaged(dr) {
+	if dr != nil && rules.IsManaged(dr.GetLabels()) {
 		// The locality policy of `kubectl mesh route` stays.
 		exp.Locality = builders.LocalityPolicyOf(dr)
 	}
@@ -163,10 +163,10 @@ func (t *target) reread(ctx context.Context, sw *serviceWrites) (se, dr *unstruc
 // visible entry holds.
 func (t *target) conflicts(se, dr *unstructured.Unstructured, host, seName, drName string) error {
 	ns := t.req.TargetNamespace
-	if se != nil && !builders.IsManaged(se) {
+	if se != nil && !rules.IsManaged(se.GetLabels()) {
 		return fmt.Errorf("%s %s/%s exists and is not managed by kubectl-mesh; it is left alone: delete it or export into another --target-namespace", se.GetKind(), ns, se.GetName())
 	}
-	if dr != nil && !builders.IsManaged(dr) && builders.HostOf(dr) != host {
+	if dr != nil && !rules.IsManaged(dr.GetLabels()) && builders.HostOf(dr) != host {
 		return fmt.Errorf("DestinationRule %s/%s exists for host %s and is not managed by kubectl-mesh; it is left alone: delete it or export into another --target-namespace", ns, drName, builders.HostOf(dr))
 	}
 	if err := t.sameDomain(se); err != nil {
@@ -216,7 +216,7 @@ func (t *target) hostHolder(host, ns, seName string) string {
 func userGlobalRule(all map[string]*unstructured.Unstructured, ns, host string) *unstructured.Unstructured {
 	for _, key := range sortedKeys(all) {
 		dr := all[key]
-		if dr.GetNamespace() == ns && !builders.IsManaged(dr) && builders.HostOf(dr) == host {
+		if dr.GetNamespace() == ns && !rules.IsManaged(dr.GetLabels()) && builders.HostOf(dr) == host {
 			return dr
 		}
 	}

@@ -98,7 +98,7 @@ func exportedFrom(entries map[string]*unstructured.Unstructured, ns string) []st
 	var out []string
 	for _, key := range sortedKeys(entries) {
 		se := entries[key]
-		if !builders.IsManaged(se) {
+		if !rules.IsManaged(se.GetLabels()) {
 			continue
 		}
 		if from := annotation(se, builders.AnnotationExportedFrom); strings.HasPrefix(from, ns+"/") {
@@ -125,7 +125,7 @@ func (p *pairs) unexport(ctx context.Context, svc string) (rows []cli.Row, ok bo
 		return []cli.Row{seRow, drRow}, true
 	}
 	seRow.VIP = strings.Join(builders.Addresses(se), ",")
-	if !builders.IsManaged(se) {
+	if !rules.IsManaged(se.GetLabels()) {
 		seRow.Action, drRow.Action = cli.Skipped+" (not managed by kubectl-mesh)", cli.Skipped
 		return []cli.Row{seRow, drRow}, false
 	}
@@ -173,7 +173,7 @@ func (p *pairs) deletePair(ctx context.Context, se, dr *unstructured.Unstructure
 	switch {
 	case dr == nil:
 		drRow.Action = cli.NotFound
-	case !builders.IsManaged(dr):
+	case !rules.IsManaged(dr.GetLabels()):
 		drRow.Action = cli.Skipped + " (not managed by kubectl-mesh)"
 	default:
 		if err := w.Delete(ctx, rules.DestinationRuleGVR, dr); err != nil && !apierrors.IsConflict(err) {
@@ -223,7 +223,7 @@ func (p *pairs) shrinkPair(ctx context.Context, svc string, se, dr *unstructured
 		return err
 	}
 	seRow.Action = action
-	if dr != nil && !builders.IsManaged(dr) {
+	if dr != nil && !rules.IsManaged(dr.GetLabels()) {
 		drRow.Action = cli.Skipped + " (not managed by kubectl-mesh)"
 		return nil
 	}
@@ -259,7 +259,7 @@ func cleanSource(ctx context.Context, f cli.Factory, req UnexportRequest, remove
 			case dr == nil:
 				row.Action = cli.NotFound
 				return nil
-			case !builders.IsManaged(dr):
+			case !rules.IsManaged(dr.GetLabels()):
 				row.Action = cli.Skipped + " (not managed by kubectl-mesh)"
 				return nil
 			}

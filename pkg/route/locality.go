@@ -61,8 +61,7 @@ func (r Router) globalPolicy(ctx context.Context, c *cli.Cluster, req Request, r
 	}
 	var se *unstructured.Unstructured
 	for i := range list.Items {
-		hosts, _, _ := unstructured.NestedStringSlice(list.Items[i].Object, "spec", "hosts")
-		if builders.IsManaged(&list.Items[i]) && slices.Contains(hosts, svc.GlobalHost()) {
+		if view := rules.ReadServiceEntry(list.Items[i].Object); view.Managed() && slices.Contains(view.Hosts, svc.GlobalHost()) {
 			se = &list.Items[i]
 			break
 		}
@@ -84,7 +83,7 @@ func (r Router) globalPolicy(ctx context.Context, c *cli.Cluster, req Request, r
 	if ch.existing, err = (cli.Writer{Dynamic: c.Dynamic}).Get(ctx, rules.DestinationRuleGVR, ns, ch.row.Name); err != nil {
 		return ch, err
 	}
-	if ch.existing != nil && !builders.IsManaged(ch.existing) {
+	if ch.existing != nil && !rules.IsManaged(ch.existing.GetLabels()) {
 		ch.row.Action, ch.done = cli.Skipped+" (not managed by kubectl-mesh)", true
 		r.warn("%s: DestinationRule %s/%s is not managed by kubectl-mesh and was left alone; set the locality policy on spec.trafficPolicy and on every portLevelSettings entry of it and of its subsets (they do not inherit): %s", c.Context, ns, ch.row.Name, policyYAML(req.Policy))
 		return ch, nil

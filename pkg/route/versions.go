@@ -109,7 +109,7 @@ func readVersions(ctx context.Context, c *cli.Cluster, req Request) (*versionVie
 // subsets its routes need, from what was read.
 func (r Router) planVersions(v *versionView, req Request) ([]change, error) {
 	name := routing.Name(req.Service, req.Namespace)
-	if v.vs != nil && !builders.IsManaged(v.vs) {
+	if v.vs != nil && !rules.IsManaged(v.vs.GetLabels()) {
 		return nil, fmt.Errorf("%s: VirtualService %s/%s exists and is not managed by kubectl-mesh; it is left alone: delete it or edit it by hand", v.cluster, req.Namespace, name)
 	}
 	vs := change{

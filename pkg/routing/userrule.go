@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
 // UserRule finds, among DestinationRules keyed by namespace/name, one that
@@ -18,7 +19,7 @@ import (
 // of adding a second.
 func UserRule(all map[string]*unstructured.Unstructured, name, namespace, domain string) *unstructured.Unstructured {
 	for _, key := range slices.Sorted(maps.Keys(all)) {
-		if dr := all[key]; !builders.IsManaged(dr) && builders.SelectsLocalHost(dr, name, namespace, domain) {
+		if dr := all[key]; !rules.IsManaged(dr.GetLabels()) && builders.SelectsLocalHost(dr, name, namespace, domain) {
 			return dr
 		}
 	}
