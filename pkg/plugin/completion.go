@@ -10,7 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // completionTimeout bounds the API calls behind one shell completion: a
@@ -101,9 +103,6 @@ func completeContexts(f cli.Factory) cobra.CompletionFunc {
 	}
 }
 
-// sourceContext is the context a command reads Services and namespaces
-// from: --from when the command has it and it is set, else "" (the
-// --context or current context).
 // completionContext bounds a completion's requests; Ctrl-C in the shell
 // cancels them too.
 func completionContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
@@ -114,6 +113,9 @@ func completionContext(cmd *cobra.Command) (context.Context, context.CancelFunc)
 	return context.WithTimeout(parent, completionTimeout)
 }
 
+// sourceContext is the context a command reads Services and namespaces
+// from: --from when the command has it and it is set, else "" (the
+// --context or current context).
 func sourceContext(cmd *cobra.Command) string {
 	if fl := cmd.Flag("from"); fl != nil {
 		return fl.Value.String()
@@ -121,27 +123,37 @@ func sourceContext(cmd *cobra.Command) string {
 	return ""
 }
 
+// completeNames offers the names list finds in the source cluster that
+// start with toComplete and are not in given. A completion never fails:
+// an error is only logged for --debug.
+func completeNames(cmd *cobra.Command, f cli.Factory, toComplete string, given []string, list func(context.Context, *cli.Cluster) ([]string, error)) ([]string, cobra.ShellCompDirective) {
+	ctx, cancel := completionContext(cmd)
+	defer cancel()
+	c, err := f.Cluster(sourceContext(cmd))
+	if err != nil {
+		cobra.CompDebugln("kubectl mesh: "+err.Error(), true)
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	names, err := list(ctx, c)
+	if err != nil {
+		cobra.CompDebugln("kubectl mesh: "+c.Context+": "+err.Error(), true)
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, name := range names {
+		if strings.HasPrefix(name, toComplete) && !slices.Contains(given, name) {
+			out = append(out, name)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
 func completeNamespaces(f cli.Factory) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		ctx, cancel := completionContext(cmd)
-		defer cancel()
-		c, err := f.Cluster(sourceContext(cmd))
-		if err != nil {
-			cobra.CompDebugln("kubectl mesh: "+err.Error(), true)
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		list, err := c.Kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
-		if err != nil {
-			cobra.CompDebugln("kubectl mesh: "+c.Context+": "+err.Error(), true)
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		var out []string
-		for i := range list.Items {
-			if name := list.Items[i].Name; strings.HasPrefix(name, toComplete) {
-				out = append(out, name)
-			}
-		}
-		return out, cobra.ShellCompDirectiveNoFileComp
+		return completeNames(cmd, f, toComplete, nil, func(ctx context.Context, c *cli.Cluster) ([]string, error) {
+			list, err := c.Kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+			return namesOf(list, err)
+		})
 	}
 }
 
@@ -149,37 +161,38 @@ func completeNamespaces(f cli.Factory) cobra.CompletionFunc {
 // (-n, else the context's namespace, else default) not already given.
 func completeServices(f cli.Factory) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		ctx, cancel := completionContext(cmd)
-		defer cancel()
-		c, err := f.Cluster(sourceContext(cmd))
-		if err != nil {
-			cobra.CompDebugln("kubectl mesh: "+err.Error(), true)
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		ns := ""
-		if fl := cmd.Flag("namespace"); fl != nil {
-			ns = fl.Value.String()
-		}
-		if ns == "" {
-			if raw, err := f.RawConfig(); err == nil && raw.Contexts[c.Context] != nil {
-				ns = raw.Contexts[c.Context].Namespace
-			}
-		}
-		if ns == "" {
-			ns = metav1.NamespaceDefault
-		}
-		list, err := c.Kube.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			cobra.CompDebugln("kubectl mesh: "+c.Context+": "+err.Error(), true)
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		var out []string
-		for i := range list.Items {
-			name := list.Items[i].Name
-			if strings.HasPrefix(name, toComplete) && !slices.Contains(args, name) {
-				out = append(out, name)
-			}
-		}
-		return out, cobra.ShellCompDirectiveNoFileComp
+		return completeNames(cmd, f, toComplete, args, func(ctx context.Context, c *cli.Cluster) ([]string, error) {
+			list, err := c.Kube.CoreV1().Services(completionNamespace(cmd, f, c.Context)).List(ctx, metav1.ListOptions{})
+			return namesOf(list, err)
+		})
 	}
+}
+
+// completionNamespace is -n, else the context's namespace, else default.
+func completionNamespace(cmd *cobra.Command, f cli.Factory, context string) string {
+	if fl := cmd.Flag("namespace"); fl != nil && fl.Value.String() != "" {
+		return fl.Value.String()
+	}
+	if raw, err := f.RawConfig(); err == nil && raw.Contexts[context] != nil && raw.Contexts[context].Namespace != "" {
+		return raw.Contexts[context].Namespace
+	}
+	return metav1.NamespaceDefault
+}
+
+// namesOf are the names of a list's items.
+func namesOf(list runtime.Object, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(items))
+	for _, item := range items {
+		if m, err := meta.Accessor(item); err == nil {
+			names = append(names, m.GetName())
+		}
+	}
+	return names, nil
 }
