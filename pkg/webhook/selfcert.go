@@ -23,6 +23,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 )
 
 // Keys of the self-managed TLS Secret.
@@ -119,18 +120,21 @@ func (s *SelfManagedTLS) Ensure(ctx context.Context) error {
 	return nil
 }
 
-// retry runs step until it does not lose a race with another replica.
+// retry runs step until it does not lose a race with another replica
+// (client-go's retry, on a Conflict or AlreadyExists): the winner's
+// certificates are then used.
 func (s *SelfManagedTLS) retry(ctx context.Context, step func(context.Context) (*corev1.Secret, error)) (*corev1.Secret, error) {
-	for attempt := 0; ; attempt++ {
-		sec, err := step(ctx)
-		if err == nil {
-			return sec, nil
-		}
-		if attempt < 3 && (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) {
-			continue // another replica won the race: use its certificates
-		}
+	var sec *corev1.Secret
+	err := retry.OnError(retry.DefaultRetry, func(err error) bool {
+		return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)
+	}, func() (err error) {
+		sec, err = step(ctx)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("self-managed TLS: secret %s/%s: %w", s.Namespace, s.SecretName, err)
 	}
+	return sec, nil
 }
 
 // reconcileCA creates the Secret (CA and serving pair: nothing trusts or
