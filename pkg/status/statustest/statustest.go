@@ -1,10 +1,13 @@
-package plugin
+// Package statustest builds fake clusters for the tests of `kubectl mesh
+// status`: the engine's (pkg/status) and the command's (pkg/plugin) run
+// on the same meshes. It may import pkg/cli, pkg/mesh, pkg/rules and
+// client-go's fakes.
+package statustest
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"strings"
+	"os"
+	"path/filepath"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
@@ -24,7 +27,9 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
-var statusListKinds = map[schema.GroupVersionResource]string{
+// ListKinds are the list kinds of the Istio resources status lists, for
+// dynamicfake.NewSimpleDynamicClientWithCustomListKinds.
+var ListKinds = map[schema.GroupVersionResource]string{
 	rules.ServiceEntryGVR:    "ServiceEntryList",
 	rules.DestinationRuleGVR: "DestinationRuleList",
 	rules.GatewayGVR:         "GatewayList",
@@ -32,8 +37,9 @@ var statusListKinds = map[schema.GroupVersionResource]string{
 }
 
 const (
-	// The seed's hand-written entry: no DestinationRule goes with it.
-	handWrittenEntry = `
+	// HandWrittenEntry is the seed's hand-written entry: no
+	// DestinationRule goes with it.
+	HandWrittenEntry = `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: httpbin-bar, namespace: foo}
@@ -46,7 +52,9 @@ spec:
   endpoints:
   - {address: 203.0.113.7, labels: {cluster: cluster2}, ports: {http1: 15443}}
 `
-	remoteSNIRule = `
+	// RemoteSNIRule gives HandWrittenEntry the SNIs of the source's
+	// Service and its subset v2.
+	RemoteSNIRule = `
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: httpbin-bar-global, namespace: foo}
@@ -65,7 +73,8 @@ spec:
       - port: {number: 8000}
         tls: {mode: ISTIO_MUTUAL, sni: outbound_.8000_.v2_.httpbin.bar.svc.cluster.local}
 `
-	sourceLocalRule = `
+	// SourceLocalRule defines the subset v2 in the source.
+	SourceLocalRule = `
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: httpbin, namespace: bar}
@@ -74,7 +83,9 @@ spec:
   subsets:
   - {name: v2, labels: {version: v2}}
 `
-	localPassthrough = `
+	// LocalPassthrough is the source gateway's *.local AUTO_PASSTHROUGH
+	// server.
+	LocalPassthrough = `
 apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: cross-network-gateway, namespace: istio-system}
@@ -87,10 +98,10 @@ spec:
 `
 )
 
-// fakeCluster is a cluster with istio-system, an ingress gateway Service
+// Cluster is a cluster with istio-system, an ingress gateway Service
 // with a load balancer address, the given typed objects and Istio objects
 // (YAML documents).
-func fakeCluster(t *testing.T, name, lbIP string, kube []runtime.Object, docs ...string) *cli.Cluster {
+func Cluster(t testing.TB, name, lbIP string, kube []runtime.Object, docs ...string) *cli.Cluster {
 	t.Helper()
 	gw := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "istio-ingressgateway", Namespace: rules.IstioSystemNamespace},
@@ -102,7 +113,7 @@ func fakeCluster(t *testing.T, name, lbIP string, kube []runtime.Object, docs ..
 		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: lbIP}}}},
 	}
 	kube = append(kube, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rules.IstioSystemNamespace}}, gw)
-	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), statusListKinds)
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), ListKinds)
 	// Created through their resources: the fake's guess from the kind
 	// would put a Gateway under "gatewaies".
 	resources := map[string]schema.GroupVersionResource{
@@ -115,7 +126,7 @@ func fakeCluster(t *testing.T, name, lbIP string, kube []runtime.Object, docs ..
 		}
 		gvr, ok := resources[u.GetKind()]
 		if !ok {
-			t.Fatalf("fakeCluster: unexpected kind %q", u.GetKind())
+			t.Fatalf("statustest.Cluster: unexpected kind %q", u.GetKind())
 		}
 		if _, err := dyn.Resource(gvr).Namespace(u.GetNamespace()).Create(t.Context(), u, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -124,83 +135,80 @@ func fakeCluster(t *testing.T, name, lbIP string, kube []runtime.Object, docs ..
 	return &cli.Cluster{Context: name, Config: &rest.Config{}, Kube: fake.NewClientset(kube...), Dynamic: dyn}
 }
 
-func httpbinService() *corev1.Service {
+// HTTPBinService is the source's Service bar/httpbin, port 8000.
+func HTTPBinService() *corev1.Service {
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "httpbin", Namespace: "bar"},
 		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "httpbin"}, Ports: []corev1.ServicePort{{Name: "http", Port: 8000}}},
 	}
 }
 
-func TestStatusRoutes(t *testing.T) {
-	tests := map[string]struct {
-		caller []string
-		// wantProblems are "kind object" of every problem.
-		wantProblems []string
-		wantText     []string // in the table
-	}{
-		"hand-written entry without a DestinationRule": {
-			caller:       []string{handWrittenEntry},
-			wantProblems: []string{mesh.ProblemRouteNowhere + " serviceentry foo/httpbin-bar"},
-			wantText:     []string{"none (plain text)", "nowhere", "RoutesNowhere", "kubectl mesh export httpbin -n bar --from cluster2 --to cluster1"},
-		},
-		"entry with the remote SNIs": {
-			caller: []string{handWrittenEntry, remoteSNIRule},
-			wantText: []string{
-				"CALLER", "LANDS ON", "outbound_.8000_.v2_.httpbin.bar.svc.cluster.local",
-				"cluster2 203.0.113.7:15443 (istio-system/cross-network-gateway)", "bar/httpbin:8000 subset v2", "No problems found.",
-			},
-		},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			clusters := map[string]*cli.Cluster{
-				"cluster1": fakeCluster(t, "cluster1", "192.0.2.1", nil, tc.caller...),
-				"cluster2": fakeCluster(t, "cluster2", "203.0.113.7", []runtime.Object{httpbinService()}, sourceLocalRule, localPassthrough),
-			}
-			run := func(args ...string) (string, error) {
-				return runStatus(t, clusters, append([]string{"--contexts", "cluster1,cluster2"}, args...)...)
-			}
-			out, err := run("-o", "json")
-			var rep mesh.Report
-			if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil {
-				t.Fatalf("status -o json: %v\n%s", jerr, out)
-			}
-			var got []string
-			for _, p := range rep.Problems {
-				got = append(got, p.Kind+" "+p.Object)
-			}
-			if strings.Join(got, "\n") != strings.Join(tc.wantProblems, "\n") {
-				t.Errorf("problems = %q, want %q\n%s", got, tc.wantProblems, out)
-			}
-			if (err != nil) != (len(tc.wantProblems) > 0) {
-				t.Errorf("Run() error = %v with %d problems", err, len(tc.wantProblems))
-			}
-			if len(rep.Routes) == 0 || rep.Routes[0].Caller != "cluster1" || rep.Routes[0].Source != "cluster2" {
-				t.Errorf("routes = %+v, want cluster1's routes into cluster2", rep.Routes)
-			}
-			table, _ := run()
-			for _, s := range tc.wantText {
-				if !strings.Contains(table, s) {
-					t.Errorf("table lacks %q:\n%s", s, table)
-				}
-			}
-		})
+// Mesh is cluster1 calling into cluster2, the source of bar/httpbin with
+// its passthrough Gateway; cluster1 holds the given Istio objects.
+func Mesh(t testing.TB, cluster1 []runtime.Object, docs ...string) map[string]*cli.Cluster {
+	t.Helper()
+	return map[string]*cli.Cluster{
+		"cluster1": Cluster(t, "cluster1", "192.0.2.1", cluster1, docs...),
+		"cluster2": Cluster(t, "cluster2", "203.0.113.7", []runtime.Object{HTTPBinService()}, SourceLocalRule, LocalPassthrough),
 	}
 }
 
-// runStatus runs `kubectl mesh status args…` on fake clusters.
-func runStatus(t *testing.T, clusters map[string]*cli.Cluster, args ...string) (string, error) {
+// RichMesh is two fake clusters with every table of status filled: a link
+// from cluster1 to cluster2, a pending link to cluster9 (not in the
+// kubeconfig), a remote secret whose server refuses connections, and a
+// route; the kubeconfig names both clusters. Status reports three
+// problems on it.
+func RichMesh(t testing.TB) (clusters map[string]*cli.Cluster, kubeconfig string) {
 	t.Helper()
-	var out bytes.Buffer
+	var objs []runtime.Object
+	for _, r := range []mesh.Record{
+		{Peer: "cluster2", Gateway: "203.0.113.7:15443"},
+		{Peer: "cluster9", Gateway: "198.51.100.9:15443", Pending: true},
+	} {
+		cm, err := r.ConfigMap()
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, cm)
+	}
+	kc, err := mesh.RemoteKubeconfig("cluster2", "https://127.0.0.1:1", nil, "token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs = append(objs, mesh.RemoteSecret("cluster2", kc))
+	clusters = Mesh(t, objs, HandWrittenEntry, RemoteSNIRule)
+	kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
+	const doc = `apiVersion: v1
+kind: Config
+clusters:
+- {name: c1, cluster: {server: "https://192.0.2.1:6443"}}
+- {name: c2, cluster: {server: "https://203.0.113.7:6443"}}
+users:
+- {name: u, user: {token: t}}
+contexts:
+- {name: cluster1, context: {cluster: c1, user: u}}
+- {name: cluster2, context: {cluster: c2, user: u}}
+current-context: cluster1
+`
+	if err := os.WriteFile(kubeconfig, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return clusters, kubeconfig
+}
+
+// Factory hands out clusters by context; kubeconfig, when not "", is the
+// kubeconfig it reads (for the contexts and the peers).
+func Factory(clusters map[string]*cli.Cluster, kubeconfig string) cli.Factory {
 	f := cli.Factory{ClusterFor: func(name string) (*cli.Cluster, error) {
 		if c, ok := clusters[name]; ok {
 			return c, nil
 		}
 		return nil, fmt.Errorf("no cluster %s", name)
 	}}
-	cmd := NewCmdStatus(f, genericiooptions.IOStreams{Out: &out, ErrOut: &out})
-	cmd.SetArgs(args)
-	cmd.SilenceUsage, cmd.SilenceErrors = true, true
-	err := cmd.ExecuteContext(t.Context())
-	return out.String(), err
+	if kubeconfig != "" {
+		cf := genericclioptions.NewConfigFlags(true)
+		cf.KubeConfig = &kubeconfig
+		f.Getter = cf
+	}
+	return f
 }

@@ -1,11 +1,9 @@
-package plugin
+package status
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
-	"text/tabwriter"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -132,55 +130,4 @@ func gatewayService(s *corev1.Service, pods []corev1.Pod, nodeAddrs []string) me
 		}
 	}
 	return g
-}
-
-// printRoutes is the ROUTES table: what each caller sends, through which
-// gateway, and the source Service it lands on.
-func printRoutes(out io.Writer, routes []mesh.Route) error {
-	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "CALLER\tHOST\tPORT\tSUBSET\tSNI\tVIA\tLANDS ON\tOK")
-	for _, r := range routes {
-		sni := r.SNI
-		if sni == "" {
-			sni = "none (plain text)"
-		}
-		via := r.Source + " " + r.Endpoint
-		if r.Gateway != "" {
-			via += " (" + r.Gateway + ")"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.Caller, r.Host, r.Port, orDash(r.Subset), sni, via, landsOn(r), routeOK(r.Status))
-	}
-	return w.Flush()
-}
-
-func landsOn(r mesh.Route) string {
-	switch {
-	case r.Status == mesh.RouteUnchecked:
-		return "not checked"
-	case r.LandsOn == "":
-		return "nowhere"
-	}
-	sni, err := rules.ParseSNI(r.LandsOn)
-	if err != nil {
-		return r.LandsOn
-	}
-	name, ns, _, ok := rules.ServiceOf(sni.Host)
-	if !ok {
-		return r.LandsOn
-	}
-	s := fmt.Sprintf("%s/%s:%d", ns, name, sni.Port)
-	if sni.Subset != "" {
-		s += " subset " + sni.Subset
-	}
-	return s
-}
-
-func routeOK(status string) string {
-	switch status {
-	case mesh.RouteOK:
-		return "yes"
-	case mesh.RouteUnchecked:
-		return "unchecked"
-	}
-	return status
 }

@@ -1,12 +1,9 @@
-package plugin
+package status
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"slices"
-	"text/tabwriter"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,7 +18,7 @@ import (
 // readMultiPrimary reads what the multi-primary checks need of a cluster:
 // istiod's clusterName, the mesh ID, the network label, and every remote
 // secret, each asked of the server it names as its token.
-func (o *StatusOptions) readMultiPrimary(ctx context.Context, c *cli.Cluster, cs *mesh.ClusterStatus, network string) {
+func (g gatherer) readMultiPrimary(ctx context.Context, c *cli.Cluster, cs *mesh.ClusterStatus, network string) {
 	cs.Network = network
 	if f, ok, err := link.IstiodFacts(ctx, c); err == nil && ok {
 		cs.ClusterName = f.ClusterName
@@ -42,8 +39,8 @@ func (o *StatusOptions) readMultiPrimary(ctx context.Context, c *cli.Cluster, cs
 		slices.Sort(keys)
 		for _, k := range keys {
 			rs := mesh.RemoteSecretStatus{Cluster: cs.Context, Secret: s.Namespace + "/" + s.Name, ClusterName: k,
-				Managed: s.Labels[rules.ManagedByLabel] == rules.ManagedByValue}
-			o.probeRemote(ctx, &rs, s.Data[k])
+				Managed: rules.IsManaged(s.Labels)}
+			g.probeRemote(ctx, &rs, s.Data[k])
 			cs.RemoteSecrets = append(cs.RemoteSecrets, rs)
 		}
 	}
@@ -51,7 +48,7 @@ func (o *StatusOptions) readMultiPrimary(ctx context.Context, c *cli.Cluster, cs
 
 // probeRemote asks the server of a remote secret's kubeconfig, as its
 // token, whether it may list Services and EndpointSlices and read Secrets.
-func (o *StatusOptions) probeRemote(ctx context.Context, rs *mesh.RemoteSecretStatus, kubeconfig []byte) {
+func (g gatherer) probeRemote(ctx context.Context, rs *mesh.RemoteSecretStatus, kubeconfig []byte) {
 	view, err := mesh.ReadRemoteKubeconfig(kubeconfig)
 	if err != nil {
 		rs.Error = err.Error()
@@ -65,12 +62,12 @@ func (o *StatusOptions) probeRemote(ctx context.Context, rs *mesh.RemoteSecretSt
 			rs.Expires = &exp
 		}
 	}
-	remote, err := o.factory.ClusterFromKubeconfig(kubeconfig)
+	remote, err := g.factory.ClusterFromKubeconfig(kubeconfig)
 	if err != nil {
 		rs.Error, rs.Server = err.Error(), ""
 		return
 	}
-	tctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	tctx, cancel := g.bounded(ctx)
 	defer cancel()
 	acc, err := link.ReaderAccess(tctx, remote.Kube)
 	var status *apierrors.StatusError
@@ -85,43 +82,4 @@ func (o *StatusOptions) probeRemote(ctx context.Context, rs *mesh.RemoteSecretSt
 	default:
 		rs.Error = err.Error()
 	}
-}
-
-// printMultiPrimary is the MESH and REMOTE SECRETS tables, when a cluster
-// has remote secrets.
-func printMultiPrimary(out io.Writer, rep *mesh.Report) error {
-	if !slices.ContainsFunc(rep.Clusters, func(cs *mesh.ClusterStatus) bool { return len(cs.RemoteSecrets) > 0 }) {
-		return nil
-	}
-	fmt.Fprintln(out)
-	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "CLUSTER\tCLUSTER NAME\tMESH ID\tNETWORK")
-	for _, cs := range rep.Clusters {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", cs.Context, orDash(cs.ClusterName), orDash(cs.MeshID), orDash(cs.Network))
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintln(out)
-	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "REMOTE SECRET\tFOR\tPEER\tSERVER\tANSWERS\tSERVICES\tENDPOINTSLICES\tSECRETS\tTOKEN EXPIRES")
-	for _, cs := range rep.Clusters {
-		for _, rs := range cs.RemoteSecrets {
-			exp := "never"
-			if rs.Expires != nil {
-				exp = rs.Expires.Format("2006-01-02")
-			}
-			answers := yesNo(rs.Answers)
-			if rs.Unauthorized {
-				answers = "rejects token"
-			}
-			secrets := "no"
-			if rs.ReadSecrets {
-				secrets = "reads (cacerts too)"
-			}
-			fmt.Fprintf(w, "%s: %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cs.Context, rs.Secret, rs.ClusterName, orDash(rs.Peer), orDash(rs.Server), answers,
-				yesNo(rs.ListServices), yesNo(rs.ListEndpointSlices), secrets, exp)
-		}
-	}
-	return w.Flush()
 }
