@@ -18,7 +18,8 @@ type CertInfo struct {
 	NotAfter    time.Time `json:"notAfter"`
 }
 
-func infoOf(c *x509.Certificate) CertInfo {
+// InfoOf is how reports and the certs commands show a certificate.
+func InfoOf(c *x509.Certificate) CertInfo {
 	return CertInfo{Subject: c.Subject.String(), Fingerprint: Fingerprint(c), NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC()}
 }
 
@@ -105,7 +106,7 @@ func VerifyBundle(source string, b *Bundle, now time.Time, warnWithin time.Durat
 func (r *Report) checkRoots(roots []*x509.Certificate, now time.Time, warnWithin time.Duration) *x509.CertPool {
 	pool := x509.NewCertPool()
 	for _, root := range roots {
-		r.Roots = append(r.Roots, infoOf(root))
+		r.Roots = append(r.Roots, InfoOf(root))
 		pool.AddCert(root)
 		if !root.IsCA {
 			r.errorf("%s: %q is not a CA certificate; root-cert.pem must hold only root CAs", RootCertFile, root.Subject.CommonName)
@@ -123,7 +124,7 @@ func (r *Report) checkRoots(roots []*x509.Certificate, now time.Time, warnWithin
 
 // checkIntermediate checks ca-cert.pem on its own.
 func (r *Report) checkIntermediate(inter *x509.Certificate, roots []*x509.Certificate, now time.Time, warnWithin time.Duration) {
-	info := infoOf(inter)
+	info := InfoOf(inter)
 	r.Intermediate = &info
 	switch {
 	case !inter.IsCA:

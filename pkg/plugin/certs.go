@@ -1,8 +1,6 @@
 package plugin
 
 import (
-	"context"
-	"crypto/x509"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,8 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/certs"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 )
 
 const certsLong = `Make and install the certificates that let Istio's control planes in
@@ -49,11 +47,6 @@ func NewCmdCerts(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Comma
 		NewCmdCertsVerify(f, streams),
 	)
 	return cmd
-}
-
-// certInfo is how -o shows a certificate the certs commands wrote.
-func certInfo(c *x509.Certificate) pki.CertInfo {
-	return pki.CertInfo{Subject: c.Subject.String(), Fingerprint: pki.Fingerprint(c), NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC()}
 }
 
 // defaultCertsDir is where the certs commands keep their files unless
@@ -96,31 +89,8 @@ func validateCertsClusterName(name string) error {
 	return nil
 }
 
-// clusterTarget is one cluster a command talks to: the name its files are
-// kept under and the kubeconfig context that reaches it.
-type clusterTarget struct {
-	Name    string
-	Context string
-}
-
-// stopped returns an error when ctx was interrupted, saying which clusters'
-// files were written and which not (none when both are nil).
-func stopped(ctx context.Context, done, left []string) error {
-	cause := cli.Interrupted(ctx)
-	if cause == nil {
-		return nil
-	}
-	if done == nil && left == nil {
-		return fmt.Errorf("%w; nothing was written", cause)
-	}
-	written := strings.Join(done, ", ")
-	if written == "" {
-		written = "none"
-	}
-	return fmt.Errorf("%w; files written for: %s; not written for: %s; run the command again for those", cause, written, strings.Join(left, ", "))
-}
-
-func targetContexts(ts []clusterTarget) []string {
+// targetContexts are the contexts of ts, for Factory.CheckContexts.
+func targetContexts(ts []certs.Target) []string {
 	out := make([]string, 0, len(ts))
 	for _, t := range ts {
 		out = append(out, t.Context)
@@ -131,19 +101,19 @@ func targetContexts(ts []clusterTarget) []string {
 // parseClusterTargets reads --contexts (each entry CTX or NAME=CTX) with
 // optional --cluster-names (one name per context, in order). Without a name
 // a cluster is named after its context.
-func parseClusterTargets(contexts, names []string) ([]clusterTarget, error) {
+func parseClusterTargets(contexts, names []string) ([]certs.Target, error) {
 	if len(names) > 0 && len(names) != len(contexts) {
 		return nil, fmt.Errorf("--cluster-names has %d entries but --contexts has %d; give one name per context", len(names), len(contexts))
 	}
 	seen := map[string]bool{}
-	var out []clusterTarget
+	var out []certs.Target
 	for i, entry := range contexts {
-		t := clusterTarget{Name: entry, Context: entry}
+		t := certs.Target{Name: entry, Context: entry}
 		if name, ctx, ok := strings.Cut(entry, "="); ok {
 			if len(names) > 0 {
 				return nil, fmt.Errorf("--contexts entry %q names its cluster and --cluster-names is set too; use one of them", entry)
 			}
-			t = clusterTarget{Name: name, Context: ctx}
+			t = certs.Target{Name: name, Context: ctx}
 		}
 		if len(names) > 0 {
 			t.Name = names[i]

@@ -2,16 +2,14 @@ package plugin
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/certs"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 )
@@ -39,9 +37,7 @@ type CertsIntermediateOptions struct {
 	// rotate requires an existing intermediate and replaces it.
 	rotate   bool
 	validity time.Duration
-	root     *pki.CA // its key is read only to sign, in Run
-	rootKey  string
-	roots    []byte
+	issuer   *certs.Issuer // its key is read only to sign, in Run
 	now      func() time.Time
 	genericiooptions.IOStreams
 }
@@ -103,29 +99,11 @@ func (o *CertsIntermediateOptions) Complete(_ *cobra.Command, args []string) err
 	if (o.RootCert == "") != (o.RootKey == "") {
 		return fmt.Errorf("--root-cert and --root-key go together; pass both, or neither to use the root in --dir")
 	}
-	certPath, keyPath := o.RootCert, o.RootKey
-	if certPath == "" {
-		certPath, keyPath = filepath.Join(o.Dir, pki.RootCertFile), filepath.Join(o.Dir, pki.RootKeyFile)
-	}
-	if o.root, err = pki.LoadCACert(certPath, o.now()); err != nil {
+	if o.issuer, err = certs.LoadIssuer(o.Dir, o.RootCert, o.RootKey, o.now()); err != nil {
 		return err
 	}
-	o.rootKey = keyPath
-	o.roots = o.root.CertPEM
-	// During a root rotation, clusters must trust the old and the new root
-	// until every cluster issues from the new one.
-	if o.RootCert == "" {
-		if t, err := os.ReadFile(filepath.Join(o.Dir, pki.TransitionRootFile)); err == nil {
-			o.roots = t
-		}
-	}
 	if o.KeyAlgorithm == "" {
-		switch o.root.Cert.PublicKeyAlgorithm {
-		case x509.ECDSA:
-			o.KeyAlgorithm = pki.KeyECDSA
-		case x509.RSA:
-			o.KeyAlgorithm = pki.KeyRSA
-		}
+		o.KeyAlgorithm = o.issuer.KeyAlgorithm()
 	}
 	return nil
 }
@@ -148,48 +126,20 @@ func (o *CertsIntermediateOptions) Validate() error {
 	return pki.KeySpec{Algorithm: o.KeyAlgorithm, Size: o.KeySize}.Validate()
 }
 
-// IntermediateResult is what `certs intermediate` and `certs rotate`
-// wrote, as -o prints it.
-type IntermediateResult struct {
-	Dir      string                `json:"dir"`
-	Clusters []IntermediateWritten `json:"clusters"`
-}
-
-// IntermediateWritten is one cluster's new intermediate.
-type IntermediateWritten struct {
-	Cluster      string       `json:"cluster"`
-	Dir          string       `json:"dir"`
-	Intermediate pki.CertInfo `json:"intermediate"`
-	// CappedAtRoot says the validity was cut to the root's expiry.
-	CappedAtRoot bool `json:"cappedAtRoot,omitempty"`
-	// Replaces is the fingerprint of the intermediate rotate replaced.
-	Replaces string `json:"replaces,omitempty"`
-}
-
-// Run makes and writes the intermediates. Every refusal (existing files
-// without --force, missing ones for rotate) is checked before anything is
-// written; an interrupt stops it before the next cluster's files.
+// Run makes and writes the intermediates (see certs.Intermediates). The
+// table shows each cluster as it is written: when a later one fails, it
+// still shows what was.
 func (o *CertsIntermediateOptions) Run(ctx context.Context) error {
-	if err := o.refuse(); err != nil {
-		return err
+	req := certs.IntermediateRequest{
+		Dir: o.Dir, Clusters: o.Clusters, Issuer: o.issuer, Rotate: o.rotate, Force: o.Force,
+		Org: o.Org, Validity: o.validity, Key: pki.KeySpec{Algorithm: o.KeyAlgorithm, Size: o.KeySize}, Now: o.now,
 	}
-	if err := o.root.LoadKey(o.rootKey); err != nil {
-		return err
+	if o.PrintFlags.Table() {
+		req.Written = func(w certs.IntermediateWritten) error { return printIntermediate(o.Out, w) }
 	}
-	res := IntermediateResult{Dir: o.Dir}
-	for i, c := range o.Clusters {
-		w, err := o.write(ctx, i, c)
-		if err != nil {
-			return err
-		}
-		res.Clusters = append(res.Clusters, w)
-		if o.PrintFlags.Table() {
-			// Each cluster as it is written: when a later one fails, the
-			// output still shows what was.
-			if err := printIntermediate(o.Out, w); err != nil {
-				return err
-			}
-		}
+	res, err := certs.Intermediates(ctx, req)
+	if err != nil {
+		return err
 	}
 	next := "next: kubectl mesh certs install --contexts CTX… --dir " + o.Dir
 	if o.rotate {
@@ -201,53 +151,7 @@ func (o *CertsIntermediateOptions) Run(ctx context.Context) error {
 	})
 }
 
-// refuse checks, before anything is written, that every cluster's files
-// may be written: absent (or --force) for intermediate, present for
-// rotate.
-func (o *CertsIntermediateOptions) refuse() error {
-	for _, c := range o.Clusters {
-		dir := filepath.Join(o.Dir, c)
-		_, err := os.Stat(filepath.Join(dir, pki.CACertFile))
-		switch {
-		case o.rotate && err != nil:
-			return fmt.Errorf("%s not found: cluster %s has no intermediate to rotate; make one with `kubectl mesh certs intermediate %s`", filepath.Join(dir, pki.CACertFile), c, c)
-		case !o.rotate && !o.Force && err == nil:
-			return fmt.Errorf("%s already exists; pass --force to replace it, or use `kubectl mesh certs rotate %s`", filepath.Join(dir, pki.CACertFile), c)
-		}
-	}
-	return nil
-}
-
-// write makes the intermediate of the i-th cluster and writes its files.
-func (o *CertsIntermediateOptions) write(ctx context.Context, i int, c string) (IntermediateWritten, error) {
-	if err := stopped(ctx, o.Clusters[:i], o.Clusters[i:]); err != nil {
-		return IntermediateWritten{}, err
-	}
-	dir := filepath.Join(o.Dir, c)
-	w := IntermediateWritten{Cluster: c, Dir: dir}
-	if o.rotate {
-		if b, err := pki.LoadBundle(dir); err == nil {
-			if inter, err := b.Intermediate(); err == nil {
-				w.Replaces = pki.Fingerprint(inter)
-			}
-		}
-	}
-	inter, err := pki.NewIntermediate(o.root, pki.IntermediateRequest{Cluster: c, Org: o.Org, Validity: o.validity, Key: pki.KeySpec{Algorithm: o.KeyAlgorithm, Size: o.KeySize}}, o.now())
-	if err != nil {
-		return w, err
-	}
-	if err := stopped(ctx, o.Clusters[:i], o.Clusters[i:]); err != nil {
-		return w, err
-	}
-	if err := pki.WriteFiles(dir, pki.BundleFiles(pki.NewBundle(inter, o.root.Cert, o.roots)), o.Force || o.rotate); err != nil {
-		return w, err
-	}
-	w.Intermediate = certInfo(inter.Cert)
-	w.CappedAtRoot = inter.Cert.NotAfter.Equal(o.root.Cert.NotAfter)
-	return w, nil
-}
-
-func printIntermediate(out io.Writer, w IntermediateWritten) error {
+func printIntermediate(out io.Writer, w certs.IntermediateWritten) error {
 	capped := ""
 	if w.CappedAtRoot {
 		capped = " (capped at the root's expiry)"

@@ -9,16 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki/pkitest"
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
 func istioSample(t *testing.T) (root, inter *pkitest.CA) {
@@ -28,15 +21,6 @@ func istioSample(t *testing.T) (root, inter *pkitest.CA) {
 		t.Fatal(err)
 	}
 	return root, inter
-}
-
-func istioStyle(t *testing.T, cn string, parent *pkitest.CA) *pkitest.CA {
-	t.Helper()
-	ca, err := pkitest.IstioStyle(cn, parent, 2*365*24*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca
 }
 
 // istioSampleDir lays out a plug-in CA like Istio's samples/certs as one
@@ -99,41 +83,6 @@ func TestVerifyIstioSamplePluginCA(t *testing.T) {
 	}
 	if errs := lines(out, "error: "); len(errs) != 1 || !strings.Contains(errs[0], pki.CAKeyFile) {
 		t.Errorf("want one error naming %s, got:\n%s", pki.CAKeyFile, out)
-	}
-}
-
-// A bring-your-own bundle laid out as Istio's tools/certs makes it
-// installs; a later bundle that only adds trust (the same intermediate,
-// root-cert.pem with the installed root and a new one: step 1 of a root
-// rotation) needs no --force; one with another intermediate still does.
-func TestInstallBringYourOwnBundleAndAddedTrust(t *testing.T) {
-	root, inter := istioSample(t)
-	dir := istioSampleDir(t, root, inter)
-	kube := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rules.IstioSystemNamespace}})
-	clusters := map[string]kubernetes.Interface{"ctx": kube}
-	if out, err := installInto(t, clusters, dir, false, "cluster1=ctx"); err != nil {
-		t.Fatalf("install of a tools/certs bundle: %v\n%s", err, out)
-	}
-
-	newRoot := istioStyle(t, "New Root CA", nil)
-	wider := t.TempDir()
-	writeFiles(t, filepath.Join(wider, "cluster1"), pkitest.SampleFiles(inter, pki.Concat(root.CertPEM, newRoot.CertPEM)))
-	out, err := installInto(t, clusters, wider, false, "cluster1=ctx")
-	if err != nil {
-		t.Fatalf("install of a bundle that only adds a root, without --force: %v\n%s", err, out)
-	}
-	s, err := kube.CoreV1().Secrets(rules.IstioSystemNamespace).Get(t.Context(), pki.SecretName, metav1.GetOptions{})
-	if err != nil || string(s.Data[pki.RootCertFile]) != string(pki.Concat(root.CertPEM, newRoot.CertPEM)) {
-		t.Fatalf("root-cert.pem after the trust-adding install = %q (%v)", s.Data[pki.RootCertFile], err)
-	}
-	if backups, _ := filepath.Glob(filepath.Join(wider, "backups", "cluster1-cacerts-*.yaml")); len(backups) != 1 {
-		t.Errorf("the replaced cacerts was not backed up: %v", backups)
-	}
-
-	otherInter := istioStyle(t, "Other Istio CA", root)
-	other := istioSampleDir(t, root, otherInter)
-	if out, err := installInto(t, clusters, other, false, "cluster1=ctx"); err == nil || !strings.Contains(err.Error(), "--force") {
-		t.Fatalf("install of another intermediate without --force: %v\n%s", err, out)
 	}
 }
 

@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/certs"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 )
@@ -100,160 +99,43 @@ func (o *CertsRootOptions) Validate() error {
 	return pki.KeySpec{Algorithm: o.KeyAlgorithm, Size: o.KeySize}.Validate()
 }
 
-// Run writes the root (or rotates it). An interrupt during the key
-// generation stops it before anything is written.
+// Run writes the root, or rotates it (see certs.NewRoot, certs.RotateRoot
+// and certs.FinishRotation), and says what it wrote.
 func (o *CertsRootOptions) Run(ctx context.Context) error {
+	req := certs.RootRequest{
+		Dir:   o.Dir,
+		Root:  pki.RootRequest{CommonName: o.CommonName, Org: o.Org, Validity: o.validity, Key: pki.KeySpec{Algorithm: o.KeyAlgorithm, Size: o.KeySize}},
+		Force: o.Force,
+		Now:   o.now,
+	}
+	var res *certs.RootResult
+	var err error
 	switch {
 	case o.Rotate:
-		return o.rotate(ctx)
+		res, err = certs.RotateRoot(ctx, req)
 	case o.FinishRotation:
-		return o.finishRotation()
+		res, err = certs.FinishRotation(o.Dir, o.now)
+	default:
+		res, err = certs.NewRoot(ctx, req)
 	}
-	root, err := pki.NewRoot(o.request())
 	if err != nil {
 		return err
 	}
-	if err := stopped(ctx, nil, nil); err != nil {
-		return err
-	}
-	if err := pki.WriteFiles(o.Dir, pki.RootFiles(root), o.Force); err != nil {
-		return err
-	}
-	res := RootResult{Dir: o.Dir, Root: certInfo(root.Cert)}
-	return o.PrintFlags.PrintReport(o.Out, res, func(out io.Writer) error {
-		_, err := fmt.Fprintf(out, "wrote root CA %q to %s (%s, %s)\n  fingerprint %s\n  valid until %s\nnext: kubectl mesh certs intermediate CLUSTER… --dir %s\n",
-			root.Cert.Subject.CommonName, o.Dir, pki.RootCertFile, pki.RootKeyFile, pki.Fingerprint(root.Cert), root.Cert.NotAfter.UTC().Format(time.RFC3339), o.Dir)
-		return err
-	})
+	return o.PrintFlags.PrintReport(o.Out, res, func(out io.Writer) error { return rootTable(out, res) })
 }
 
-// RootResult is what `certs root` wrote, as -o prints it.
-type RootResult struct {
-	Dir string `json:"dir"`
-	// Root is the root of Dir now.
-	Root pki.CertInfo `json:"root"`
-	// Previous is the root a rotation replaced, kept in
-	// previous-root-cert.pem until the rotation is finished.
-	Previous *pki.CertInfo `json:"previous,omitempty"`
-	// Clusters are the cluster directories whose root-cert.pem was
-	// rewritten: with the transition bundle, or the new root alone.
-	Clusters []string `json:"clusters,omitempty"`
-	// RotationFinished says the previous root and the transition bundle
-	// were removed.
-	RotationFinished bool `json:"rotationFinished,omitempty"`
-}
-
-func (o *CertsRootOptions) request() pki.RootRequest {
-	return pki.RootRequest{CommonName: o.CommonName, Org: o.Org, Validity: o.validity, Key: pki.KeySpec{Algorithm: o.KeyAlgorithm, Size: o.KeySize}}
-}
-
-// clusterDirs lists the subdirectories of dir that hold a cluster's files.
-func clusterDirs(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("read --dir %s: %w", dir, err)
+// rootTable says what certs root wrote, and what to do next.
+func rootTable(out io.Writer, res *certs.RootResult) error {
+	var err error
+	switch {
+	case res.RotationFinished:
+		_, err = fmt.Fprintf(out, "root rotation finished in %s: clusters %v trust only %s\nnext: kubectl mesh certs install --contexts … --force --restart\n", res.Dir, res.Clusters, res.Root.Fingerprint)
+	case res.Previous != nil:
+		_, err = fmt.Fprintf(out, "wrote new root CA %q to %s\n  old root %s (now %s)\n  new root %s\n  transition bundle %s, copied to the root-cert.pem of: %v\n%s\n",
+			res.CommonName, res.Dir, res.Previous.Fingerprint, pki.PreviousRootCertFile, res.Root.Fingerprint, pki.TransitionRootFile, res.Clusters, rotationSteps)
+	default:
+		_, err = fmt.Fprintf(out, "wrote root CA %q to %s (%s, %s)\n  fingerprint %s\n  valid until %s\nnext: kubectl mesh certs intermediate CLUSTER… --dir %s\n",
+			res.CommonName, res.Dir, pki.RootCertFile, pki.RootKeyFile, res.Root.Fingerprint, res.Root.NotAfter.Format(time.RFC3339), res.Dir)
 	}
-	var out []string
-	for _, e := range entries {
-		if e.IsDir() {
-			if _, err := os.Stat(filepath.Join(dir, e.Name(), pki.CACertFile)); err == nil {
-				out = append(out, e.Name())
-			}
-		}
-	}
-	return out, nil
-}
-
-func (o *CertsRootOptions) rotate(ctx context.Context) error {
-	old, err := pki.LoadCA(filepath.Join(o.Dir, pki.RootCertFile), filepath.Join(o.Dir, pki.RootKeyFile), o.now())
-	if err != nil {
-		return fmt.Errorf("--rotate needs the current root in --dir: %w", err)
-	}
-	// The previous root may be the one clusters still issue from, and its
-	// key may exist nowhere else: it is never overwritten, not even with
-	// --force.
-	for _, name := range []string{pki.PreviousRootCertFile, pki.PreviousRootKeyFile} {
-		if _, err := os.Lstat(filepath.Join(o.Dir, name)); err == nil {
-			return fmt.Errorf("%s already exists: a root rotation is in progress; finish it with `kubectl mesh certs root --finish-rotation --dir %s` (--force never overwrites the previous root); to start over, move previous-root-*.pem out of --dir first", filepath.Join(o.Dir, name), o.Dir)
-		}
-	}
-	root, err := pki.NewRoot(o.request())
-	if err != nil {
-		return err
-	}
-	if err := stopped(ctx, nil, nil); err != nil {
-		return err
-	}
-	transition := pki.Concat(old.CertPEM, root.CertPEM)
-	clusters, err := clusterDirs(o.Dir)
-	if err != nil {
-		return err
-	}
-	// The previous root goes first, so that an interrupted run still has
-	// the old key on disk.
-	if err := pki.WriteFiles(o.Dir, []pki.File{
-		{Name: pki.PreviousRootCertFile, Data: old.CertPEM},
-		{Name: pki.PreviousRootKeyFile, Data: old.KeyPEM, Secret: true},
-	}, false); err != nil {
-		return err
-	}
-	if err := pki.WriteFiles(o.Dir, append(pki.RootFiles(root), pki.File{Name: pki.TransitionRootFile, Data: transition}), true); err != nil {
-		return err
-	}
-	for _, c := range clusters {
-		if err := pki.WriteFiles(filepath.Join(o.Dir, c), []pki.File{{Name: pki.RootCertFile, Data: transition}}, true); err != nil {
-			return err
-		}
-	}
-	prev := certInfo(old.Cert)
-	res := RootResult{Dir: o.Dir, Root: certInfo(root.Cert), Previous: &prev, Clusters: clusters}
-	return o.PrintFlags.PrintReport(o.Out, res, func(out io.Writer) error {
-		_, err := fmt.Fprintf(out, "wrote new root CA %q to %s\n  old root %s (now %s)\n  new root %s\n  transition bundle %s, copied to the root-cert.pem of: %v\n%s\n",
-			root.Cert.Subject.CommonName, o.Dir, pki.Fingerprint(old.Cert), pki.PreviousRootCertFile, pki.Fingerprint(root.Cert), pki.TransitionRootFile, clusters, rotationSteps)
-		return err
-	})
-}
-
-func (o *CertsRootOptions) finishRotation() error {
-	root, err := pki.LoadCA(filepath.Join(o.Dir, pki.RootCertFile), filepath.Join(o.Dir, pki.RootKeyFile), o.now())
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(filepath.Join(o.Dir, pki.TransitionRootFile)); err != nil {
-		return fmt.Errorf("%s not found: no root rotation is in progress in --dir %s", filepath.Join(o.Dir, pki.TransitionRootFile), o.Dir)
-	}
-	clusters, err := clusterDirs(o.Dir)
-	if err != nil {
-		return err
-	}
-	// Dropping the old root while a cluster still issues from it would
-	// break that cluster's mTLS, so every intermediate is checked first.
-	for _, c := range clusters {
-		b, err := pki.LoadBundle(filepath.Join(o.Dir, c))
-		if err != nil {
-			return err
-		}
-		inter, err := b.Intermediate()
-		if err != nil {
-			return fmt.Errorf("%s: %w", filepath.Join(o.Dir, c), err)
-		}
-		if inter.CheckSignatureFrom(root.Cert) != nil {
-			return fmt.Errorf("cluster %s still issues from the previous root; run `kubectl mesh certs rotate %s` and install it first", c, c)
-		}
-	}
-	for _, c := range clusters {
-		if err := pki.WriteFiles(filepath.Join(o.Dir, c), []pki.File{{Name: pki.RootCertFile, Data: root.CertPEM}}, true); err != nil {
-			return err
-		}
-	}
-	for _, name := range []string{pki.TransitionRootFile, pki.PreviousRootCertFile, pki.PreviousRootKeyFile} {
-		if err := os.Remove(filepath.Join(o.Dir, name)); err != nil && !os.IsNotExist(err) {
-			return err
-		}
-	}
-	res := RootResult{Dir: o.Dir, Root: certInfo(root.Cert), Clusters: clusters, RotationFinished: true}
-	return o.PrintFlags.PrintReport(o.Out, res, func(out io.Writer) error {
-		_, err := fmt.Fprintf(out, "root rotation finished in %s: clusters %v trust only %s\nnext: kubectl mesh certs install --contexts … --force --restart\n", o.Dir, clusters, pki.Fingerprint(root.Cert))
-		return err
-	})
+	return err
 }

@@ -11,17 +11,13 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/certs"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
 func TestParseValidity(t *testing.T) {
@@ -58,12 +54,12 @@ func TestParseValidity(t *testing.T) {
 func TestParseClusterTargets(t *testing.T) {
 	tests := map[string]struct {
 		contexts, names []string
-		want            []clusterTarget
+		want            []certs.Target
 		wantErr         string
 	}{
-		"plain":          {contexts: []string{"cluster1", "cluster2"}, want: []clusterTarget{{"cluster1", "cluster1"}, {"cluster2", "cluster2"}}},
-		"pairs":          {contexts: []string{"east=gke_a", "west=gke_b"}, want: []clusterTarget{{"east", "gke_a"}, {"west", "gke_b"}}},
-		"names":          {contexts: []string{"gke_a", "gke_b"}, names: []string{"east", "west"}, want: []clusterTarget{{"east", "gke_a"}, {"west", "gke_b"}}},
+		"plain":          {contexts: []string{"cluster1", "cluster2"}, want: []certs.Target{{Name: "cluster1", Context: "cluster1"}, {Name: "cluster2", Context: "cluster2"}}},
+		"pairs":          {contexts: []string{"east=gke_a", "west=gke_b"}, want: []certs.Target{{Name: "east", Context: "gke_a"}, {Name: "west", Context: "gke_b"}}},
+		"names":          {contexts: []string{"gke_a", "gke_b"}, names: []string{"east", "west"}, want: []certs.Target{{Name: "east", Context: "gke_a"}, {Name: "west", Context: "gke_b"}}},
 		"count mismatch": {contexts: []string{"a", "b"}, names: []string{"x"}, wantErr: "--cluster-names has 1 entries but --contexts has 2"},
 		"both":           {contexts: []string{"x=a"}, names: []string{"y"}, wantErr: "use one of them"},
 		"duplicate":      {contexts: []string{"a", "x=a", "a"}, wantErr: `cluster "a" appears twice`},
@@ -192,46 +188,25 @@ func TestCertsFileCommands(t *testing.T) {
 	}
 }
 
-func TestCertsRootRotation(t *testing.T) {
+// Without -o, each step of a root's life says what it wrote and what to
+// do next; --rotate prints the steps of a rotation.
+func TestCertsRootTable(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "certs")
-	mustCerts(t, "root", "--dir", dir, "--key-algorithm", "ecdsa")
-	mustCerts(t, "intermediate", "cluster1", "cluster2", "--dir", dir)
-	old := certsOf(t, filepath.Join(dir, pki.RootCertFile))[0]
-
-	out := mustCerts(t, "root", "--rotate", "--dir", dir, "--key-algorithm", "ecdsa")
-	if !strings.Contains(out, "Root rotation, in this order") {
-		t.Errorf("--rotate does not print the steps:\n%s", out)
+	out := mustCerts(t, "root", "--dir", dir, "--key-algorithm", "ecdsa", "--common-name", "Lab Root")
+	first := certsOf(t, filepath.Join(dir, pki.RootCertFile))[0]
+	if !strings.Contains(out, `wrote root CA "Lab Root" to `+dir) || !strings.Contains(out, "fingerprint "+first) || !strings.Contains(out, "next: kubectl mesh certs intermediate") {
+		t.Errorf("root:\n%s", out)
 	}
-	newRoot := certsOf(t, filepath.Join(dir, pki.RootCertFile))[0]
-	if newRoot == old || certsOf(t, filepath.Join(dir, pki.PreviousRootCertFile))[0] != old {
-		t.Fatal("--rotate did not keep the old root beside a new one")
-	}
-	if st, err := os.Stat(filepath.Join(dir, pki.PreviousRootKeyFile)); err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("previous root key: %v, want mode 0600", err)
-	}
-	for _, c := range []string{"cluster1", "cluster2"} {
-		if got := certsOf(t, filepath.Join(dir, c, pki.RootCertFile)); !slices.Equal(got, []string{old, newRoot}) {
-			t.Fatalf("%s root-cert.pem = %v, want the transition bundle [old new]", c, got)
-		}
-	}
-	mustCerts(t, "verify", "--dir", dir) // step 1: old intermediates, both roots trusted
-
-	if _, err := runCerts(t, "root", "--finish-rotation", "--dir", dir); err == nil || !strings.Contains(err.Error(), "still issues from the previous root") {
-		t.Fatalf("finish-rotation with old intermediates: %v", err)
+	mustCerts(t, "intermediate", "cluster1", "--dir", dir)
+	out = mustCerts(t, "root", "--rotate", "--dir", dir, "--key-algorithm", "ecdsa", "--common-name", "Lab Root 2")
+	second := certsOf(t, filepath.Join(dir, pki.RootCertFile))[0]
+	if !strings.Contains(out, "Root rotation, in this order") || !strings.Contains(out, `wrote new root CA "Lab Root 2"`) || !strings.Contains(out, "old root "+first) || !strings.Contains(out, "new root "+second) || !strings.Contains(out, "root-cert.pem of: [cluster1]") {
+		t.Errorf("--rotate does not print the roots and the steps:\n%s", out)
 	}
 	mustCerts(t, "rotate", "cluster1", "--dir", dir)
-	mustCerts(t, "verify", "--dir", dir) // half way: cluster1 new, cluster2 old; both trust both
-	mustCerts(t, "rotate", "cluster2", "--dir", dir)
-	mustCerts(t, "root", "--finish-rotation", "--dir", dir)
-	for _, c := range []string{"cluster1", "cluster2"} {
-		if got := certsOf(t, filepath.Join(dir, c, pki.RootCertFile)); !slices.Equal(got, []string{newRoot}) {
-			t.Fatalf("%s root-cert.pem after finishing = %v, want only the new root", c, got)
-		}
+	if out := mustCerts(t, "root", "--finish-rotation", "--dir", dir); !strings.Contains(out, "clusters [cluster1] trust only "+second) {
+		t.Errorf("--finish-rotation:\n%s", out)
 	}
-	if _, err := os.Stat(filepath.Join(dir, pki.TransitionRootFile)); !os.IsNotExist(err) {
-		t.Fatal("transition bundle left behind")
-	}
-	mustCerts(t, "verify", "--dir", dir)
 }
 
 // installer runs `certs install --dir DIR --contexts CONTEXTS FLAGS…`
@@ -253,95 +228,11 @@ func installer(t *testing.T, clusters map[string]kubernetes.Interface, args ...s
 	return out.String(), errOut.String(), err
 }
 
-func TestCertsInstallOnFakes(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "a")
-	other := filepath.Join(t.TempDir(), "b")
-	for _, d := range []string{dir, other} {
-		mustCerts(t, "root", "--dir", d, "--key-algorithm", "ecdsa")
-		mustCerts(t, "intermediate", "c1", "--dir", d)
-	}
-	bare := fake.NewClientset()
-	istiod := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "istiod", Namespace: rules.IstioSystemNamespace}, Status: appsv1.DeploymentStatus{ReadyReplicas: 1}}
-	withIstio := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rules.IstioSystemNamespace}}, istiod)
-
-	out, _, err := installer(t, map[string]kubernetes.Interface{"ctx": bare}, dir, "c1=ctx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bare.CoreV1().Namespaces().Get(t.Context(), rules.IstioSystemNamespace, metav1.GetOptions{}); err != nil {
-		t.Errorf("namespace not created: %v", err)
-	}
-	s, err := bare.CoreV1().Secrets(rules.IstioSystemNamespace).Get(t.Context(), pki.SecretName, metav1.GetOptions{})
-	if err != nil || s.Labels[rules.ManagedByLabel] != rules.ManagedByValue || len(s.Data) != 4 {
-		t.Fatalf("secret %v, %v", s, err)
-	}
-	if !strings.Contains(out, "namespace istio-system created") || !strings.Contains(out, "istiod is not installed") {
-		t.Errorf("output:\n%s", out)
-	}
-
-	if _, _, err := installer(t, map[string]kubernetes.Interface{"ctx": withIstio}, dir, "c1=ctx"); err != nil {
-		t.Fatal(err)
-	}
-	_, _, err = installer(t, map[string]kubernetes.Interface{"ctx": withIstio}, other, "c1=ctx")
-	oldFP := certsOf(t, filepath.Join(dir, "c1", pki.CACertFile))[0]
-	newFP := certsOf(t, filepath.Join(other, "c1", pki.CACertFile))[0]
-	if err == nil || !strings.Contains(err.Error(), oldFP) || !strings.Contains(err.Error(), newFP) || !strings.Contains(err.Error(), "--force") {
-		t.Fatalf("install over a different CA: %v; want a refusal naming %s, %s and --force", err, oldFP, newFP)
-	}
-	out, _, err = installer(t, map[string]kubernetes.Interface{"ctx": withIstio}, other, "c1=ctx", "--force", "--restart")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := withIstio.AppsV1().Deployments(rules.IstioSystemNamespace).Get(t.Context(), "istiod", metav1.GetOptions{})
-	if err != nil || d.Spec.Template.Annotations[restartedAtAnnotation] == "" {
-		t.Fatalf("istiod not restarted: %v\n%s", err, out)
-	}
-	if !strings.Contains(out, "istiod is running (1/1 replicas ready)") || !strings.Contains(out, "replaced") {
-		t.Errorf("output:\n%s", out)
-	}
-}
-
-func TestRestartPatchAndGateways(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	b, err := restartPatch(now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p struct {
-		Spec struct {
-			Template struct {
-				Metadata struct {
-					Annotations map[string]string `json:"annotations"`
-				} `json:"metadata"`
-			} `json:"template"`
-		} `json:"spec"`
-	}
-	if err := json.Unmarshal(b, &p); err != nil || p.Spec.Template.Metadata.Annotations[restartedAtAnnotation] != "2026-01-02T03:04:05Z" {
-		t.Fatalf("restart patch %s: %v", b, err)
-	}
-	tests := map[string]struct {
-		labels map[string]string
-		want   bool
-	}{
-		"istio label":   {map[string]string{"istio": "ingressgateway"}, true},
-		"app label":     {map[string]string{"app": "istio-egressgateway"}, true},
-		"istiod":        {map[string]string{"app": "istiod", "istio": "pilot"}, false},
-		"other gateway": {map[string]string{"app": "my-gateway"}, false},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			if got := isGateway(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Labels: tc.labels}}); got != tc.want {
-				t.Fatalf("isGateway(%v) = %v", tc.labels, got)
-			}
-		})
-	}
-}
-
 // -o of the file commands prints what they wrote instead of the messages;
 // keys never appear in it.
 func TestCertsFileCommandsOutput(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "certs")
-	var root RootResult
+	var root certs.RootResult
 	out := mustCerts(t, "root", "--dir", dir, "--key-algorithm", "ecdsa", "-o", "json")
 	if err := json.Unmarshal([]byte(out), &root); err != nil {
 		t.Fatalf("root -o json: %v\n%s", err, out)
@@ -350,7 +241,7 @@ func TestCertsFileCommandsOutput(t *testing.T) {
 	if root.Dir != dir || root.Root.Fingerprint != rootFP || root.Previous != nil {
 		t.Errorf("root -o json = %+v, want the root %s in %s", root, rootFP, dir)
 	}
-	var inter IntermediateResult
+	var inter certs.IntermediateResult
 	out = mustCerts(t, "intermediate", "cluster1", "cluster2", "--dir", dir, "-o", "yaml")
 	if err := yaml.Unmarshal([]byte(out), &inter); err != nil {
 		t.Fatalf("intermediate -o yaml: %v\n%s", err, out)

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/certs"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 )
@@ -37,23 +35,10 @@ type CertsVerifyOptions struct {
 
 	checkDir   bool
 	warnWithin time.Duration
-	targets    []clusterTarget
+	targets    []certs.Target
 	factory    cli.Factory
 	now        func() time.Time
 	genericiooptions.IOStreams
-}
-
-// VerifyResult is the outcome of `certs verify`, as printed by -o json.
-type VerifyResult struct {
-	OK bool `json:"ok"`
-	// Files are the reports of the cluster directories under --dir.
-	Files []*pki.Report `json:"files,omitempty"`
-	// Clusters are the reports of the cacerts Secrets of --contexts.
-	Clusters []*pki.Report `json:"clusters,omitempty"`
-	// SharedRoots are the roots every cluster trusts.
-	SharedRoots []string `json:"sharedRoots,omitempty"`
-	Errors      []string `json:"errors,omitempty"`
-	Warnings    []string `json:"warnings,omitempty"`
 }
 
 // NewCmdCertsVerify returns `kubectl mesh certs verify`.
@@ -115,46 +100,9 @@ func (o *CertsVerifyOptions) Validate() error {
 	return o.PrintFlags.Validate()
 }
 
-// Run checks and reports; any error makes it fail.
+// Run checks (see certs.Verify) and reports; any error makes it fail.
 func (o *CertsVerifyOptions) Run(ctx context.Context) error {
-	res := &VerifyResult{}
-	now := o.now()
-	if o.checkDir {
-		reports, errs, warnings := o.verifyDir(now)
-		res.Files = reports
-		res.Errors = append(res.Errors, errs...)
-		res.Warnings = append(res.Warnings, warnings...)
-		_, shareErrs := pki.CheckShared(reports)
-		res.Errors = append(res.Errors, shareErrs...)
-	}
-	if len(o.targets) > 0 {
-		for _, t := range o.targets {
-			r := &pki.Report{Source: t.Name}
-			c, err := o.factory.Cluster(t.Context)
-			if err == nil {
-				var b *pki.Bundle
-				if b, err = pki.ReadClusterBundle(ctx, c.Kube); err == nil {
-					r = pki.VerifyBundle(t.Name, b, now, o.warnWithin)
-				}
-			}
-			if err != nil {
-				r.Errors = append(r.Errors, err.Error())
-			}
-			res.Clusters = append(res.Clusters, r)
-		}
-		shared, shareErrs := pki.CheckShared(res.Clusters)
-		res.SharedRoots = shared
-		res.Errors = append(res.Errors, shareErrs...)
-	}
-	for _, r := range append(append([]*pki.Report{}, res.Files...), res.Clusters...) {
-		for _, e := range r.Errors {
-			res.Errors = append(res.Errors, r.Source+": "+e)
-		}
-		for _, w := range r.Warnings {
-			res.Warnings = append(res.Warnings, r.Source+": "+w)
-		}
-	}
-	res.OK = len(res.Errors) == 0
+	res := certs.Verify(ctx, o.factory, certs.VerifyRequest{Dir: o.Dir, CheckDir: o.checkDir, Targets: o.targets, WarnWithin: o.warnWithin, Now: o.now})
 	if err := o.PrintFlags.PrintReport(o.Out, res, func(out io.Writer) error { return o.table(out, res) }); err != nil {
 		return err
 	}
@@ -164,56 +112,9 @@ func (o *CertsVerifyOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-// verifyDir checks the root of --dir and every cluster directory in it.
-// The root's key is not needed (it is often kept offline); when it is
-// there, a key that does not match is a warning: signing new intermediates
-// will fail, the mesh does not.
-func (o *CertsVerifyOptions) verifyDir(now time.Time) (reports []*pki.Report, errs, warnings []string) {
-	rootPath := filepath.Join(o.Dir, pki.RootCertFile)
-	var rootFP string
-	if _, err := os.Stat(rootPath); err == nil {
-		root, err := pki.LoadCACert(rootPath, now)
-		if err != nil {
-			errs = append(errs, err.Error())
-		} else {
-			rootFP = pki.Fingerprint(root.Cert)
-			keyPath := filepath.Join(o.Dir, pki.RootKeyFile)
-			if _, err := os.Stat(keyPath); err == nil {
-				if err := root.LoadKey(keyPath); err != nil {
-					warnings = append(warnings, err.Error()+"; `certs intermediate` and `certs rotate` cannot sign with it")
-				}
-			}
-		}
-	}
-	clusters, err := clusterDirs(o.Dir)
-	if err != nil {
-		return nil, append(errs, err.Error()), warnings
-	}
-	if len(clusters) == 0 {
-		errs = append(errs, fmt.Sprintf("%s holds no cluster directories (<cluster>/ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem); make them with `kubectl mesh certs intermediate CLUSTER…`", o.Dir))
-	}
-	for _, c := range clusters {
-		dir := filepath.Join(o.Dir, c)
-		b, err := pki.LoadBundle(dir)
-		if err != nil {
-			reports = append(reports, &pki.Report{Source: dir, Errors: []string{err.Error()}})
-			continue
-		}
-		r := pki.VerifyBundle(dir, b, now, o.warnWithin)
-		// Intermediates made here from now on would not be trusted by a
-		// cluster whose root-cert.pem lacks the root of --dir (e.g. after
-		// a --force re-run of `certs root`).
-		if rootFP != "" && !slices.ContainsFunc(r.Roots, func(c pki.CertInfo) bool { return c.Fingerprint == rootFP }) {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%s does not hold the root of %s (%s), so it will not trust intermediates made from that root; re-create it with `kubectl mesh certs intermediate %s --force`", pki.RootCertFile, rootPath, pki.Short(rootFP), c))
-		}
-		reports = append(reports, r)
-	}
-	return reports, errs, warnings
-}
-
 // table prints the reports, then what they add up to, the errors and the
 // warnings.
-func (o *CertsVerifyOptions) table(out io.Writer, res *VerifyResult) error {
+func (o *CertsVerifyOptions) table(out io.Writer, res *certs.VerifyResult) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "SOURCE\tROOTS\tISSUING ROOT\tINTERMEDIATE\tEXPIRES\tSTATUS")
 	for _, r := range append(append([]*pki.Report{}, res.Files...), res.Clusters...) {
