@@ -14,6 +14,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli/clitest"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
@@ -27,7 +28,7 @@ func request(dry cli.DryRun, multiPrimary bool) Request {
 }
 
 // linker links on fakes; the token check asks the callee's fake.
-func linker(req Request, to *fakeCluster, out *bytes.Buffer) *Linker {
+func linker(req Request, to *clitest.Cluster, out *bytes.Buffer) *Linker {
 	return &Linker{Request: req, Log: &StepLog{Out: out, ErrOut: out, DryRun: req.DryRun},
 		Factory: cli.Factory{ClusterFor: func(string) (*cli.Cluster, error) { return to.Cluster, nil }}}
 }
@@ -47,7 +48,7 @@ func TestLinkDryRuns(t *testing.T) {
 				if err := linker(request(dry, mp), to, &out).Link(t.Context(), from.Cluster, to.Cluster); err != nil {
 					t.Fatalf("link: %v\n%s", err, out.String())
 				}
-				writes := append(from.writes(), to.writes()...)
+				writes := clitest.Clusters{from, to}.Writes()
 				wantLines := []string{"dns ", "changed" + dry.Suffix() + " ", "record "}
 				if mp {
 					wantLines = append(wantLines, "remote secret", "reader token", "network")
@@ -56,15 +57,15 @@ func TestLinkDryRuns(t *testing.T) {
 				switch dry {
 				case cli.DryRunClient:
 					for _, a := range writes {
-						t.Errorf("a client dry run sent %s", describe(a))
+						t.Errorf("a client dry run sent %s", clitest.Describe(a))
 					}
 				case cli.DryRunServer:
 					if len(writes) == 0 {
 						t.Fatal("a server dry run sent no write")
 					}
 					for _, a := range writes {
-						if !slices.Equal(dryRunOf(a), []string{metav1.DryRunAll}) {
-							t.Errorf("a server dry run sent %s with dryRun %v", describe(a), dryRunOf(a))
+						if !slices.Equal(clitest.DryRunOf(a), []string{metav1.DryRunAll}) {
+							t.Errorf("a server dry run sent %s with dryRun %v", clitest.Describe(a), clitest.DryRunOf(a))
 						}
 					}
 				default:
@@ -72,8 +73,8 @@ func TestLinkDryRuns(t *testing.T) {
 						t.Errorf("link did not edit the Corefile:\n%s", out.String())
 					}
 					for _, a := range writes {
-						if len(dryRunOf(a)) != 0 {
-							t.Errorf("a real run sent %s with dryRun %v", describe(a), dryRunOf(a))
+						if len(clitest.DryRunOf(a)) != 0 {
+							t.Errorf("a real run sent %s with dryRun %v", clitest.Describe(a), clitest.DryRunOf(a))
 						}
 					}
 				}
@@ -93,29 +94,27 @@ func TestUnlinkDryRunsAndRestore(t *testing.T) {
 			if err := linker(request(cli.DryRunNone, false), to, &out).Link(t.Context(), from.Cluster, to.Cluster); err != nil {
 				t.Fatalf("link: %v\n%s", err, out.String())
 			}
-			from.bridge(t, gvrConfigMap, rules.MeshNamespace, mesh.RecordName("c2"))
-			from.clearActions()
-			to.clearActions()
+			clitest.Clusters{from, to}.Reset()
 			out.Reset()
 			u := &Unlinker{DryRun: dry, Log: &StepLog{Out: &out, ErrOut: &out, DryRun: dry}}
 			if err := u.Unlink(t.Context(), from.Cluster, Peer{Context: "c2", Cluster: to.Cluster}); err != nil {
 				t.Fatalf("unlink: %v\n%s", err, out.String())
 			}
 			outputHas(t, out.String(), "key Corefile restored", "changed"+dry.Suffix()+" ", "kept: other clusters may call through it")
-			writes := append(from.writes(), to.writes()...)
-			_, recErr := from.dyn.Tracker().Get(gvrConfigMap, rules.MeshNamespace, mesh.RecordName("c2"))
+			writes := clitest.Clusters{from, to}.Writes()
+			_, recErr := from.Stored(gvrConfigMap, rules.MeshNamespace, mesh.RecordName("c2"))
 			switch dry {
 			case cli.DryRunClient:
 				for _, a := range writes {
-					t.Errorf("a client dry run sent %s", describe(a))
+					t.Errorf("a client dry run sent %s", clitest.Describe(a))
 				}
 			case cli.DryRunServer:
 				if len(writes) == 0 {
 					t.Fatal("a server dry run sent no write")
 				}
 				for _, a := range writes {
-					if !slices.Equal(dryRunOf(a), []string{metav1.DryRunAll}) {
-						t.Errorf("a server dry run sent %s with dryRun %v", describe(a), dryRunOf(a))
+					if !slices.Equal(clitest.DryRunOf(a), []string{metav1.DryRunAll}) {
+						t.Errorf("a server dry run sent %s with dryRun %v", clitest.Describe(a), clitest.DryRunOf(a))
 					}
 				}
 			default:
@@ -143,7 +142,7 @@ func TestUnlinkWithoutRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	outputHas(t, out.String(), "skipped", "c1 is not linked to c2")
-	if w := from.writes(); len(w) != 0 {
+	if w := from.Writes(); len(w) != 0 {
 		t.Errorf("unlink without a record sent %v", w)
 	}
 }
@@ -185,8 +184,8 @@ func mustJSON(t *testing.T, o runtime.Object) string {
 // token, must not stay behind when the token cannot be had (an error, an
 // interrupt): no remote secret would hold a token bound to it.
 func TestNewTokenFailureRemovesBinding(t *testing.T) {
-	to := newFakeCluster("c2")
-	to.kube.PrependReactor("create", "serviceaccounts", func(a k8stesting.Action) (bool, runtime.Object, error) {
+	to := clitest.NewCluster("c2")
+	to.KubeFake.PrependReactor("create", "serviceaccounts", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if a.GetSubresource() == "token" {
 			return true, nil, errors.New("context canceled")
 		}
@@ -196,17 +195,17 @@ func TestNewTokenFailureRemovesBinding(t *testing.T) {
 	r := &run{
 		Linker: &Linker{Request: Request{TokenExpiry: 24 * time.Hour}, Log: &StepLog{Out: &out, ErrOut: &out}},
 		from:   &cli.Cluster{Context: "c1"}, to: to.Cluster,
-		toW: cli.Writer{Dynamic: to.dyn},
+		toW: cli.Writer{Dynamic: to.Dynamic},
 	}
 	mp := &mesh.MultiPrimaryRecord{Reader: "istio-reader-service-account", TokenBinding: mesh.TokenBindingName("c1")}
 	_, _, err := r.newToken(t.Context(), mp)
 	if err == nil {
 		t.Fatal("newToken with a failing TokenRequest succeeded")
 	}
-	if !slices.ContainsFunc(to.dyn.Actions(), func(a k8stesting.Action) bool { return a.GetVerb() == "create" }) {
+	if !slices.ContainsFunc(to.DynamicFake.Actions(), func(a k8stesting.Action) bool { return a.GetVerb() == "create" }) {
 		t.Fatal("newToken made no token binding Secret; the test needs one to remove")
 	}
-	if _, gerr := to.dyn.Tracker().Get(gvrSecret, rules.IstioSystemNamespace, mp.TokenBinding); gerr == nil {
+	if _, gerr := to.Stored(gvrSecret, rules.IstioSystemNamespace, mp.TokenBinding); gerr == nil {
 		t.Errorf("the token binding Secret %s stays after the failure %v", mp.TokenBinding, err)
 	}
 	if !strings.Contains(out.String(), "removed again (undone)") {
