@@ -3,33 +3,17 @@ package plugin
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
-	"k8s.io/client-go/kubernetes/fake"
-	"k8s.io/client-go/rest"
-	"sigs.k8s.io/yaml"
 
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli/clitest"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
-
-var statusListKinds = map[schema.GroupVersionResource]string{
-	rules.ServiceEntryGVR:    "ServiceEntryList",
-	rules.DestinationRuleGVR: "DestinationRuleList",
-	rules.GatewayGVR:         "GatewayList",
-	rules.VirtualServiceGVR:  "VirtualServiceList",
-}
 
 const (
 	// The seed's hand-written entry: no DestinationRule goes with it.
@@ -90,38 +74,9 @@ spec:
 // fakeCluster is a cluster with istio-system, an ingress gateway Service
 // with a load balancer address, the given typed objects and Istio objects
 // (YAML documents).
-func fakeCluster(t *testing.T, name, lbIP string, kube []runtime.Object, docs ...string) *cli.Cluster {
+func fakeCluster(t *testing.T, name, lbIP string, kube []runtime.Object, docs ...string) *clitest.Cluster {
 	t.Helper()
-	gw := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "istio-ingressgateway", Namespace: rules.IstioSystemNamespace},
-		Spec: corev1.ServiceSpec{
-			Type:     corev1.ServiceTypeLoadBalancer,
-			Selector: map[string]string{"istio": "ingressgateway"},
-			Ports:    []corev1.ServicePort{{Name: "tls", Port: 15443, TargetPort: intstr.FromInt32(15443), NodePort: 31443}},
-		},
-		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: lbIP}}}},
-	}
-	kube = append(kube, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rules.IstioSystemNamespace}}, gw)
-	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), statusListKinds)
-	// Created through their resources: the fake's guess from the kind
-	// would put a Gateway under "gatewaies".
-	resources := map[string]schema.GroupVersionResource{
-		"ServiceEntry": rules.ServiceEntryGVR, "DestinationRule": rules.DestinationRuleGVR, "Gateway": rules.GatewayGVR,
-	}
-	for _, d := range docs {
-		u := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal([]byte(d), &u.Object); err != nil {
-			t.Fatalf("%v\n%s", err, d)
-		}
-		gvr, ok := resources[u.GetKind()]
-		if !ok {
-			t.Fatalf("fakeCluster: unexpected kind %q", u.GetKind())
-		}
-		if _, err := dyn.Resource(gvr).Namespace(u.GetNamespace()).Create(t.Context(), u, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return &cli.Cluster{Context: name, Config: &rest.Config{}, Kube: fake.NewClientset(kube...), Dynamic: dyn}
+	return clitest.NewCluster(name, append(kube, gatewayObjects(lbIP)...)...).Load(t, docs...)
 }
 
 func httpbinService() *corev1.Service {
@@ -153,9 +108,9 @@ func TestStatusRoutes(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			clusters := map[string]*cli.Cluster{
-				"cluster1": fakeCluster(t, "cluster1", "192.0.2.1", nil, tc.caller...),
-				"cluster2": fakeCluster(t, "cluster2", "203.0.113.7", []runtime.Object{httpbinService()}, sourceLocalRule, localPassthrough),
+			clusters := clitest.Clusters{
+				fakeCluster(t, "cluster1", "192.0.2.1", nil, tc.caller...),
+				fakeCluster(t, "cluster2", "203.0.113.7", []runtime.Object{httpbinService()}, sourceLocalRule, localPassthrough),
 			}
 			run := func(args ...string) (string, error) {
 				return runStatus(t, clusters, append([]string{"--contexts", "cluster1,cluster2"}, args...)...)
@@ -189,16 +144,10 @@ func TestStatusRoutes(t *testing.T) {
 }
 
 // runStatus runs `kubectl mesh status args…` on fake clusters.
-func runStatus(t *testing.T, clusters map[string]*cli.Cluster, args ...string) (string, error) {
+func runStatus(t *testing.T, clusters clitest.Clusters, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	f := cli.Factory{ClusterFor: func(name string) (*cli.Cluster, error) {
-		if c, ok := clusters[name]; ok {
-			return c, nil
-		}
-		return nil, fmt.Errorf("no cluster %s", name)
-	}}
-	cmd := NewCmdStatus(f, genericiooptions.IOStreams{Out: &out, ErrOut: &out})
+	cmd := NewCmdStatus(clusters.Factory(t), genericiooptions.IOStreams{Out: &out, ErrOut: &out})
 	cmd.SetArgs(args)
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
 	err := cmd.ExecuteContext(t.Context())

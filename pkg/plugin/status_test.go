@@ -3,7 +3,6 @@ package plugin
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
@@ -53,15 +51,7 @@ func TestStatusValidate(t *testing.T) {
 // fetch, check and print (testdata holds the output of that version on
 // the same clusters); yaml and jsonpath print the same report.
 func TestStatusOutput(t *testing.T) {
-	clusters, kubeconfig := richMesh(t)
-	cf := genericclioptions.NewConfigFlags(true)
-	cf.KubeConfig = &kubeconfig
-	f := cli.Factory{Getter: cf, ClusterFor: func(name string) (*cli.Cluster, error) {
-		if c, ok := clusters[name]; ok {
-			return c, nil
-		}
-		return nil, fmt.Errorf("no cluster %s", name)
-	}}
+	f := richMesh(t).Factory(t)
 	run := func(args ...string) string {
 		var out bytes.Buffer
 		cmd := NewCmdStatus(f, genericiooptions.IOStreams{Out: &out, ErrOut: &out})
