@@ -17,18 +17,6 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
-const corefile = `.:53 {
-    errors
-    health
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-       pods insecure
-       fallthrough in-addr.arpa ip6.arpa
-    }
-    forward . /etc/resolv.conf
-    cache 30
-}
-`
-
 func namespace(name string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 }
@@ -47,7 +35,7 @@ func caller() *clitest.Cluster {
 	return clitest.NewCluster("c1",
 		namespace(rules.IstioSystemNamespace),
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "istiocoredns", Namespace: rules.IstioSystemNamespace}, Spec: corev1.ServiceSpec{ClusterIP: "10.0.0.10"}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system", ResourceVersion: "1"}, Data: map[string]string{"Corefile": corefile}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system", ResourceVersion: "1"}, Data: map[string]string{"Corefile": clitest.Corefile}},
 	)
 }
 

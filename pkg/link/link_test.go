@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -54,29 +53,9 @@ func TestLinkDryRuns(t *testing.T) {
 					wantLines = append(wantLines, "remote secret", "reader token", "network")
 				}
 				outputHas(t, out.String(), wantLines...)
-				switch dry {
-				case cli.DryRunClient:
-					for _, a := range writes {
-						t.Errorf("a client dry run sent %s", clitest.Describe(a))
-					}
-				case cli.DryRunServer:
-					if len(writes) == 0 {
-						t.Fatal("a server dry run sent no write")
-					}
-					for _, a := range writes {
-						if !slices.Equal(clitest.DryRunOf(a), []string{metav1.DryRunAll}) {
-							t.Errorf("a server dry run sent %s with dryRun %v", clitest.Describe(a), clitest.DryRunOf(a))
-						}
-					}
-				default:
-					if corefileOf(t, from) == corefile {
-						t.Errorf("link did not edit the Corefile:\n%s", out.String())
-					}
-					for _, a := range writes {
-						if len(clitest.DryRunOf(a)) != 0 {
-							t.Errorf("a real run sent %s with dryRun %v", clitest.Describe(a), clitest.DryRunOf(a))
-						}
-					}
+				clitest.CheckDryRun(t, dry, writes)
+				if dry == cli.DryRunNone && corefileOf(t, from) == clitest.Corefile {
+					t.Errorf("link did not edit the Corefile:\n%s", out.String())
 				}
 			})
 		}
@@ -103,31 +82,18 @@ func TestUnlinkDryRunsAndRestore(t *testing.T) {
 			outputHas(t, out.String(), "key Corefile restored", "changed"+dry.Suffix()+" ", "kept: other clusters may call through it")
 			writes := clitest.Clusters{from, to}.Writes()
 			_, recErr := from.Stored(gvrConfigMap, rules.MeshNamespace, mesh.RecordName("c2"))
-			switch dry {
-			case cli.DryRunClient:
-				for _, a := range writes {
-					t.Errorf("a client dry run sent %s", clitest.Describe(a))
-				}
-			case cli.DryRunServer:
-				if len(writes) == 0 {
-					t.Fatal("a server dry run sent no write")
-				}
-				for _, a := range writes {
-					if !slices.Equal(clitest.DryRunOf(a), []string{metav1.DryRunAll}) {
-						t.Errorf("a server dry run sent %s with dryRun %v", clitest.Describe(a), clitest.DryRunOf(a))
-					}
-				}
-			default:
-				if got := corefileOf(t, from); got != corefile {
-					t.Errorf("unlink did not restore the Corefile:\n%s\nwant\n%s", got, corefile)
-				}
-				if recErr == nil {
-					t.Error("unlink left the link record")
+			clitest.CheckDryRun(t, dry, writes)
+			if dry != cli.DryRunNone {
+				if recErr != nil {
+					t.Errorf("a dry run deleted the link record: %v", recErr)
 				}
 				return
 			}
-			if recErr != nil {
-				t.Errorf("a dry run deleted the link record: %v", recErr)
+			if got := corefileOf(t, from); got != clitest.Corefile {
+				t.Errorf("unlink did not restore the Corefile:\n%s\nwant\n%s", got, clitest.Corefile)
+			}
+			if recErr == nil {
+				t.Error("unlink left the link record")
 			}
 		})
 	}

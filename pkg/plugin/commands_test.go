@@ -153,18 +153,7 @@ func (c commandCase) checkDryRun(t *testing.T, dry cli.DryRun) {
 	if dry != cli.DryRunNone && !strings.Contains(out+errOut, dry.Suffix()) {
 		t.Errorf("--dry-run=%s: the output does not say%q:\n%s%s", dry, dry.Suffix(), out, errOut)
 	}
-	writes := m.clusters.Writes()
-	if dry == cli.DryRunClient && len(writes) != 0 {
-		t.Fatalf("--dry-run=client sent writes:\n%s", clitest.DescribeAll(writes))
-	}
-	if dry != cli.DryRunClient && len(writes) == 0 {
-		t.Fatalf("--dry-run=%s sent no write", dry)
-	}
-	for _, w := range writes {
-		if marked := len(clitest.DryRunOf(w)) == 1 && clitest.DryRunOf(w)[0] == metav1.DryRunAll; marked != (dry == cli.DryRunServer) {
-			t.Errorf("--dry-run=%s sent %s", dry, clitest.Describe(w))
-		}
-	}
+	clitest.CheckDryRun(t, dry, m.clusters.Writes())
 }
 
 func (c commandCase) checkOutput(t *testing.T, format string) {
@@ -231,26 +220,11 @@ func httpbinPod(version string) *corev1.Pod {
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "httpbin-" + version, Namespace: "bar", Labels: map[string]string{"app": "httpbin", "version": version}}}
 }
 
-// corefile is a cluster DNS configuration as kubeadm writes it.
-const corefile = `.:53 {
-    errors
-    health
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-       pods insecure
-       fallthrough in-addr.arpa ip6.arpa
-    }
-    forward . /etc/resolv.conf
-    cache 30
-    loop
-    reload
-}
-`
-
 // dnsObjects are CoreDNS's ConfigMap and istiocoredns at ip.
 func dnsObjects(ip string) []runtime.Object {
 	return []runtime.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"}, Data: map[string]string{"Corefile": corefile}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"}, Data: map[string]string{"Corefile": clitest.Corefile}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "istiocoredns", Namespace: rules.IstioSystemNamespace}, Spec: corev1.ServiceSpec{ClusterIP: ip, Ports: []corev1.ServicePort{{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP}}}},
 	}
 }

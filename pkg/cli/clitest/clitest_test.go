@@ -1,6 +1,7 @@
 package clitest_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -10,7 +11,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli/clitest"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
@@ -223,5 +226,49 @@ func TestFactory(t *testing.T) {
 	cfg, err := f.RESTConfig("c2")
 	if err != nil || cfg.Host != cs[1].Config.Host {
 		t.Errorf("RESTConfig(c2) = %v, %v; want the fake's server %s", cfg, err, cs[1].Config.Host)
+	}
+}
+
+// recorder is a testing.TB that keeps the failures CheckDryRun reports.
+type recorder struct {
+	testing.TB
+	failures []string
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.failures = append(r.failures, fmt.Sprintf(format, args...))
+}
+
+// CheckDryRun fails a client dry run that sent anything, a run that sent
+// nothing, and any write marked otherwise than its strategy says.
+func TestCheckDryRun(t *testing.T) {
+	create := func(dryRun ...string) k8stesting.Action {
+		return k8stesting.NewCreateActionWithOptions(cmGVR, "ns", object(cmGVR, "ConfigMap", "x"), metav1.CreateOptions{DryRun: dryRun})
+	}
+	tests := map[string]struct {
+		dry    cli.DryRun
+		writes []k8stesting.Action
+		want   string // in the failure; "" for none
+	}{
+		"client, nothing sent": {dry: cli.DryRunClient},
+		"client, a write sent": {dry: cli.DryRunClient, writes: []k8stesting.Action{create(metav1.DryRunAll)}, want: "--dry-run=client sent writes"},
+		"server, all marked":   {dry: cli.DryRunServer, writes: []k8stesting.Action{create(metav1.DryRunAll)}},
+		"server, one unmarked": {dry: cli.DryRunServer, writes: []k8stesting.Action{create(metav1.DryRunAll), create()}, want: "--dry-run=server sent create configmaps ns/x"},
+		"server, nothing sent": {dry: cli.DryRunServer, want: "--dry-run=server sent no write"},
+		"none, unmarked":       {dry: cli.DryRunNone, writes: []k8stesting.Action{create()}},
+		"none, a dry write":    {dry: cli.DryRunNone, writes: []k8stesting.Action{create(metav1.DryRunAll)}, want: "dryRun=[All]"},
+		"none, nothing sent":   {dry: cli.DryRunNone, want: "--dry-run=none sent no write"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := &recorder{TB: t}
+			clitest.CheckDryRun(r, tc.dry, tc.writes)
+			got := strings.Join(r.failures, "\n")
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("CheckDryRun failed with %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

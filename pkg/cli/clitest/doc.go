@@ -12,7 +12,8 @@
 //
 // Clusters hands them to the commands through a cli.Factory, with a
 // kubeconfig naming one context per cluster. Writes, Reset, DryRunOf and
-// Describe are how tests look at the requests the commands sent.
+// Describe are how tests look at the requests the commands sent;
+// CheckDryRun is the one check that they match a --dry-run strategy.
 //
 // It is imported only by _test.go files. It may import pkg/cli, pkg/rules
 // and pkg/vip (for the resources it serves) and client-go's fakes; nothing
