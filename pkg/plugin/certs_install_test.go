@@ -12,11 +12,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli/clitest"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
@@ -25,7 +24,7 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // installInto runs `certs install --dir dir --contexts contexts… [--force]`
 // against fake clusters.
-func installInto(t *testing.T, clusters map[string]kubernetes.Interface, dir string, force bool, contexts ...string) (string, error) {
+func installInto(t *testing.T, clusters clitest.Clusters, dir string, force bool, contexts ...string) (string, error) {
 	t.Helper()
 	args := []string{dir, strings.Join(contexts, ",")}
 	if force {
@@ -48,22 +47,22 @@ func TestCertsInstallForceBacksUpAndReportsPartialWrites(t *testing.T) {
 	istioSystem := func() []runtime.Object {
 		return []runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rules.IstioSystemNamespace}}}
 	}
-	one, two := fake.NewClientset(istioSystem()...), fake.NewClientset(istioSystem()...)
-	clusters := map[string]kubernetes.Interface{"ctx1": one, "ctx2": two}
+	one, two := clitest.NewCluster("ctx1", istioSystem()...), clitest.NewCluster("ctx2", istioSystem()...)
+	clusters := clitest.Clusters{one, two}
 	if _, err := installInto(t, clusters, oldDir, false, "c1=ctx1", "c2=ctx2"); err != nil {
 		t.Fatal(err)
 	}
 	// kubectl apply of the old Secret left its whole text, old key included,
 	// in an annotation.
-	old1, err := one.CoreV1().Secrets(rules.IstioSystemNamespace).Get(t.Context(), pki.SecretName, metav1.GetOptions{})
+	old1, err := one.Kube.CoreV1().Secrets(rules.IstioSystemNamespace).Get(t.Context(), pki.SecretName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	old1.Annotations = map[string]string{lastApplied: `{"data":{"ca-key.pem":"` + string(old1.Data[pki.CAKeyFile]) + `"}}`, "team": "mesh"}
-	if old1, err = one.CoreV1().Secrets(rules.IstioSystemNamespace).Update(t.Context(), old1, metav1.UpdateOptions{}); err != nil {
+	if old1, err = one.Kube.CoreV1().Secrets(rules.IstioSystemNamespace).Update(t.Context(), old1, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	two.PrependReactor("update", "secrets", func(clienttesting.Action) (bool, runtime.Object, error) {
+	two.KubeFake.PrependReactor("update", "secrets", func(clienttesting.Action) (bool, runtime.Object, error) {
 		return true, nil, errors.New("etcdserver: request timed out")
 	})
 
@@ -98,7 +97,7 @@ func TestCertsInstallForceBacksUpAndReportsPartialWrites(t *testing.T) {
 		t.Errorf("the backup is not the replaced Secret with its key:\n%s", raw)
 	}
 
-	new1, err := one.CoreV1().Secrets(rules.IstioSystemNamespace).Get(t.Context(), pki.SecretName, metav1.GetOptions{})
+	new1, err := one.Kube.CoreV1().Secrets(rules.IstioSystemNamespace).Get(t.Context(), pki.SecretName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,8 +142,8 @@ func TestCertsInstallDryRunAndOutput(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			kube := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rules.IstioSystemNamespace}}, istiod)
-			clusters := map[string]kubernetes.Interface{"ctx": kube}
+			kube := clitest.NewCluster("ctx", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rules.IstioSystemNamespace}}, istiod)
+			clusters := clitest.Clusters{kube}
 			if name == "client dry run asks nothing" {
 				clusters = nil // any request would fail: no cluster for ctx
 			}
@@ -167,26 +166,14 @@ func TestCertsInstallDryRunAndOutput(t *testing.T) {
 			if len(tc.wantOut) == 0 && strings.Contains(out, "PRIVATE KEY") {
 				t.Errorf("install %v printed a private key without -o:\n%s", tc.flags, out)
 			}
-			var writes []clienttesting.Action
-			for _, a := range kube.Actions() {
-				if v := a.GetVerb(); v != "get" && v != "list" && v != "watch" {
-					writes = append(writes, a)
-				}
-			}
+			writes := kube.Writes()
 			if len(writes) != tc.wantWrites {
-				t.Fatalf("install %v sent %d writes, want %d: %v", tc.flags, len(writes), tc.wantWrites, writes)
+				t.Fatalf("install %v sent %d writes, want %d:\n%s", tc.flags, len(writes), tc.wantWrites, clitest.DescribeAll(writes))
 			}
 			dry := slices.Contains(tc.flags, "--dry-run=server")
 			for _, a := range writes {
-				var got []string
-				switch w := a.(type) {
-				case clienttesting.CreateActionImpl:
-					got = w.GetCreateOptions().DryRun
-				case clienttesting.PatchActionImpl:
-					got = w.GetPatchOptions().DryRun
-				}
-				if (len(got) == 1 && got[0] == metav1.DryRunAll) != dry {
-					t.Errorf("install %v: %s %s sent with dryRun %v", tc.flags, a.GetVerb(), a.GetResource().Resource, got)
+				if got := clitest.DryRunOf(a); slices.Equal(got, []string{metav1.DryRunAll}) != dry {
+					t.Errorf("install %v: %s", tc.flags, clitest.Describe(a))
 				}
 			}
 		})

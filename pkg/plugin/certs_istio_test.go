@@ -13,9 +13,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli/clitest"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki/pkitest"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
@@ -109,8 +108,8 @@ func TestVerifyIstioSamplePluginCA(t *testing.T) {
 func TestInstallBringYourOwnBundleAndAddedTrust(t *testing.T) {
 	root, inter := istioSample(t)
 	dir := istioSampleDir(t, root, inter)
-	kube := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rules.IstioSystemNamespace}})
-	clusters := map[string]kubernetes.Interface{"ctx": kube}
+	kube := clitest.NewCluster("ctx", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rules.IstioSystemNamespace}})
+	clusters := clitest.Clusters{kube}
 	if out, err := installInto(t, clusters, dir, false, "cluster1=ctx"); err != nil {
 		t.Fatalf("install of a tools/certs bundle: %v\n%s", err, out)
 	}
@@ -122,7 +121,7 @@ func TestInstallBringYourOwnBundleAndAddedTrust(t *testing.T) {
 	if err != nil {
 		t.Fatalf("install of a bundle that only adds a root, without --force: %v\n%s", err, out)
 	}
-	s, err := kube.CoreV1().Secrets(rules.IstioSystemNamespace).Get(t.Context(), pki.SecretName, metav1.GetOptions{})
+	s, err := kube.Kube.CoreV1().Secrets(rules.IstioSystemNamespace).Get(t.Context(), pki.SecretName, metav1.GetOptions{})
 	if err != nil || string(s.Data[pki.RootCertFile]) != string(pki.Concat(root.CertPEM, newRoot.CertPEM)) {
 		t.Fatalf("root-cert.pem after the trust-adding install = %q (%v)", s.Data[pki.RootCertFile], err)
 	}

@@ -3,7 +3,6 @@ package plugin
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,11 +14,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli/clitest"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
@@ -236,16 +234,10 @@ func TestCertsRootRotation(t *testing.T) {
 
 // installer runs `certs install --dir DIR --contexts CONTEXTS FLAGS…`
 // against fake clusters, given as DIR CONTEXTS FLAGS….
-func installer(t *testing.T, clusters map[string]kubernetes.Interface, args ...string) (string, string, error) {
+func installer(t *testing.T, clusters clitest.Clusters, args ...string) (string, string, error) {
 	t.Helper()
 	streams, out, errOut := certsStreams()
-	f := cli.Factory{ClusterFor: func(ctx string) (*cli.Cluster, error) {
-		kube, ok := clusters[ctx]
-		if !ok {
-			return nil, fmt.Errorf("no cluster for context %s", ctx)
-		}
-		return &cli.Cluster{Context: ctx, Kube: kube}, nil
-	}}
+	f := clusters.Factory(t)
 	cmd := NewCmdCertsInstall(f, streams)
 	cmd.SetArgs(append([]string{"--dir", args[0], "--contexts", args[1]}, args[2:]...))
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
@@ -260,18 +252,18 @@ func TestCertsInstallOnFakes(t *testing.T) {
 		mustCerts(t, "root", "--dir", d, "--key-algorithm", "ecdsa")
 		mustCerts(t, "intermediate", "c1", "--dir", d)
 	}
-	bare := fake.NewClientset()
+	bare := clitest.NewCluster("ctx")
 	istiod := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "istiod", Namespace: rules.IstioSystemNamespace}, Status: appsv1.DeploymentStatus{ReadyReplicas: 1}}
-	withIstio := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rules.IstioSystemNamespace}}, istiod)
+	withIstio := clitest.NewCluster("ctx", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: rules.IstioSystemNamespace}}, istiod)
 
-	out, _, err := installer(t, map[string]kubernetes.Interface{"ctx": bare}, dir, "c1=ctx")
+	out, _, err := installer(t, clitest.Clusters{bare}, dir, "c1=ctx")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bare.CoreV1().Namespaces().Get(t.Context(), rules.IstioSystemNamespace, metav1.GetOptions{}); err != nil {
+	if _, err := bare.Kube.CoreV1().Namespaces().Get(t.Context(), rules.IstioSystemNamespace, metav1.GetOptions{}); err != nil {
 		t.Errorf("namespace not created: %v", err)
 	}
-	s, err := bare.CoreV1().Secrets(rules.IstioSystemNamespace).Get(t.Context(), pki.SecretName, metav1.GetOptions{})
+	s, err := bare.Kube.CoreV1().Secrets(rules.IstioSystemNamespace).Get(t.Context(), pki.SecretName, metav1.GetOptions{})
 	if err != nil || s.Labels[rules.ManagedByLabel] != rules.ManagedByValue || len(s.Data) != 4 {
 		t.Fatalf("secret %v, %v", s, err)
 	}
@@ -279,20 +271,20 @@ func TestCertsInstallOnFakes(t *testing.T) {
 		t.Errorf("output:\n%s", out)
 	}
 
-	if _, _, err := installer(t, map[string]kubernetes.Interface{"ctx": withIstio}, dir, "c1=ctx"); err != nil {
+	if _, _, err := installer(t, clitest.Clusters{withIstio}, dir, "c1=ctx"); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = installer(t, map[string]kubernetes.Interface{"ctx": withIstio}, other, "c1=ctx")
+	_, _, err = installer(t, clitest.Clusters{withIstio}, other, "c1=ctx")
 	oldFP := certsOf(t, filepath.Join(dir, "c1", pki.CACertFile))[0]
 	newFP := certsOf(t, filepath.Join(other, "c1", pki.CACertFile))[0]
 	if err == nil || !strings.Contains(err.Error(), oldFP) || !strings.Contains(err.Error(), newFP) || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("install over a different CA: %v; want a refusal naming %s, %s and --force", err, oldFP, newFP)
 	}
-	out, _, err = installer(t, map[string]kubernetes.Interface{"ctx": withIstio}, other, "c1=ctx", "--force", "--restart")
+	out, _, err = installer(t, clitest.Clusters{withIstio}, other, "c1=ctx", "--force", "--restart")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := withIstio.AppsV1().Deployments(rules.IstioSystemNamespace).Get(t.Context(), "istiod", metav1.GetOptions{})
+	d, err := withIstio.Kube.AppsV1().Deployments(rules.IstioSystemNamespace).Get(t.Context(), "istiod", metav1.GetOptions{})
 	if err != nil || d.Spec.Template.Annotations[restartedAtAnnotation] == "" {
 		t.Fatalf("istiod not restarted: %v\n%s", err, out)
 	}
