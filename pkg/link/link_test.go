@@ -27,9 +27,8 @@ func request(dry cli.DryRun, multiPrimary bool) Request {
 }
 
 // linker links on fakes; the token check asks the callee's fake.
-func linker(req Request, to *clitest.Cluster, out *bytes.Buffer) *Linker {
-	return &Linker{Request: req, Log: &StepLog{Out: out, ErrOut: out, DryRun: req.DryRun},
-		Factory: cli.Factory{ClusterFor: func(string) (*cli.Cluster, error) { return to.Cluster, nil }}}
+func linker(t *testing.T, req Request, to *clitest.Cluster, out *bytes.Buffer) *Linker {
+	return &Linker{Request: req, Log: &StepLog{Out: out, ErrOut: out, DryRun: req.DryRun}, Factory: clitest.Clusters{to}.Factory(t)}
 }
 
 // A client dry run sends no write; a server dry run sends every write, each
@@ -44,7 +43,7 @@ func TestLinkDryRuns(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				from, to := caller(), callee()
 				var out bytes.Buffer
-				if err := linker(request(dry, mp), to, &out).Link(t.Context(), from.Cluster, to.Cluster); err != nil {
+				if err := linker(t, request(dry, mp), to, &out).Link(t.Context(), from.Cluster, to.Cluster); err != nil {
 					t.Fatalf("link: %v\n%s", err, out.String())
 				}
 				writes := clitest.Clusters{from, to}.Writes()
@@ -70,7 +69,7 @@ func TestUnlinkDryRunsAndRestore(t *testing.T) {
 		t.Run(dry.String(), func(t *testing.T) {
 			from, to := caller(), callee()
 			var out bytes.Buffer
-			if err := linker(request(cli.DryRunNone, false), to, &out).Link(t.Context(), from.Cluster, to.Cluster); err != nil {
+			if err := linker(t, request(cli.DryRunNone, false), to, &out).Link(t.Context(), from.Cluster, to.Cluster); err != nil {
 				t.Fatalf("link: %v\n%s", err, out.String())
 			}
 			clitest.Clusters{from, to}.Reset()
@@ -118,7 +117,7 @@ func TestUnlinkWithoutRecord(t *testing.T) {
 func TestLinkCollectsObjects(t *testing.T) {
 	from, to := caller(), callee()
 	var out bytes.Buffer
-	l := linker(request(cli.DryRunClient, true), to, &out)
+	l := linker(t, request(cli.DryRunClient, true), to, &out)
 	l.Log.Collect = true
 	if err := l.Link(t.Context(), from.Cluster, to.Cluster); err != nil {
 		t.Fatalf("link: %v\n%s", err, out.String())
