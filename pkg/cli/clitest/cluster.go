@@ -144,7 +144,7 @@ func (c *Cluster) Stored(gvr schema.GroupVersionResource, ns, name string) (*uns
 // typed fake's tracker (which the dynamic client shares), the others in
 // the dynamic fake's.
 func (c *Cluster) put(gvr schema.GroupVersionResource, u *unstructured.Unstructured, create bool) error {
-	var tracker k8stesting.ObjectTracker = c.DynamicFake.Tracker()
+	tracker := c.DynamicFake.Tracker()
 	var obj runtime.Object = u
 	if gvk, ok := kubernetesKind(gvr); ok {
 		typed, err := toTyped(u, gvk)
