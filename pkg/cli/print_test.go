@@ -1,4 +1,4 @@
-package cli
+package cli_test
 
 import (
 	"bytes"
@@ -8,9 +8,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 )
 
-func printFlags(t *testing.T, pf *PrintFlags, args ...string) *PrintFlags {
+func printFlags(t *testing.T, pf *cli.PrintFlags, args ...string) *cli.PrintFlags {
 	t.Helper()
 	cmd := &cobra.Command{Use: "x"}
 	pf.AddFlags(cmd)
@@ -35,7 +37,7 @@ func TestPrintObjects(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			pf := printFlags(t, NewPrintFlags("exported"), tc.args...)
+			pf := printFlags(t, cli.NewPrintFlags("exported"), tc.args...)
 			if err := pf.Validate(); err != nil {
 				t.Fatal(err)
 			}
@@ -50,7 +52,7 @@ func TestPrintObjects(t *testing.T) {
 			}
 		})
 	}
-	if err := printFlags(t, NewPrintFlags("x"), "-o", "wat").Validate(); err == nil || !strings.Contains(err.Error(), "--output") {
+	if err := printFlags(t, cli.NewPrintFlags("x"), "-o", "wat").Validate(); err == nil || !strings.Contains(err.Error(), "--output") {
 		t.Errorf("-o wat: %v, want an error naming --output", err)
 	}
 }
@@ -63,13 +65,13 @@ func TestPrintReport(t *testing.T) {
 		"yaml":                         "- name: c1",
 		"jsonpath={.clusters[0].name}": "c1",
 	} {
-		pf := printFlags(t, NewReportPrintFlags(), "-o", args)
+		pf := printFlags(t, cli.NewReportPrintFlags(), "-o", args)
 		var out bytes.Buffer
 		if err := pf.PrintReport(&out, report, table); err != nil || !strings.Contains(out.String(), want) {
 			t.Errorf("-o %s: %v\n%s\nwant %q", args, err, out.String(), want)
 		}
 	}
-	if err := printFlags(t, NewReportPrintFlags(), "-o", "name").Validate(); err == nil || !strings.Contains(err.Error(), "report") {
+	if err := printFlags(t, cli.NewReportPrintFlags(), "-o", "name").Validate(); err == nil || !strings.Contains(err.Error(), "report") {
 		t.Errorf("-o name on a report: %v, want refused", err)
 	}
 }

@@ -1,4 +1,4 @@
-package cli
+package cli_test
 
 import (
 	"context"
@@ -11,11 +11,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli/clitest"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
@@ -33,48 +33,24 @@ func configMap(data string, managed bool) *unstructured.Unstructured {
 	return u
 }
 
-// fakeWriter is a Writer on a fake cluster holding objs; applies answer
-// with the applied object, as the API server does.
-func fakeWriter(d DryRun, objs ...runtime.Object) (Writer, *dynamicfake.FakeDynamicClient) {
-	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{cmGVR: "ConfigMapList"}, objs...)
-	dyn.PrependReactor("patch", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		p := a.(k8stesting.PatchAction)
-		if p.GetPatchType() != types.ApplyPatchType {
-			return false, nil, nil
-		}
-		u := &unstructured.Unstructured{}
-		if err := json.Unmarshal(p.GetPatch(), &u.Object); err != nil {
-			return true, nil, err
-		}
-		u.SetResourceVersion("8")
-		return true, u, nil
-	})
-	return Writer{Dynamic: dyn, DryRun: d}, dyn
-}
-
-// writes are the requests that change something.
-func writes(dyn *dynamicfake.FakeDynamicClient) []k8stesting.Action {
-	var out []k8stesting.Action
-	for _, a := range dyn.Actions() {
-		if v := a.GetVerb(); v != "get" && v != "list" && v != "watch" {
-			out = append(out, a)
-		}
-	}
-	return out
+// fakeWriter is a cli.Writer on a fake cluster holding objs.
+func fakeWriter(d cli.DryRun, objs ...runtime.Object) (cli.Writer, *clitest.Cluster) {
+	c := clitest.NewCluster("c1", objs...)
+	return cli.Writer{Dynamic: c.Dynamic, DryRun: d}, c
 }
 
 func TestWriterPut(t *testing.T) {
 	tests := map[string]struct {
-		dry        DryRun
+		dry        cli.DryRun
 		existing   *unstructured.Unstructured
 		desired    *unstructured.Unstructured
-		wantAction Action
+		wantAction cli.Action
 		wantErr    error
 		wantVerb   string // "" = no write sent
 		check      func(t *testing.T, a k8stesting.Action)
 	}{
 		"absent: a create": {
-			existing: nil, desired: configMap("a", true), wantAction: Created, wantVerb: "create",
+			existing: nil, desired: configMap("a", true), wantAction: cli.Created, wantVerb: "create",
 			check: func(t *testing.T, a k8stesting.Action) {
 				if o := a.(k8stesting.CreateActionImpl).GetCreateOptions(); o.FieldManager != rules.FieldManager || len(o.DryRun) != 0 {
 					t.Errorf("create options %+v", o)
@@ -82,7 +58,7 @@ func TestWriterPut(t *testing.T) {
 			},
 		},
 		"managed, different: apply forced, preconditioned on the version read": {
-			existing: configMap("a", true), desired: configMap("b", true), wantAction: Configured, wantVerb: "patch",
+			existing: configMap("a", true), desired: configMap("b", true), wantAction: cli.Configured, wantVerb: "patch",
 			check: func(t *testing.T, a k8stesting.Action) {
 				p := a.(k8stesting.PatchActionImpl)
 				o := p.GetPatchOptions()
@@ -95,16 +71,16 @@ func TestWriterPut(t *testing.T) {
 			},
 		},
 		"managed, same: nothing sent": {
-			existing: configMap("a", true), desired: configMap("a", true), wantAction: Unchanged,
+			existing: configMap("a", true), desired: configMap("a", true), wantAction: cli.Unchanged,
 		},
 		"not ours: refused, nothing sent": {
-			existing: configMap("a", false), desired: configMap("b", true), wantAction: Skipped, wantErr: ErrNotManaged,
+			existing: configMap("a", false), desired: configMap("b", true), wantAction: cli.Skipped, wantErr: cli.ErrNotManaged,
 		},
 		"client dry run: the action, nothing sent": {
-			dry: DryRunClient, existing: configMap("a", true), desired: configMap("b", true), wantAction: Configured,
+			dry: cli.DryRunClient, existing: configMap("a", true), desired: configMap("b", true), wantAction: cli.Configured,
 		},
 		"server dry run: sent marked dry": {
-			dry: DryRunServer, existing: nil, desired: configMap("b", true), wantAction: Created, wantVerb: "create",
+			dry: cli.DryRunServer, existing: nil, desired: configMap("b", true), wantAction: cli.Created, wantVerb: "create",
 			check: func(t *testing.T, a k8stesting.Action) {
 				if o := a.(k8stesting.CreateActionImpl).GetCreateOptions(); len(o.DryRun) != 1 || o.DryRun[0] != metav1.DryRunAll {
 					t.Errorf("create options %+v, want dryRun All", o)
@@ -114,12 +90,12 @@ func TestWriterPut(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			w, dyn := fakeWriter(tc.dry)
+			w, c := fakeWriter(tc.dry)
 			_, action, err := w.Put(context.Background(), cmGVR, tc.existing, tc.desired)
 			if !errors.Is(err, tc.wantErr) || action != tc.wantAction {
 				t.Fatalf("Put = %q, %v; want %q, %v", action, err, tc.wantAction, tc.wantErr)
 			}
-			sent := writes(dyn)
+			sent := c.Writes()
 			if tc.wantVerb == "" {
 				if len(sent) != 0 {
 					t.Fatalf("sent %v, want nothing", sent)
@@ -151,11 +127,11 @@ func TestWriterApplyForcesOnlyOurs(t *testing.T) {
 			if tc.existing != nil {
 				objs = append(objs, tc.existing)
 			}
-			w, dyn := fakeWriter(DryRunNone, objs...)
+			w, c := fakeWriter(cli.DryRunNone, objs...)
 			if _, err := w.Apply(context.Background(), cmGVR, configMap("b", true)); err != nil {
 				t.Fatal(err)
 			}
-			sent := writes(dyn)
+			sent := c.Writes()
 			if len(sent) != 1 {
 				t.Fatalf("sent %v, want one apply", sent)
 			}
@@ -168,23 +144,23 @@ func TestWriterApplyForcesOnlyOurs(t *testing.T) {
 
 func TestWriterDelete(t *testing.T) {
 	t.Run("not ours is refused", func(t *testing.T) {
-		w, dyn := fakeWriter(DryRunNone, configMap("a", false))
-		if err := w.Delete(context.Background(), cmGVR, configMap("a", false)); !errors.Is(err, ErrNotManaged) {
-			t.Fatalf("Delete = %v, want ErrNotManaged", err)
+		w, c := fakeWriter(cli.DryRunNone, configMap("a", false))
+		if err := w.Delete(context.Background(), cmGVR, configMap("a", false)); !errors.Is(err, cli.ErrNotManaged) {
+			t.Fatalf("Delete = %v, want cli.ErrNotManaged", err)
 		}
 		if _, err := w.DeleteManaged(context.Background(), cmGVR, "ns", "cm"); err == nil || !strings.Contains(err.Error(), "delete it by hand") {
 			t.Fatalf("DeleteManaged = %v, want the by-hand error", err)
 		}
-		if sent := writes(dyn); len(sent) != 0 {
+		if sent := c.Writes(); len(sent) != 0 {
 			t.Fatalf("sent %v", sent)
 		}
 	})
 	t.Run("ours, with the version read as precondition", func(t *testing.T) {
-		w, dyn := fakeWriter(DryRunServer, configMap("a", true))
+		w, c := fakeWriter(cli.DryRunServer, configMap("a", true))
 		if err := w.Delete(context.Background(), cmGVR, configMap("a", true)); err != nil {
 			t.Fatal(err)
 		}
-		sent := writes(dyn)
+		sent := c.Writes()
 		if len(sent) != 1 {
 			t.Fatalf("sent %v", sent)
 		}
@@ -194,11 +170,11 @@ func TestWriterDelete(t *testing.T) {
 		}
 	})
 	t.Run("client dry run sends nothing", func(t *testing.T) {
-		w, dyn := fakeWriter(DryRunClient, configMap("a", true))
+		w, c := fakeWriter(cli.DryRunClient, configMap("a", true))
 		if ok, err := w.DeleteManaged(context.Background(), cmGVR, "ns", "cm"); !ok || err != nil {
 			t.Fatalf("DeleteManaged = %v, %v", ok, err)
 		}
-		if sent := writes(dyn); len(sent) != 0 {
+		if sent := c.Writes(); len(sent) != 0 {
 			t.Fatalf("sent %v", sent)
 		}
 	})
@@ -217,17 +193,17 @@ func TestHoldsAStoredCopy(t *testing.T) {
 	}
 	stored.SetResourceVersion("42")
 	stored.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "kubectl-mesh", "team": "x"})
-	if !Holds(stored, se) {
-		t.Errorf("Holds(stored copy) = false, want true")
+	if !cli.Holds(stored, se) {
+		t.Errorf("cli.Holds(stored copy) = false, want true")
 	}
 	changed := httpbinEntry()
 	changed.VIP = "240.0.0.9"
 	se2, _ := builders.ServiceEntry(changed)
-	if Holds(stored, se2) {
-		t.Errorf("Holds() with another VIP = true, want false")
+	if cli.Holds(stored, se2) {
+		t.Errorf("cli.Holds() with another VIP = true, want false")
 	}
-	if Holds(nil, se) {
-		t.Errorf("Holds(nil) = true")
+	if cli.Holds(nil, se) {
+		t.Errorf("cli.Holds(nil) = true")
 	}
 }
 

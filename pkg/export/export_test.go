@@ -14,12 +14,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
-	kubefake "k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli/clitest"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/gateway"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip"
@@ -29,8 +28,7 @@ import (
 // version, and a target cluster (cluster1) without namespace bar and with
 // VIPClaims served.
 type fakes struct {
-	srcKube, dstKube *kubefake.Clientset
-	srcDyn, dstDyn   *dynamicfake.FakeDynamicClient
+	src, dst *clitest.Cluster
 }
 
 func newFakes() *fakes {
@@ -39,47 +37,10 @@ func newFakes() *fakes {
 		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "httpbin"}, Ports: []corev1.ServicePort{{Name: "http", Port: 8000}}},
 	}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "httpbin-v1", Namespace: "bar", Labels: map[string]string{"app": "httpbin", "version": "v1"}}}
-	return &fakes{
-		srcKube: kubefake.NewClientset(svc, pod),
-		dstKube: kubefake.NewClientset(),
-		srcDyn:  dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds),
-		dstDyn:  dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds),
-	}
+	return &fakes{src: clitest.NewCluster("cluster2", svc, pod), dst: clitest.NewCluster("cluster1")}
 }
 
-// factory hands out the fakes as cluster2 (source) and cluster1 (target).
-func (f *fakes) factory() cli.Factory {
-	return cli.Factory{ClusterFor: func(context string) (*cli.Cluster, error) {
-		switch context {
-		case "cluster2":
-			return &cli.Cluster{Context: context, Kube: f.srcKube, Dynamic: f.srcDyn}, nil
-		case "cluster1":
-			return &cli.Cluster{Context: context, Kube: f.dstKube, Dynamic: f.dstDyn}, nil
-		}
-		return nil, fmt.Errorf("context %q is not in the kubeconfig", context)
-	}}
-}
-
-// writes are the requests of every fake that change something.
-func (f *fakes) writes() []clienttesting.Action {
-	var out []clienttesting.Action
-	for _, actions := range [][]clienttesting.Action{f.srcKube.Actions(), f.srcDyn.Actions(), f.dstKube.Actions(), f.dstDyn.Actions()} {
-		for _, a := range actions {
-			if v := a.GetVerb(); v != "get" && v != "list" && v != "watch" {
-				out = append(out, a)
-			}
-		}
-	}
-	return out
-}
-
-// reset forgets the requests made so far.
-func (f *fakes) reset() {
-	f.srcKube.ClearActions()
-	f.dstKube.ClearActions()
-	f.srcDyn.ClearActions()
-	f.dstDyn.ClearActions()
-}
+func (f *fakes) clusters() clitest.Clusters { return clitest.Clusters{f.dst, f.src} }
 
 func exportRequest(d cli.DryRun, warnings *bytes.Buffer) Request {
 	return Request{
@@ -97,23 +58,6 @@ func unexportRequest(d cli.DryRun) UnexportRequest {
 		From: "cluster2", To: []string{"cluster1"}, Services: []string{"httpbin"},
 		Namespace: "bar", TargetNamespace: "bar", ClusterName: "cluster2", DryRun: d,
 	}
-}
-
-// dryRunOf is the dryRun option a write carried.
-func dryRunOf(t *testing.T, a clienttesting.Action) []string {
-	t.Helper()
-	switch a := a.(type) {
-	case clienttesting.CreateActionImpl:
-		return a.GetCreateOptions().DryRun
-	case clienttesting.PatchActionImpl:
-		return a.GetPatchOptions().DryRun
-	case clienttesting.UpdateActionImpl:
-		return a.GetUpdateOptions().DryRun
-	case clienttesting.DeleteActionImpl:
-		return a.GetDeleteOptions().DryRun
-	}
-	t.Fatalf("unexpected write %T %s %s", a, a.GetVerb(), a.GetResource().Resource)
-	return nil
 }
 
 // actions are the rows as "cluster kind name: action".
@@ -164,7 +108,7 @@ func TestExportOnFakes(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			f := newFakes()
-			res, err := Export(t.Context(), f.factory(), exportRequest(tc.dry, nil))
+			res, err := Export(t.Context(), f.clusters().Factory(t), exportRequest(tc.dry, nil))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -181,10 +125,10 @@ func TestExportOnFakes(t *testing.T) {
 
 // checkNothingSent: a client dry run reads only the source.
 func checkNothingSent(t *testing.T, f *fakes) {
-	if w := f.writes(); len(w) != 0 {
+	if w := f.clusters().Writes(); len(w) != 0 {
 		t.Errorf("sent %d writes, want none: %v", len(w), w)
 	}
-	if n := len(f.dstKube.Actions()) + len(f.dstDyn.Actions()); n != 0 {
+	if n := len(f.dst.Actions()); n != 0 {
 		t.Errorf("made %d requests to the target, want none", n)
 	}
 }
@@ -192,9 +136,9 @@ func checkNothingSent(t *testing.T, f *fakes) {
 // checkAllDry: a server dry run sends what a run would, each marked dry.
 func checkAllDry(t *testing.T, f *fakes) {
 	var sent []string
-	for _, a := range f.writes() {
+	for _, a := range f.clusters().Writes() {
 		sent = append(sent, a.GetVerb()+" "+a.GetResource().Resource)
-		if d := dryRunOf(t, a); !slices.Equal(d, []string{metav1.DryRunAll}) {
+		if d := clitest.DryRunOf(a); !slices.Equal(d, []string{metav1.DryRunAll}) {
 			t.Errorf("%s %s carries dryRun %v, want [All]", a.GetVerb(), a.GetResource().Resource, d)
 		}
 	}
@@ -208,7 +152,7 @@ func checkAllDry(t *testing.T, f *fakes) {
 // checkCreated: a run writes the entry with its VIP, claimed, and both
 // rules, none of them dry.
 func checkCreated(t *testing.T, f *fakes) {
-	se := mustGet(t, f.dstDyn, rules.ServiceEntryGVR, "bar", "httpbin-bar")
+	se := mustGet(t, f.dst, rules.ServiceEntryGVR, "bar", "httpbin-bar")
 	if got := builders.SourcesOf(se); len(got) != 1 || got[0].Cluster != "cluster2" || got[0].GatewayHost != "203.0.113.7" {
 		t.Errorf("entry's sources = %+v, want cluster2's gateway", got)
 	}
@@ -216,14 +160,14 @@ func checkCreated(t *testing.T, f *fakes) {
 	if len(addrs) != 1 {
 		t.Fatalf("entry's addresses = %v, want one VIP", addrs)
 	}
-	mustGet(t, f.dstDyn, vip.GVR, "", addrs[0])
-	mustGet(t, f.dstDyn, rules.DestinationRuleGVR, "bar", "httpbin-bar-global")
-	local := mustGet(t, f.srcDyn, rules.DestinationRuleGVR, "bar", "httpbin-bar-local")
+	mustGet(t, f.dst, vip.GVR, "", addrs[0])
+	mustGet(t, f.dst, rules.DestinationRuleGVR, "bar", "httpbin-bar-global")
+	local := mustGet(t, f.src, rules.DestinationRuleGVR, "bar", "httpbin-bar-local")
 	if to := local.GetAnnotations()[builders.AnnotationExportedTo]; to != "cluster1/bar" {
 		t.Errorf("local rule exported-to = %q, want cluster1/bar", to)
 	}
-	for _, a := range f.writes() {
-		if d := dryRunOf(t, a); len(d) != 0 {
+	for _, a := range f.clusters().Writes() {
+		if d := clitest.DryRunOf(a); len(d) != 0 {
 			t.Errorf("%s %s carries dryRun %v", a.GetVerb(), a.GetResource().Resource, d)
 		}
 	}
@@ -233,11 +177,11 @@ func checkCreated(t *testing.T, f *fakes) {
 // so once for the target, naming it.
 func TestExportWarnsWithoutClaims(t *testing.T) {
 	f := newFakes()
-	f.dstDyn.PrependReactor("list", "vipclaims", func(clienttesting.Action) (bool, runtime.Object, error) {
+	f.dst.DynamicFake.PrependReactor("list", "vipclaims", func(clienttesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewNotFound(vip.GVR.GroupResource(), "")
 	})
 	var warnings bytes.Buffer
-	res, err := Export(t.Context(), f.factory(), exportRequest(cli.DryRunNone, &warnings))
+	res, err := Export(t.Context(), f.clusters().Factory(t), exportRequest(cli.DryRunNone, &warnings))
 	if err != nil || res.Err != nil {
 		t.Fatalf("Export = %v, %v", err, res.Err)
 	}
@@ -250,21 +194,21 @@ func TestExportFailsOnlyTheUnknownTarget(t *testing.T) {
 	f := newFakes()
 	req := exportRequest(cli.DryRunNone, nil)
 	req.To = []string{"cluster9", "cluster1"}
-	res, err := Export(t.Context(), f.factory(), req)
+	res, err := Export(t.Context(), f.clusters().Factory(t), req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "cluster9: --to: context \"cluster9\"") {
 		t.Errorf("Err = %v, want one naming cluster9 and --to", res.Err)
 	}
-	mustGet(t, f.dstDyn, rules.ServiceEntryGVR, "bar", "httpbin-bar")
+	mustGet(t, f.dst, rules.ServiceEntryGVR, "bar", "httpbin-bar")
 }
 
 func TestExportMissingService(t *testing.T) {
 	f := newFakes()
 	req := exportRequest(cli.DryRunNone, nil)
 	req.Services = []string{"httpbin", "nope"}
-	res, err := Export(t.Context(), f.factory(), req)
+	res, err := Export(t.Context(), f.clusters().Factory(t), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,49 +222,49 @@ func TestExportMissingService(t *testing.T) {
 
 func TestUnexportOnFakes(t *testing.T) {
 	f := newFakes()
-	if res, err := Export(t.Context(), f.factory(), exportRequest(cli.DryRunNone, nil)); err != nil || res.Err != nil {
+	if res, err := Export(t.Context(), f.clusters().Factory(t), exportRequest(cli.DryRunNone, nil)); err != nil || res.Err != nil {
 		t.Fatalf("export: %v, %v", err, res.Err)
 	}
-	addr := builders.Addresses(mustGet(t, f.dstDyn, rules.ServiceEntryGVR, "bar", "httpbin-bar"))[0]
+	addr := builders.Addresses(mustGet(t, f.dst, rules.ServiceEntryGVR, "bar", "httpbin-bar"))[0]
 	want := []string{
 		"cluster1 ServiceEntry httpbin-bar: deleted",
 		"cluster1 DestinationRule httpbin-bar-global: deleted",
 		"cluster2 DestinationRule httpbin-bar-local: deleted",
 	}
 
-	f.reset()
-	res := Unexport(t.Context(), f.factory(), unexportRequest(cli.DryRunClient))
+	f.clusters().Reset()
+	res := Unexport(t.Context(), f.clusters().Factory(t), unexportRequest(cli.DryRunClient))
 	if res.Err != nil || !slices.Equal(actions(res.Rows), want) {
 		t.Errorf("client dry run: %v, rows %v; want %v", res.Err, actions(res.Rows), want)
 	}
-	if w := f.writes(); len(w) != 0 {
+	if w := f.clusters().Writes(); len(w) != 0 {
 		t.Errorf("client dry run sent %v", w)
 	}
 
-	f.reset()
-	res = Unexport(t.Context(), f.factory(), unexportRequest(cli.DryRunNone))
+	f.clusters().Reset()
+	res = Unexport(t.Context(), f.clusters().Factory(t), unexportRequest(cli.DryRunNone))
 	if res.Err != nil || !slices.Equal(actions(res.Rows), want) {
 		t.Errorf("unexport: %v, rows %v; want %v", res.Err, actions(res.Rows), want)
 	}
 	for _, o := range []struct {
-		dyn      *dynamicfake.FakeDynamicClient
+		c        *clitest.Cluster
 		gvr      schema.GroupVersionResource
 		ns, name string
 	}{
-		{f.dstDyn, rules.ServiceEntryGVR, "bar", "httpbin-bar"},
-		{f.dstDyn, rules.DestinationRuleGVR, "bar", "httpbin-bar-global"},
-		{f.dstDyn, vip.GVR, "", addr},
-		{f.srcDyn, rules.DestinationRuleGVR, "bar", "httpbin-bar-local"},
+		{f.dst, rules.ServiceEntryGVR, "bar", "httpbin-bar"},
+		{f.dst, rules.DestinationRuleGVR, "bar", "httpbin-bar-global"},
+		{f.dst, vip.GVR, "", addr},
+		{f.src, rules.DestinationRuleGVR, "bar", "httpbin-bar-local"},
 	} {
-		if _, err := (cli.Writer{Dynamic: o.dyn}).Resource(o.gvr, o.ns).Get(t.Context(), o.name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		if _, err := (cli.Writer{Dynamic: o.c.Dynamic}).Resource(o.gvr, o.ns).Get(t.Context(), o.name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("%s %s/%s after unexport: %v, want it gone", o.gvr.Resource, o.ns, o.name, err)
 		}
 	}
 }
 
-func mustGet(t *testing.T, dyn *dynamicfake.FakeDynamicClient, gvr schema.GroupVersionResource, ns, name string) *unstructured.Unstructured {
+func mustGet(t *testing.T, c *clitest.Cluster, gvr schema.GroupVersionResource, ns, name string) *unstructured.Unstructured {
 	t.Helper()
-	u, err := (cli.Writer{Dynamic: dyn}).Get(t.Context(), gvr, ns, name)
+	u, err := (cli.Writer{Dynamic: c.Dynamic}).Get(t.Context(), gvr, ns, name)
 	if err != nil || u == nil {
 		t.Fatalf("%s %s/%s: %v, %v; want it written", gvr.Resource, ns, name, u, err)
 	}
@@ -328,8 +272,7 @@ func mustGet(t *testing.T, dyn *dynamicfake.FakeDynamicClient, gvr schema.GroupV
 }
 
 func TestWriterPut(t *testing.T) {
-	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
-	w := cli.Writer{Dynamic: dyn}
+	w := cli.Writer{Dynamic: clitest.NewCluster("cluster1").Dynamic}
 	desired, err := builders.ServiceEntry(builders.Export{
 		Name: "httpbin", Namespace: "bar",
 		Ports:   []builders.Port{{Name: "http", Number: 80, Protocol: "HTTP"}},

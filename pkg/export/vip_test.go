@@ -8,10 +8,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
 	clienttesting "k8s.io/client-go/testing"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli/clitest"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip"
 )
@@ -32,17 +31,11 @@ func entry(ns, name string, addrs ...string) *unstructured.Unstructured {
 	return u
 }
 
-var listKinds = map[schema.GroupVersionResource]string{
-	vip.GVR:                  "VIPClaimList",
-	rules.ServiceEntryGVR:    "ServiceEntryList",
-	rules.DestinationRuleGVR: "DestinationRuleList",
-}
-
 func TestVIPAllocatorBestEffort(t *testing.T) {
 	host := rules.FormatHost("httpbin", "bar", "")
 	space := rules.DefaultVIPSpace()
 	first := space.Candidate(host)
-	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
+	dyn := clitest.NewCluster("cluster1").DynamicFake
 	dyn.PrependReactor("list", "vipclaims", func(clienttesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewNotFound(vip.GVR.GroupResource(), "")
 	})
@@ -76,7 +69,7 @@ func TestVIPAllocatorClaims(t *testing.T) {
 	host := rules.FormatHost("httpbin", "bar", "")
 	space := rules.DefaultVIPSpace()
 	first := space.Candidate(host)
-	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
+	dyn := clitest.NewCluster("cluster1").DynamicFake
 	// Another entry holds the first candidate.
 	other := vip.Owner{Namespace: "foo", Name: "other", Host: "other.foo.global"}
 	c := vip.NewClaims(dyn, space)
@@ -129,7 +122,7 @@ func TestVIPAllocatorReleasesOnlyItsOwnClaims(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
+			dyn := clitest.NewCluster("cluster1").DynamicFake
 			a, err := newVIPAllocator(t.Context(), dyn, nil, false)
 			if err != nil {
 				t.Fatal(err)

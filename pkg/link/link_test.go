@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli/clitest"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
@@ -27,9 +27,8 @@ func request(dry cli.DryRun, multiPrimary bool) Request {
 }
 
 // linker links on fakes; the token check asks the callee's fake.
-func linker(req Request, to *fakeCluster, out *bytes.Buffer) *Linker {
-	return &Linker{Request: req, Log: &StepLog{Out: out, ErrOut: out, DryRun: req.DryRun},
-		Factory: cli.Factory{ClusterFor: func(string) (*cli.Cluster, error) { return to.Cluster, nil }}}
+func linker(t *testing.T, req Request, to *clitest.Cluster, out *bytes.Buffer) *Linker {
+	return &Linker{Request: req, Log: &StepLog{Out: out, ErrOut: out, DryRun: req.DryRun}, Factory: clitest.Clusters{to}.Factory(t)}
 }
 
 // A client dry run sends no write; a server dry run sends every write, each
@@ -44,38 +43,18 @@ func TestLinkDryRuns(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				from, to := caller(), callee()
 				var out bytes.Buffer
-				if err := linker(request(dry, mp), to, &out).Link(t.Context(), from.Cluster, to.Cluster); err != nil {
+				if err := linker(t, request(dry, mp), to, &out).Link(t.Context(), from.Cluster, to.Cluster); err != nil {
 					t.Fatalf("link: %v\n%s", err, out.String())
 				}
-				writes := append(from.writes(), to.writes()...)
+				writes := clitest.Clusters{from, to}.Writes()
 				wantLines := []string{"dns ", "changed" + dry.Suffix() + " ", "record "}
 				if mp {
 					wantLines = append(wantLines, "remote secret", "reader token", "network")
 				}
 				outputHas(t, out.String(), wantLines...)
-				switch dry {
-				case cli.DryRunClient:
-					for _, a := range writes {
-						t.Errorf("a client dry run sent %s", describe(a))
-					}
-				case cli.DryRunServer:
-					if len(writes) == 0 {
-						t.Fatal("a server dry run sent no write")
-					}
-					for _, a := range writes {
-						if !slices.Equal(dryRunOf(a), []string{metav1.DryRunAll}) {
-							t.Errorf("a server dry run sent %s with dryRun %v", describe(a), dryRunOf(a))
-						}
-					}
-				default:
-					if corefileOf(t, from) == corefile {
-						t.Errorf("link did not edit the Corefile:\n%s", out.String())
-					}
-					for _, a := range writes {
-						if len(dryRunOf(a)) != 0 {
-							t.Errorf("a real run sent %s with dryRun %v", describe(a), dryRunOf(a))
-						}
-					}
+				clitest.CheckDryRun(t, dry, writes)
+				if dry == cli.DryRunNone && corefileOf(t, from) == clitest.Corefile {
+					t.Errorf("link did not edit the Corefile:\n%s", out.String())
 				}
 			})
 		}
@@ -90,45 +69,30 @@ func TestUnlinkDryRunsAndRestore(t *testing.T) {
 		t.Run(dry.String(), func(t *testing.T) {
 			from, to := caller(), callee()
 			var out bytes.Buffer
-			if err := linker(request(cli.DryRunNone, false), to, &out).Link(t.Context(), from.Cluster, to.Cluster); err != nil {
+			if err := linker(t, request(cli.DryRunNone, false), to, &out).Link(t.Context(), from.Cluster, to.Cluster); err != nil {
 				t.Fatalf("link: %v\n%s", err, out.String())
 			}
-			from.bridge(t, gvrConfigMap, rules.MeshNamespace, mesh.RecordName("c2"))
-			from.clearActions()
-			to.clearActions()
+			clitest.Clusters{from, to}.Reset()
 			out.Reset()
 			u := &Unlinker{DryRun: dry, Log: &StepLog{Out: &out, ErrOut: &out, DryRun: dry}}
 			if err := u.Unlink(t.Context(), from.Cluster, Peer{Context: "c2", Cluster: to.Cluster}); err != nil {
 				t.Fatalf("unlink: %v\n%s", err, out.String())
 			}
 			outputHas(t, out.String(), "key Corefile restored", "changed"+dry.Suffix()+" ", "kept: other clusters may call through it")
-			writes := append(from.writes(), to.writes()...)
-			_, recErr := from.dyn.Tracker().Get(gvrConfigMap, rules.MeshNamespace, mesh.RecordName("c2"))
-			switch dry {
-			case cli.DryRunClient:
-				for _, a := range writes {
-					t.Errorf("a client dry run sent %s", describe(a))
-				}
-			case cli.DryRunServer:
-				if len(writes) == 0 {
-					t.Fatal("a server dry run sent no write")
-				}
-				for _, a := range writes {
-					if !slices.Equal(dryRunOf(a), []string{metav1.DryRunAll}) {
-						t.Errorf("a server dry run sent %s with dryRun %v", describe(a), dryRunOf(a))
-					}
-				}
-			default:
-				if got := corefileOf(t, from); got != corefile {
-					t.Errorf("unlink did not restore the Corefile:\n%s\nwant\n%s", got, corefile)
-				}
-				if recErr == nil {
-					t.Error("unlink left the link record")
+			writes := clitest.Clusters{from, to}.Writes()
+			_, recErr := from.Stored(gvrConfigMap, rules.MeshNamespace, mesh.RecordName("c2"))
+			clitest.CheckDryRun(t, dry, writes)
+			if dry != cli.DryRunNone {
+				if recErr != nil {
+					t.Errorf("a dry run deleted the link record: %v", recErr)
 				}
 				return
 			}
-			if recErr != nil {
-				t.Errorf("a dry run deleted the link record: %v", recErr)
+			if got := corefileOf(t, from); got != clitest.Corefile {
+				t.Errorf("unlink did not restore the Corefile:\n%s\nwant\n%s", got, clitest.Corefile)
+			}
+			if recErr == nil {
+				t.Error("unlink left the link record")
 			}
 		})
 	}
@@ -143,7 +107,7 @@ func TestUnlinkWithoutRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	outputHas(t, out.String(), "skipped", "c1 is not linked to c2")
-	if w := from.writes(); len(w) != 0 {
+	if w := from.Writes(); len(w) != 0 {
 		t.Errorf("unlink without a record sent %v", w)
 	}
 }
@@ -153,7 +117,7 @@ func TestUnlinkWithoutRecord(t *testing.T) {
 func TestLinkCollectsObjects(t *testing.T) {
 	from, to := caller(), callee()
 	var out bytes.Buffer
-	l := linker(request(cli.DryRunClient, true), to, &out)
+	l := linker(t, request(cli.DryRunClient, true), to, &out)
 	l.Log.Collect = true
 	if err := l.Link(t.Context(), from.Cluster, to.Cluster); err != nil {
 		t.Fatalf("link: %v\n%s", err, out.String())
@@ -185,8 +149,8 @@ func mustJSON(t *testing.T, o runtime.Object) string {
 // token, must not stay behind when the token cannot be had (an error, an
 // interrupt): no remote secret would hold a token bound to it.
 func TestNewTokenFailureRemovesBinding(t *testing.T) {
-	to := newFakeCluster("c2")
-	to.kube.PrependReactor("create", "serviceaccounts", func(a k8stesting.Action) (bool, runtime.Object, error) {
+	to := clitest.NewCluster("c2")
+	to.KubeFake.PrependReactor("create", "serviceaccounts", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if a.GetSubresource() == "token" {
 			return true, nil, errors.New("context canceled")
 		}
@@ -196,17 +160,17 @@ func TestNewTokenFailureRemovesBinding(t *testing.T) {
 	r := &run{
 		Linker: &Linker{Request: Request{TokenExpiry: 24 * time.Hour}, Log: &StepLog{Out: &out, ErrOut: &out}},
 		from:   &cli.Cluster{Context: "c1"}, to: to.Cluster,
-		toW: cli.Writer{Dynamic: to.dyn},
+		toW: cli.Writer{Dynamic: to.Dynamic},
 	}
 	mp := &mesh.MultiPrimaryRecord{Reader: "istio-reader-service-account", TokenBinding: mesh.TokenBindingName("c1")}
 	_, _, err := r.newToken(t.Context(), mp)
 	if err == nil {
 		t.Fatal("newToken with a failing TokenRequest succeeded")
 	}
-	if !slices.ContainsFunc(to.dyn.Actions(), func(a k8stesting.Action) bool { return a.GetVerb() == "create" }) {
+	if !slices.ContainsFunc(to.DynamicFake.Actions(), func(a k8stesting.Action) bool { return a.GetVerb() == "create" }) {
 		t.Fatal("newToken made no token binding Secret; the test needs one to remove")
 	}
-	if _, gerr := to.dyn.Tracker().Get(gvrSecret, rules.IstioSystemNamespace, mp.TokenBinding); gerr == nil {
+	if _, gerr := to.Stored(gvrSecret, rules.IstioSystemNamespace, mp.TokenBinding); gerr == nil {
 		t.Errorf("the token binding Secret %s stays after the failure %v", mp.TokenBinding, err)
 	}
 	if !strings.Contains(out.String(), "removed again (undone)") {

@@ -2,236 +2,61 @@ package plugin
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
-	"k8s.io/client-go/kubernetes/fake"
-	kubescheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
-	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli/clitest"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip"
 )
 
-// fakeMesh is a kubeconfig of three contexts whose clusters are fakes,
-// handed to every command through the factory. The fakes answer as an API
-// server does where the commands rely on it: a write marked dryRun=All is
-// answered and not stored, and a server-side apply creates or replaces.
+// fakeMesh is three fake clusters (cluster1 is the current context),
+// handed to every command through the factory.
 type fakeMesh struct {
-	kubeconfig string
-	certsDir   string // --dir of the certs commands, when set
-	kube       map[string]*fake.Clientset
-	dyn        map[string]*dynamicfake.FakeDynamicClient
-}
-
-var fakeListKinds = map[schema.GroupVersionResource]string{
-	rules.ServiceEntryGVR:                        "ServiceEntryList",
-	rules.DestinationRuleGVR:                     "DestinationRuleList",
-	rules.GatewayGVR:                             "GatewayList",
-	rules.VirtualServiceGVR:                      "VirtualServiceList",
-	vip.GVR:                                      "VIPClaimList",
-	{Version: "v1", Resource: "configmaps"}:      "ConfigMapList",
-	{Version: "v1", Resource: "namespaces"}:      "NamespaceList",
-	{Version: "v1", Resource: "secrets"}:         "SecretList",
-	{Version: "v1", Resource: "services"}:        "ServiceList",
-	{Version: "v1", Resource: "serviceaccounts"}: "ServiceAccountList",
-	{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"}:        "ClusterRoleList",
-	{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"}: "ClusterRoleBindingList",
-}
-
-var istioResources = map[string]schema.GroupVersionResource{
-	rules.KindServiceEntry: rules.ServiceEntryGVR, rules.KindDestinationRule: rules.DestinationRuleGVR,
-	rules.KindGateway: rules.GatewayGVR, rules.KindVirtualService: rules.VirtualServiceGVR,
-}
-
-// fakeCluster describes one cluster of a fakeMesh: typed objects and Istio
-// objects as YAML documents.
-type fakeClusterState struct {
-	kube  []runtime.Object
-	istio []string
-}
-
-func newFakeMesh(t *testing.T, state map[string]fakeClusterState) *fakeMesh {
-	t.Helper()
-	m := &fakeMesh{kube: map[string]*fake.Clientset{}, dyn: map[string]*dynamicfake.FakeDynamicClient{}}
-	var contexts, clusters strings.Builder
-	for _, name := range []string{"cluster1", "cluster2", "cluster3"} {
-		fmt.Fprintf(&clusters, "- name: %s\n  cluster: {server: \"https://%s.example:6443\"}\n", name, name)
-		fmt.Fprintf(&contexts, "- name: %s\n  context: {cluster: %s, user: u}\n", name, name)
-		kube := fake.NewClientset(state[name].kube...)
-		dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), fakeListKinds)
-		for _, d := range state[name].istio {
-			u := &unstructured.Unstructured{}
-			if err := yaml.Unmarshal([]byte(d), &u.Object); err != nil {
-				t.Fatalf("%v\n%s", err, d)
-			}
-			if err := dyn.Tracker().Create(istioResources[u.GetKind()], u, u.GetNamespace()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		// Reactors run last prepended first: dry runs are answered before
-		// anything is stored, and Kubernetes' own kinds are one store for
-		// the typed and the dynamic client, as on a real API server.
-		applyAsReplace(dyn)
-		shareKubernetesKinds(dyn, kube)
-		answerDryRuns(&kube.Fake, kube.Tracker())
-		answerDryRuns(&dyn.Fake, dyn.Tracker())
-		m.kube[name], m.dyn[name] = kube, dyn
-	}
-	m.kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
-	cfg := "apiVersion: v1\nkind: Config\nclusters:\n" + clusters.String() + "users:\n- name: u\n  user: {token: t}\ncontexts:\n" + contexts.String() + "current-context: cluster1\n"
-	if err := os.WriteFile(m.kubeconfig, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return m
+	clusters clitest.Clusters
+	certsDir string // --dir of the certs commands, when set
 }
 
 // run runs `kubectl mesh ARGS` on the fake clusters and returns stdout and
 // stderr.
 func (m *fakeMesh) run(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
-	cf := cli.NewConfigFlags()
-	f := cli.NewFactory(cf)
-	f.ClusterFor = func(context string) (*cli.Cluster, error) {
-		kube, ok := m.kube[context]
-		if !ok {
-			return nil, fmt.Errorf("no fake cluster %q", context)
-		}
-		return &cli.Cluster{Context: context, Config: &rest.Config{Host: "https://" + context + ".example:6443"}, Kube: kube, Dynamic: m.dyn[context]}, nil
-	}
+	f := m.clusters.Factory(t)
+	cf := f.Getter.(*genericclioptions.ConfigFlags)
 	var out, errOut bytes.Buffer
 	root := newCmdMesh(cf, f, genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
 	if m.certsDir != "" && len(args) > 0 && args[0] == "certs" {
 		args = append(args, "--dir", m.certsDir)
 	}
-	root.SetArgs(append([]string{"--kubeconfig", m.kubeconfig}, args...))
+	root.SetArgs(append([]string{"--kubeconfig", *cf.KubeConfig}, args...))
 	err := root.ExecuteContext(t.Context())
 	return out.String(), errOut.String(), err
 }
 
-// writes are the requests the commands sent that change something, per
-// cluster, since the last reset.
-func (m *fakeMesh) writes() []k8stesting.Action {
-	var all []k8stesting.Action
-	for _, name := range []string{"cluster1", "cluster2", "cluster3"} {
-		for _, a := range append(m.kube[name].Actions(), m.dyn[name].Actions()...) {
-			switch a.GetVerb() {
-			case "create", "update", "patch", "delete", "delete-collection":
-				all = append(all, a)
-			}
-		}
-	}
-	return all
-}
-
-func (m *fakeMesh) reset() {
-	for name := range m.kube {
-		m.kube[name].ClearActions()
-		m.dyn[name].ClearActions()
-	}
-}
-
-func dryRunOf(a k8stesting.Action) []string {
-	switch a := a.(type) {
-	case k8stesting.CreateActionImpl:
-		return a.GetCreateOptions().DryRun
-	case k8stesting.UpdateActionImpl:
-		return a.GetUpdateOptions().DryRun
-	case k8stesting.PatchActionImpl:
-		return a.GetPatchOptions().DryRun
-	case k8stesting.DeleteActionImpl:
-		return a.GetDeleteOptions().DryRun
-	}
-	return nil
-}
-
-func describe(a k8stesting.Action) string {
-	name := ""
-	if n, ok := a.(interface{ GetName() string }); ok {
-		name = n.GetName()
-	}
-	return fmt.Sprintf("%s %s %s/%s dryRun=%v", a.GetVerb(), a.GetResource().Resource, a.GetNamespace(), name, dryRunOf(a))
-}
-
-// answerDryRuns answers writes marked dryRun=All with what they would
-// store, and stores nothing, as the API server does.
-func answerDryRuns(f *k8stesting.Fake, tracker k8stesting.ObjectTracker) {
-	f.PrependReactor("*", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		if len(dryRunOf(a)) == 0 {
-			return false, nil, nil
-		}
-		switch a := a.(type) {
-		case k8stesting.CreateActionImpl:
-			return true, a.GetObject(), nil
-		case k8stesting.UpdateActionImpl:
-			return true, a.GetObject(), nil
-		case k8stesting.PatchActionImpl:
-			if a.GetPatchType() == types.ApplyPatchType {
-				u := &unstructured.Unstructured{}
-				return true, u, json.Unmarshal(a.GetPatch(), &u.Object)
-			}
-			obj, err := tracker.Get(a.GetResource(), a.GetNamespace(), a.GetName())
-			return true, obj, err
-		}
-		return true, nil, nil
-	})
-}
-
-// applyAsReplace makes a dynamic fake answer a server-side apply as a
-// create or a full replace (the fake's tracker has no field management).
-func applyAsReplace(dyn *dynamicfake.FakeDynamicClient) {
-	dyn.PrependReactor("patch", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		p, ok := a.(k8stesting.PatchActionImpl)
-		if !ok || p.GetPatchType() != types.ApplyPatchType {
-			return false, nil, nil
-		}
-		u := &unstructured.Unstructured{}
-		if err := json.Unmarshal(p.GetPatch(), &u.Object); err != nil {
-			return true, nil, err
-		}
-		u.SetResourceVersion("")
-		old, err := dyn.Tracker().Get(p.GetResource(), p.GetNamespace(), p.GetName())
-		if err != nil {
-			return true, u, dyn.Tracker().Create(p.GetResource(), u, p.GetNamespace())
-		}
-		u.SetUID(old.(metav1.Object).GetUID())
-		return true, u, dyn.Tracker().Update(p.GetResource(), u, p.GetNamespace())
-	})
-}
-
-var _ = context.Background
-
 // meshWithHTTPBin: cluster2 serves bar/httpbin (v1 Pods), every cluster
 // has istio-system and an ingress gateway with a load balancer address.
-func meshWithHTTPBin(t *testing.T) *fakeMesh {
-	state := map[string]fakeClusterState{}
+func meshWithHTTPBin(*testing.T) *fakeMesh {
+	m := &fakeMesh{}
 	for i, name := range []string{"cluster1", "cluster2", "cluster3"} {
-		s := fakeClusterState{kube: append(gatewayObjects(fmt.Sprintf("203.0.113.%d", i+1)), dnsObjects(fmt.Sprintf("10.96.%d.10", i+1))...)}
-		s.kube = append(s.kube, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bar"}})
+		objs := append(gatewayObjects(fmt.Sprintf("203.0.113.%d", i+1)), dnsObjects(fmt.Sprintf("10.96.%d.10", i+1))...)
+		objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bar"}})
 		if name == "cluster2" {
-			s.kube = append(s.kube, httpbinService(), httpbinPod("v1"))
+			objs = append(objs, httpbinService(), httpbinPod("v1"))
 		}
-		state[name] = s
+		m.clusters = append(m.clusters, clitest.NewCluster(name, objs...))
 	}
-	return newFakeMesh(t, state)
+	return m
 }
 
 // TestEveryCommandDryRunAndOutput runs every command of kubectl mesh on
@@ -290,7 +115,7 @@ func (c commandCase) setUp(t *testing.T) *fakeMesh {
 			t.Fatalf("set-up %v: %v\n%s%s", args, err, out, errOut)
 		}
 	}
-	m.reset()
+	m.clusters.Reset()
 	return m
 }
 
@@ -303,7 +128,7 @@ func (c commandCase) check(t *testing.T) {
 		if out, errOut, err := m.run(t, c.args...); err != nil || out == "" {
 			t.Errorf("%v: %v\n%s%s", c.args, err, out, errOut)
 		}
-		if w := m.writes(); len(w) != 0 {
+		if w := m.clusters.Writes(); len(w) != 0 {
 			t.Errorf("%v wrote: %v", c.args, w)
 		}
 	}
@@ -328,18 +153,7 @@ func (c commandCase) checkDryRun(t *testing.T, dry cli.DryRun) {
 	if dry != cli.DryRunNone && !strings.Contains(out+errOut, dry.Suffix()) {
 		t.Errorf("--dry-run=%s: the output does not say%q:\n%s%s", dry, dry.Suffix(), out, errOut)
 	}
-	writes := m.writes()
-	if dry == cli.DryRunClient && len(writes) != 0 {
-		t.Fatalf("--dry-run=client sent writes:\n%s", describeAll(writes))
-	}
-	if dry != cli.DryRunClient && len(writes) == 0 {
-		t.Fatalf("--dry-run=%s sent no write", dry)
-	}
-	for _, w := range writes {
-		if marked := len(dryRunOf(w)) == 1 && dryRunOf(w)[0] == metav1.DryRunAll; marked != (dry == cli.DryRunServer) {
-			t.Errorf("--dry-run=%s sent %s", dry, describe(w))
-		}
-	}
+	clitest.CheckDryRun(t, dry, m.clusters.Writes())
 }
 
 func (c commandCase) checkOutput(t *testing.T, format string) {
@@ -385,14 +199,6 @@ func (c commandCase) checkOutput(t *testing.T, format string) {
 	}
 }
 
-func describeAll(as []k8stesting.Action) string {
-	var b strings.Builder
-	for _, a := range as {
-		b.WriteString(describe(a) + "\n")
-	}
-	return b.String()
-}
-
 // gatewayObjects are istio-system and its ingress gateway, reachable at
 // lbIP on 15443.
 func gatewayObjects(lbIP string) []runtime.Object {
@@ -414,120 +220,11 @@ func httpbinPod(version string) *corev1.Pod {
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "httpbin-" + version, Namespace: "bar", Labels: map[string]string{"app": "httpbin", "version": version}}}
 }
 
-// corefile is a cluster DNS configuration as kubeadm writes it.
-const corefile = `.:53 {
-    errors
-    health
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-       pods insecure
-       fallthrough in-addr.arpa ip6.arpa
-    }
-    forward . /etc/resolv.conf
-    cache 30
-    loop
-    reload
-}
-`
-
 // dnsObjects are CoreDNS's ConfigMap and istiocoredns at ip.
 func dnsObjects(ip string) []runtime.Object {
 	return []runtime.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"}, Data: map[string]string{"Corefile": corefile}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"}, Data: map[string]string{"Corefile": clitest.Corefile}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "istiocoredns", Namespace: rules.IstioSystemNamespace}, Spec: corev1.ServiceSpec{ClusterIP: ip, Ports: []corev1.ServicePort{{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP}}}},
 	}
-}
-
-// kubernetesKinds are the kinds of Kubernetes itself the commands reach
-// through the dynamic client, by resource.
-var kubernetesKinds = map[string]string{
-	"configmaps": "ConfigMap", "namespaces": "Namespace", "secrets": "Secret", "services": "Service",
-	"serviceaccounts": "ServiceAccount", "clusterroles": "ClusterRole", "clusterrolebindings": "ClusterRoleBinding",
-}
-
-// shareKubernetesKinds serves the dynamic client's requests for
-// Kubernetes' own kinds from the typed fake's store, converting on the way.
-func shareKubernetesKinds(dyn *dynamicfake.FakeDynamicClient, kube *fake.Clientset) {
-	store := kube.Tracker()
-	dyn.PrependReactor("*", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		gvr := a.GetResource()
-		kind, ok := kubernetesKinds[gvr.Resource]
-		if !ok || (gvr.Group != "" && gvr.Group != "rbac.authorization.k8s.io") {
-			return false, nil, nil
-		}
-		gvk := gvr.GroupVersion().WithKind(kind)
-		ns := a.GetNamespace()
-		switch a := a.(type) {
-		case k8stesting.GetActionImpl:
-			obj, err := store.Get(gvr, ns, a.GetName())
-			return true, toDynamic(obj, gvk), err
-		case k8stesting.ListActionImpl:
-			obj, err := store.List(gvr, gvk, ns)
-			if err != nil {
-				return true, nil, err
-			}
-			list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": gvk.GroupVersion().String(), "kind": kind + "List"}}
-			items, _ := meta.ExtractList(obj)
-			for _, item := range items {
-				list.Items = append(list.Items, *toDynamic(item, gvk))
-			}
-			return true, list, nil
-		case k8stesting.CreateActionImpl:
-			typed, err := toTyped(a.GetObject(), gvk)
-			if err == nil {
-				err = store.Create(gvr, typed, ns)
-			}
-			return true, a.GetObject(), err
-		case k8stesting.UpdateActionImpl:
-			typed, err := toTyped(a.GetObject(), gvk)
-			if err == nil {
-				err = store.Update(gvr, typed, ns)
-			}
-			return true, a.GetObject(), err
-		case k8stesting.PatchActionImpl:
-			if a.GetPatchType() != types.ApplyPatchType {
-				return false, nil, nil
-			}
-			u := &unstructured.Unstructured{}
-			if err := json.Unmarshal(a.GetPatch(), &u.Object); err != nil {
-				return true, nil, err
-			}
-			typed, err := toTyped(u, gvk)
-			if err != nil {
-				return true, nil, err
-			}
-			if _, err := store.Get(gvr, ns, a.GetName()); err != nil {
-				return true, u, store.Create(gvr, typed, ns)
-			}
-			return true, u, store.Update(gvr, typed, ns)
-		case k8stesting.DeleteActionImpl:
-			return true, nil, store.Delete(gvr, ns, a.GetName())
-		}
-		return false, nil, nil
-	})
-}
-
-func toDynamic(obj runtime.Object, gvk schema.GroupVersionKind) *unstructured.Unstructured {
-	if obj == nil {
-		return nil
-	}
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		panic(err)
-	}
-	u := &unstructured.Unstructured{Object: m}
-	u.SetGroupVersionKind(gvk)
-	return u
-}
-
-func toTyped(obj runtime.Object, gvk schema.GroupVersionKind) (runtime.Object, error) {
-	typed, err := kubescheme.Scheme.New(gvk)
-	if err != nil {
-		return nil, err
-	}
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return nil, err
-	}
-	return typed, runtime.DefaultUnstructuredConverter.FromUnstructured(m, typed)
 }

@@ -8,39 +8,28 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
-	kubefake "k8s.io/client-go/kubernetes/fake"
-	"k8s.io/client-go/rest"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli/clitest"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
 // linkFakes are two clusters on fakes: c1 with istiocoredns and CoreDNS,
 // c2 with an ingress gateway.
-func linkFakes() cli.Factory {
+func linkFakes(t *testing.T) cli.Factory {
 	gw := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "istio-ingressgateway", Namespace: rules.IstioSystemNamespace},
 		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"istio": "ingressgateway"}, Ports: []corev1.ServicePort{{Name: "tls", Port: rules.GatewayPort}}},
 		Status:     corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "192.0.2.1"}}}},
 	}
-	objs := map[string][]runtime.Object{
-		"c1": {
+	return clitest.Clusters{
+		clitest.NewCluster("c1",
 			&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "istiocoredns", Namespace: rules.IstioSystemNamespace}, Spec: corev1.ServiceSpec{ClusterIP: "10.0.0.10"}},
 			&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"}, Data: map[string]string{"Corefile": ".:53 {\n    forward . /etc/resolv.conf\n}\n"}},
-		},
-		"c2": {gw},
-	}
-	kinds := map[schema.GroupVersionResource]string{rules.GatewayGVR: "GatewayList"}
-	clusters := map[string]*cli.Cluster{}
-	for name, o := range objs {
-		clusters[name] = &cli.Cluster{Context: name, Config: &rest.Config{Host: "https://" + name + ".example:6443"},
-			Kube: kubefake.NewClientset(o...), Dynamic: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), kinds)}
-	}
-	return cli.Factory{ClusterFor: func(ctx string) (*cli.Cluster, error) { return clusters[ctx], nil }}
+		),
+		clitest.NewCluster("c2", gw),
+	}.Factory(t)
 }
 
 // link and unlink through their commands (Complete, Validate, Run) on
@@ -73,7 +62,7 @@ func TestLinkCommandOutputs(t *testing.T) {
 			if tc.cmd == "unlink" {
 				newCmd = NewCmdUnlink
 			}
-			cmd := newCmd(linkFakes(), streams)
+			cmd := newCmd(linkFakes(t), streams)
 			args := []string{"--from", "c1", "--to", "c2"}
 			if tc.cmd == "link" {
 				args = append(args, "--skip-trust-check") // the fakes have no cacerts

@@ -2,44 +2,27 @@ package plugin
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
-	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli/clitest"
 )
 
 // The command parses --dry-run once and prints through the kit: one
 // wording of the dry run in the table, -o for the objects.
 func TestRouteCommandDryRunAndOutput(t *testing.T) {
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
-kind: Config
-clusters: [{name: c1, cluster: {server: "https://192.0.2.1:6443"}}]
-users: [{name: u, user: {token: t}}]
-contexts: [{name: cluster1, context: {cluster: c1, user: u}}]
-current-context: cluster1
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	run := func(args ...string) (string, string, error) {
 		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "helloworld", Namespace: "hello"}, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "helloworld"}}}
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "hw-v1", Namespace: "hello", Labels: map[string]string{"app": "helloworld", "version": "v1"}}}
-		c := &cli.Cluster{Context: "cluster1", Kube: fake.NewClientset(svc, pod), Dynamic: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), statusListKinds)}
-		cf := genericclioptions.NewConfigFlags(true)
+		f := clitest.Clusters{clitest.NewCluster("cluster1", svc, pod)}.Factory(t)
 		// -n belongs to the root command's kubeconfig flags.
 		ns := "hello"
-		cf.KubeConfig, cf.Namespace = &kubeconfig, &ns
-		f := cli.Factory{Getter: cf, ClusterFor: func(string) (*cli.Cluster, error) { return c, nil }}
+		f.Getter.(*genericclioptions.ConfigFlags).Namespace = &ns
 		var out, errOut bytes.Buffer
 		cmd := NewCmdRoute(f, genericiooptions.IOStreams{Out: &out, ErrOut: &errOut})
 		cmd.SetArgs(append([]string{"helloworld", "--to", "v1"}, args...))

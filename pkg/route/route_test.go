@@ -12,15 +12,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
-	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/builders"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli/clitest"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/routing"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
@@ -59,46 +56,20 @@ spec:
 `
 )
 
-var listKinds = map[schema.GroupVersionResource]string{
-	rules.ServiceEntryGVR:    "ServiceEntryList",
-	rules.DestinationRuleGVR: "DestinationRuleList",
-	rules.VirtualServiceGVR:  "VirtualServiceList",
-}
-
 // cluster1 runs helloworld v1 and holds the Istio objects docs.
-func cluster1(t *testing.T, docs ...string) (*cli.Cluster, *dynamicfake.FakeDynamicClient) {
+func cluster1(t *testing.T, docs ...string) *clitest.Cluster {
 	t.Helper()
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "helloworld", Namespace: "hello"},
 		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "helloworld"}},
 	}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "helloworld-v1", Namespace: "hello", Labels: map[string]string{"app": "helloworld", "version": "v1"}}}
-	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
-	gvrs := map[string]schema.GroupVersionResource{
-		rules.KindDestinationRule: rules.DestinationRuleGVR, rules.KindVirtualService: rules.VirtualServiceGVR, rules.KindServiceEntry: rules.ServiceEntryGVR,
-	}
-	for _, d := range docs {
-		u := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal([]byte(d), &u.Object); err != nil {
-			t.Fatalf("%v\n%s", err, d)
-		}
-		if _, err := dyn.Resource(gvrs[u.GetKind()]).Namespace(u.GetNamespace()).Create(t.Context(), u, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dyn.ClearActions()
-	return &cli.Cluster{Context: "cluster1", Kube: fake.NewClientset(svc, pod), Dynamic: dyn}, dyn
+	return clitest.NewCluster("cluster1", svc, pod).Load(t, docs...)
 }
 
-func router(c *cli.Cluster) (Router, *bytes.Buffer) {
+func router(t *testing.T, c *clitest.Cluster) (Router, *bytes.Buffer) {
 	var warnings bytes.Buffer
-	f := cli.Factory{ClusterFor: func(name string) (*cli.Cluster, error) {
-		if name == c.Context {
-			return c, nil
-		}
-		return nil, fmt.Errorf("context %q is not in the kubeconfig", name)
-	}}
-	return Router{Factory: f, Warnings: &warnings}, &warnings
+	return Router{Factory: clitest.Clusters{c}.Factory(t), Warnings: &warnings}, &warnings
 }
 
 // jason is the README's request: jason's requests to v2 and v3 (exported
@@ -111,13 +82,6 @@ func jason(dry cli.DryRun) Request {
 		Match:   &m, When: "header:end-user=jason", Otherwise: "v1",
 		VersionLabel: builders.DefaultVersionLabel, DryRun: dry,
 	}
-}
-
-func writes(dyn *dynamicfake.FakeDynamicClient) []k8stesting.Action {
-	return slices.DeleteFunc(slices.Clone(dyn.Actions()), func(a k8stesting.Action) bool {
-		v := a.GetVerb()
-		return v == "get" || v == "list" || v == "watch"
-	})
 }
 
 func TestVersions(t *testing.T) {
@@ -133,8 +97,8 @@ func TestVersions(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			c, dyn := cluster1(t, globalRule)
-			r, _ := router(c)
+			c := cluster1(t, globalRule)
+			r, _ := router(t, c)
 			rows, err := r.Run(t.Context(), jason(tc.dry))
 			if err != nil {
 				t.Fatal(err)
@@ -154,7 +118,7 @@ func TestVersions(t *testing.T) {
 			if got := builders.SubsetNames(rows[1].Object); !slices.Equal(got, []string{"v1"}) {
 				t.Errorf("local DestinationRule subsets = %v, want [v1]", got)
 			}
-			sent := writes(dyn)
+			sent := c.Writes()
 			if len(sent) != tc.wantWrites {
 				t.Fatalf("sent %v, want %d writes", sent, tc.wantWrites)
 			}
@@ -195,13 +159,13 @@ func TestVersionsRefusals(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			c, dyn := cluster1(t, tc.docs...)
-			r, _ := router(c)
+			c := cluster1(t, tc.docs...)
+			r, _ := router(t, c)
 			rows, err := r.Run(t.Context(), tc.req(jason(cli.DryRunNone)))
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("Run = %+v, %v; want an error with %q", rows, err, tc.wantErr)
 			}
-			if sent := writes(dyn); len(sent) != 0 {
+			if sent := c.Writes(); len(sent) != 0 {
 				t.Errorf("a refused request sent %v", sent)
 			}
 		})
@@ -209,8 +173,8 @@ func TestVersionsRefusals(t *testing.T) {
 }
 
 func TestVersionsRemove(t *testing.T) {
-	c, dyn := cluster1(t, globalRule)
-	r, _ := router(c)
+	c := cluster1(t, globalRule)
+	r, _ := router(t, c)
 	req := Request{Service: "helloworld", Namespace: "hello", Context: "cluster1", Remove: true}
 	if rows, err := r.Run(t.Context(), req); err != nil || len(rows) != 1 || rows[0].Action != cli.NotFound {
 		t.Fatalf("remove without a VirtualService = %+v, %v; want one row, not found", rows, err)
@@ -218,19 +182,19 @@ func TestVersionsRemove(t *testing.T) {
 	if _, err := r.Run(t.Context(), jason(cli.DryRunNone)); err != nil {
 		t.Fatal(err)
 	}
-	dyn.ClearActions()
+	c.Reset()
 	rows, err := r.Run(t.Context(), req)
 	if err != nil || len(rows) != 1 || rows[0].Action != cli.Deleted || rows[0].Err != nil {
 		t.Fatalf("remove = %+v, %v; want the VirtualService deleted", rows, err)
 	}
-	if sent := writes(dyn); len(sent) != 1 || sent[0].GetVerb() != "delete" {
+	if sent := c.Writes(); len(sent) != 1 || sent[0].GetVerb() != "delete" {
 		t.Errorf("remove sent %v, want one delete", sent)
 	}
 }
 
 func TestVersionsUserRule(t *testing.T) {
-	c, dyn := cluster1(t, globalRule, userLocalRule)
-	r, warnings := router(c)
+	c := cluster1(t, globalRule, userLocalRule)
+	r, warnings := router(t, c)
 	req := jason(cli.DryRunNone)
 	req.Otherwise = ""
 	req.Match = nil
@@ -249,7 +213,7 @@ func TestVersionsUserRule(t *testing.T) {
 	if warnings.Len() != 0 {
 		t.Errorf("v2 goes to the .global host, the user's rule need not define it: %s", warnings)
 	}
-	for _, a := range writes(dyn) {
+	for _, a := range c.Writes() {
 		if a.GetResource() == rules.DestinationRuleGVR {
 			t.Errorf("route wrote a DestinationRule beside the user's: %v", a)
 		}
@@ -287,8 +251,8 @@ func TestLocality(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			c, _ := cluster1(t, tc.docs...)
-			r, warnings := router(c)
+			c := cluster1(t, tc.docs...)
+			r, warnings := router(t, c)
 			rows, err := r.Run(t.Context(), Request{Service: "helloworld", Namespace: "hello", Context: "cluster1", Contexts: tc.contexts, Policy: policy, Host: tc.host})
 			if err != nil || len(rows) != len(tc.wantActions) {
 				t.Fatalf("rows = %+v, %v; want %d", rows, err, len(tc.wantActions))
@@ -317,7 +281,7 @@ func TestLocality(t *testing.T) {
 // commit refuses nothing itself: a delete of an object that is not ours
 // fails in the Writer, and the row carries it.
 func TestCommitRowCarriesError(t *testing.T) {
-	c, _ := cluster1(t)
+	c := cluster1(t)
 	vs := &unstructured.Unstructured{}
 	if err := yaml.Unmarshal([]byte(userVirtualService), &vs.Object); err != nil {
 		t.Fatal(err)
@@ -330,8 +294,8 @@ func TestCommitRowCarriesError(t *testing.T) {
 
 func TestVersionsUserRuleLacksSubset(t *testing.T) {
 	bare := strings.Replace(userLocalRule, "  subsets:\n  - {name: v1, labels: {version: v1}}\n", "", 1)
-	c, _ := cluster1(t, globalRule, bare)
-	r, warnings := router(c)
+	c := cluster1(t, globalRule, bare)
+	r, warnings := router(t, c)
 	req := jason(cli.DryRunClient)
 	if _, err := r.Run(t.Context(), req); err != nil {
 		t.Fatal(err)
