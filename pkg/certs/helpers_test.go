@@ -2,8 +2,6 @@ package certs
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -61,24 +59,6 @@ func mustVerifyDir(t *testing.T, dir string) *VerifyResult {
 	return res
 }
 
-// fingerprints are those of the certificates in the file at path.
-func fingerprints(t *testing.T, path string) []string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, err := pki.ParseCertificates(data, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fps []string
-	for _, c := range certs {
-		fps = append(fps, pki.Fingerprint(c))
-	}
-	return fps
-}
-
 // fakeFactory hands out the fake clients of clusters by context.
 func fakeFactory(clusters map[string]kubernetes.Interface) cli.Factory {
 	return cli.Factory{ClusterFor: func(ctx string) (*cli.Cluster, error) {
@@ -106,20 +86,4 @@ func istioStyle(t *testing.T, cn string, parent *pkitest.CA) *pkitest.CA {
 		t.Fatal(err)
 	}
 	return ca
-}
-
-// istioSampleDir lays out a plug-in CA like Istio's samples/certs as one
-// cluster of a --dir.
-func istioSampleDir(t *testing.T, root, inter *pkitest.CA) string {
-	t.Helper()
-	dir := t.TempDir()
-	writeFiles(t, filepath.Join(dir, "cluster1"), pkitest.SampleFiles(inter, root.CertPEM))
-	return dir
-}
-
-func writeFiles(t *testing.T, dir string, files map[string][]byte) {
-	t.Helper()
-	if err := pkitest.WriteDir(dir, files); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -99,8 +99,8 @@ func TestInstallOnFakes(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = installInto(t, clusters, other, InstallRequest{}, "c1=ctx")
-	oldFP := fingerprints(t, filepath.Join(dir, "c1", pki.CACertFile))[0]
-	newFP := fingerprints(t, filepath.Join(other, "c1", pki.CACertFile))[0]
+	oldFP := pkitest.Fingerprints(t, filepath.Join(dir, "c1", pki.CACertFile))[0]
+	newFP := pkitest.Fingerprints(t, filepath.Join(other, "c1", pki.CACertFile))[0]
 	if err == nil || !strings.Contains(err.Error(), oldFP) || !strings.Contains(err.Error(), newFP) || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("install over a different CA: %v; want a refusal naming %s, %s and --force", err, oldFP, newFP)
 	}
@@ -219,7 +219,7 @@ func TestInstallForceBacksUpAndReportsPartialWrites(t *testing.T) {
 // rotation) needs no Force; one with another intermediate still does.
 func TestInstallBringYourOwnBundleAndAddedTrust(t *testing.T) {
 	root, inter := istioSample(t)
-	dir := istioSampleDir(t, root, inter)
+	dir := pkitest.SampleDir(t, root, inter)
 	kube := fake.NewClientset(istioSystem())
 	clusters := map[string]kubernetes.Interface{"ctx": kube}
 	if out, err := installInto(t, clusters, dir, InstallRequest{}, "cluster1=ctx"); err != nil {
@@ -228,7 +228,7 @@ func TestInstallBringYourOwnBundleAndAddedTrust(t *testing.T) {
 
 	newRoot := istioStyle(t, "New Root CA", nil)
 	wider := t.TempDir()
-	writeFiles(t, filepath.Join(wider, "cluster1"), pkitest.SampleFiles(inter, pki.Concat(root.CertPEM, newRoot.CertPEM)))
+	pkitest.WriteFiles(t, filepath.Join(wider, "cluster1"), pkitest.SampleFiles(inter, pki.Concat(root.CertPEM, newRoot.CertPEM)))
 	out, err := installInto(t, clusters, wider, InstallRequest{}, "cluster1=ctx")
 	if err != nil {
 		t.Fatalf("install of a bundle that only adds a root, without Force: %v\n%s", err, out)
@@ -244,7 +244,7 @@ func TestInstallBringYourOwnBundleAndAddedTrust(t *testing.T) {
 	}
 
 	otherInter := istioStyle(t, "Other Istio CA", root)
-	other := istioSampleDir(t, root, otherInter)
+	other := pkitest.SampleDir(t, root, otherInter)
 	if out, err := installInto(t, clusters, other, InstallRequest{}, "cluster1=ctx"); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("install of another intermediate without Force: %v\n%s", err, out)
 	}

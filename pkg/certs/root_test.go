@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki/pkitest"
 )
 
 // A root rotation, step by step: the transition bundle in every cluster,
@@ -21,14 +22,14 @@ func TestRootRotation(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "certs")
 	mustRoot(t, dir)
 	mustIntermediates(t, dir, false, "cluster1", "cluster2")
-	old := fingerprints(t, filepath.Join(dir, pki.RootCertFile))[0]
+	old := pkitest.Fingerprints(t, filepath.Join(dir, pki.RootCertFile))[0]
 
 	res, err := RotateRoot(t.Context(), rootRequest(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	newRoot := fingerprints(t, filepath.Join(dir, pki.RootCertFile))[0]
-	if newRoot == old || fingerprints(t, filepath.Join(dir, pki.PreviousRootCertFile))[0] != old {
+	newRoot := pkitest.Fingerprints(t, filepath.Join(dir, pki.RootCertFile))[0]
+	if newRoot == old || pkitest.Fingerprints(t, filepath.Join(dir, pki.PreviousRootCertFile))[0] != old {
 		t.Fatal("RotateRoot did not keep the old root beside a new one")
 	}
 	if res.Root.Fingerprint != newRoot || res.Previous == nil || res.Previous.Fingerprint != old || !slices.Equal(res.Clusters, []string{"cluster1", "cluster2"}) || res.CommonName != "Test Root CA" {
@@ -38,7 +39,7 @@ func TestRootRotation(t *testing.T) {
 		t.Fatalf("previous root key: %v, want mode 0600", err)
 	}
 	for _, c := range []string{"cluster1", "cluster2"} {
-		if got := fingerprints(t, filepath.Join(dir, c, pki.RootCertFile)); !slices.Equal(got, []string{old, newRoot}) {
+		if got := pkitest.Fingerprints(t, filepath.Join(dir, c, pki.RootCertFile)); !slices.Equal(got, []string{old, newRoot}) {
 			t.Fatalf("%s root-cert.pem = %v, want the transition bundle [old new]", c, got)
 		}
 	}
@@ -55,7 +56,7 @@ func TestRootRotation(t *testing.T) {
 		t.Fatalf("FinishRotation = %+v, %v", res, err)
 	}
 	for _, c := range []string{"cluster1", "cluster2"} {
-		if got := fingerprints(t, filepath.Join(dir, c, pki.RootCertFile)); !slices.Equal(got, []string{newRoot}) {
+		if got := pkitest.Fingerprints(t, filepath.Join(dir, c, pki.RootCertFile)); !slices.Equal(got, []string{newRoot}) {
 			t.Fatalf("%s root-cert.pem after finishing = %v, want only the new root", c, got)
 		}
 	}
@@ -164,12 +165,12 @@ func TestIntermediatesRefuseFirstAndReportEach(t *testing.T) {
 	req = intermediateRequest(t, dir, true, "cluster2")
 	var seen []IntermediateWritten
 	req.Written = func(w IntermediateWritten) error { seen = append(seen, w); return nil }
-	before := fingerprints(t, filepath.Join(dir, "cluster2", pki.CACertFile))[0]
+	before := pkitest.Fingerprints(t, filepath.Join(dir, "cluster2", pki.CACertFile))[0]
 	res, err := Intermediates(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := fingerprints(t, filepath.Join(dir, "cluster2", pki.CACertFile))[0]
+	after := pkitest.Fingerprints(t, filepath.Join(dir, "cluster2", pki.CACertFile))[0]
 	if len(seen) != 1 || seen[0].Replaces != before || seen[0].Intermediate.Fingerprint != after || len(res.Clusters) != 1 || res.Clusters[0] != seen[0] {
 		t.Errorf("rotate reported %+v, result %+v; want cluster2 replacing %s with %s", seen, res, before, after)
 	}

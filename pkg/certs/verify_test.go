@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki/pkitest"
 )
 
 // Clusters that share a root verify; one without cacerts, or that cannot
@@ -23,7 +24,7 @@ func TestVerifyClusters(t *testing.T) {
 	if _, err := installInto(t, clusters, dir, InstallRequest{}, "c1=ctx1", "c2=ctx2"); err != nil {
 		t.Fatal(err)
 	}
-	root := fingerprints(t, filepath.Join(dir, pki.RootCertFile))[0]
+	root := pkitest.Fingerprints(t, filepath.Join(dir, pki.RootCertFile))[0]
 	f := fakeFactory(clusters)
 	res := Verify(t.Context(), f, VerifyRequest{Targets: []Target{{Name: "c1", Context: "ctx1"}, {Name: "c2", Context: "ctx2"}}, WarnWithin: time.Hour})
 	if !res.OK || len(res.Clusters) != 2 || len(res.SharedRoots) != 1 || res.SharedRoots[0] != root || res.Files != nil {

@@ -23,22 +23,6 @@ func istioSample(t *testing.T) (root, inter *pkitest.CA) {
 	return root, inter
 }
 
-// istioSampleDir lays out a plug-in CA like Istio's samples/certs as one
-// cluster of a --dir.
-func istioSampleDir(t *testing.T, root, inter *pkitest.CA) string {
-	t.Helper()
-	dir := t.TempDir()
-	writeFiles(t, filepath.Join(dir, "cluster1"), pkitest.SampleFiles(inter, root.CertPEM))
-	return dir
-}
-
-func writeFiles(t *testing.T, dir string, files map[string][]byte) {
-	t.Helper()
-	if err := pkitest.WriteDir(dir, files); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func lines(s, prefix string) []string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {
@@ -55,12 +39,12 @@ func lines(s, prefix string) []string {
 // its key in --dir; with the key swapped it fails naming ca-key.pem.
 func TestVerifyIstioSamplePluginCA(t *testing.T) {
 	root, inter := istioSample(t)
-	dir := istioSampleDir(t, root, inter)
+	dir := pkitest.SampleDir(t, root, inter)
 	for _, withRoot := range []bool{false, true} {
 		if withRoot {
 			// tools/certs keeps the root beside the clusters; its key is
 			// kept offline.
-			writeFiles(t, dir, map[string][]byte{pki.RootCertFile: root.CertPEM})
+			pkitest.WriteFiles(t, dir, map[string][]byte{pki.RootCertFile: root.CertPEM})
 		}
 		out, err := runCerts(t, "verify", "--dir", dir)
 		if err != nil {
@@ -76,7 +60,7 @@ func TestVerifyIstioSamplePluginCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFiles(t, filepath.Join(dir, "cluster1"), map[string][]byte{pki.CAKeyFile: pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(other)})})
+	pkitest.WriteFiles(t, filepath.Join(dir, "cluster1"), map[string][]byte{pki.CAKeyFile: pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(other)})})
 	out, err := runCerts(t, "verify", "--dir", dir)
 	if err == nil {
 		t.Fatalf("verify with a swapped ca-key.pem passed:\n%s", out)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/certs"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki/pkitest"
 )
 
 func TestParseValidity(t *testing.T) {
@@ -108,30 +108,13 @@ func mustCerts(t *testing.T, args ...string) string {
 	return out
 }
 
-func certsOf(t *testing.T, path string) []string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, err := pki.ParseCertificates(data, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fps []string
-	for _, c := range certs {
-		fps = append(fps, pki.Fingerprint(c))
-	}
-	return fps
-}
-
 func TestCertsFileCommands(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "certs")
 	mustCerts(t, "root", "--dir", dir, "--key-algorithm", "ecdsa")
 	mustCerts(t, "intermediate", "cluster1", "cluster2", "--dir", dir)
-	root := certsOf(t, filepath.Join(dir, pki.RootCertFile))
-	chain := certsOf(t, filepath.Join(dir, "cluster1", pki.CertChainFile))
-	inter := certsOf(t, filepath.Join(dir, "cluster1", pki.CACertFile))
+	root := pkitest.Fingerprints(t, filepath.Join(dir, pki.RootCertFile))
+	chain := pkitest.Fingerprints(t, filepath.Join(dir, "cluster1", pki.CertChainFile))
+	inter := pkitest.Fingerprints(t, filepath.Join(dir, "cluster1", pki.CACertFile))
 	if len(chain) != 2 || chain[0] != inter[0] || chain[1] != root[0] {
 		t.Fatalf("cert-chain.pem = %v, want intermediate %v then root %v", chain, inter, root)
 	}
@@ -159,7 +142,7 @@ func TestCertsFileCommands(t *testing.T) {
 			}
 		})
 	}
-	if got := certsOf(t, filepath.Join(dir, "cluster1", pki.CACertFile)); got[0] != inter[0] {
+	if got := pkitest.Fingerprints(t, filepath.Join(dir, "cluster1", pki.CACertFile)); got[0] != inter[0] {
 		t.Fatal("a refused command changed cluster1's intermediate")
 	}
 
@@ -179,7 +162,7 @@ func TestCertsFileCommands(t *testing.T) {
 	}
 
 	out := mustCerts(t, "rotate", "cluster1", "--dir", dir)
-	rotated := certsOf(t, filepath.Join(dir, "cluster1", pki.CACertFile))
+	rotated := pkitest.Fingerprints(t, filepath.Join(dir, "cluster1", pki.CACertFile))
 	if rotated[0] == inter[0] || !strings.Contains(out, "replaces "+inter[0]) {
 		t.Fatalf("rotate did not replace the intermediate:\n%s", out)
 	}
@@ -193,13 +176,13 @@ func TestCertsFileCommands(t *testing.T) {
 func TestCertsRootTable(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "certs")
 	out := mustCerts(t, "root", "--dir", dir, "--key-algorithm", "ecdsa", "--common-name", "Lab Root")
-	first := certsOf(t, filepath.Join(dir, pki.RootCertFile))[0]
+	first := pkitest.Fingerprints(t, filepath.Join(dir, pki.RootCertFile))[0]
 	if !strings.Contains(out, `wrote root CA "Lab Root" to `+dir) || !strings.Contains(out, "fingerprint "+first) || !strings.Contains(out, "next: kubectl mesh certs intermediate") {
 		t.Errorf("root:\n%s", out)
 	}
 	mustCerts(t, "intermediate", "cluster1", "--dir", dir)
 	out = mustCerts(t, "root", "--rotate", "--dir", dir, "--key-algorithm", "ecdsa", "--common-name", "Lab Root 2")
-	second := certsOf(t, filepath.Join(dir, pki.RootCertFile))[0]
+	second := pkitest.Fingerprints(t, filepath.Join(dir, pki.RootCertFile))[0]
 	if !strings.Contains(out, "Root rotation, in this order") || !strings.Contains(out, `wrote new root CA "Lab Root 2"`) || !strings.Contains(out, "old root "+first) || !strings.Contains(out, "new root "+second) || !strings.Contains(out, "root-cert.pem of: [cluster1]") {
 		t.Errorf("--rotate does not print the roots and the steps:\n%s", out)
 	}
@@ -237,7 +220,7 @@ func TestCertsFileCommandsOutput(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &root); err != nil {
 		t.Fatalf("root -o json: %v\n%s", err, out)
 	}
-	rootFP := certsOf(t, filepath.Join(dir, pki.RootCertFile))[0]
+	rootFP := pkitest.Fingerprints(t, filepath.Join(dir, pki.RootCertFile))[0]
 	if root.Dir != dir || root.Root.Fingerprint != rootFP || root.Previous != nil {
 		t.Errorf("root -o json = %+v, want the root %s in %s", root, rootFP, dir)
 	}
@@ -246,7 +229,7 @@ func TestCertsFileCommandsOutput(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(out), &inter); err != nil {
 		t.Fatalf("intermediate -o yaml: %v\n%s", err, out)
 	}
-	if len(inter.Clusters) != 2 || inter.Clusters[1].Cluster != "cluster2" || inter.Clusters[1].Intermediate.Fingerprint != certsOf(t, filepath.Join(dir, "cluster2", pki.CACertFile))[0] {
+	if len(inter.Clusters) != 2 || inter.Clusters[1].Cluster != "cluster2" || inter.Clusters[1].Intermediate.Fingerprint != pkitest.Fingerprints(t, filepath.Join(dir, "cluster2", pki.CACertFile))[0] {
 		t.Errorf("intermediate -o yaml = %+v, want both clusters' new intermediates", inter)
 	}
 	old := inter.Clusters[0].Intermediate.Fingerprint

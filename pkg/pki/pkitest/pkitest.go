@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
@@ -115,4 +116,40 @@ func WriteDir(dir string, files map[string][]byte) error {
 		}
 	}
 	return nil
+}
+
+// Fingerprints are the fingerprints of the certificates in the PEM file at
+// path, in order; the test fails when it cannot read them.
+func Fingerprints(t testing.TB, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := pki.ParseCertificates(data, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fps := make([]string, 0, len(certs))
+	for _, c := range certs {
+		fps = append(fps, pki.Fingerprint(c))
+	}
+	return fps
+}
+
+// WriteFiles is WriteDir for a test, which fails when it cannot write.
+func WriteFiles(t testing.TB, dir string, files map[string][]byte) {
+	t.Helper()
+	if err := WriteDir(dir, files); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// SampleDir lays out a plug-in CA like Istio's samples/certs as cluster1
+// of a new certs --dir.
+func SampleDir(t testing.TB, root, inter *CA) string {
+	t.Helper()
+	dir := t.TempDir()
+	WriteFiles(t, filepath.Join(dir, "cluster1"), SampleFiles(inter, root.CertPEM))
+	return dir
 }
