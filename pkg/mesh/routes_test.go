@@ -9,6 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh/meshtest"
 )
 
 const (
@@ -18,38 +20,8 @@ const (
 
 // The caller's objects of a working export of httpbin.bar from cluster2.
 const (
-	httpbinEntry = `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: httpbin-bar, namespace: foo}
-spec:
-  hosts: [httpbin.bar.global]
-  location: MESH_INTERNAL
-  resolution: DNS
-  addresses: [240.0.0.2]
-  ports: [{name: http1, number: 8000, protocol: http}]
-  endpoints:
-  - {address: 203.0.113.7, labels: {cluster: cluster2}, ports: {http1: 15443}}
-`
-	globalRule = `
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: httpbin-bar-global, namespace: foo}
-spec:
-  host: httpbin.bar.global
-  trafficPolicy:
-    tls: {mode: ISTIO_MUTUAL}
-    portLevelSettings:
-    - port: {number: 8000}
-      tls: {mode: ISTIO_MUTUAL, sni: ` + sniAll + `}
-  subsets:
-  - name: v2
-    labels: {cluster: cluster2}
-    trafficPolicy:
-      portLevelSettings:
-      - port: {number: 8000}
-        tls: {mode: ISTIO_MUTUAL, sni: ` + sniV2 + `}
-`
+	httpbinEntry = meshtest.HTTPBinEntry
+	globalRule   = meshtest.RemoteSNIRule
 	// The source's objects: the local rule and the *.local passthrough.
 	localRule = `
 apiVersion: networking.istio.io/v1
@@ -61,17 +33,7 @@ spec:
   subsets:
   - {name: v2, labels: {version: v2}}
 `
-	passthrough = `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: cross-network-gateway, namespace: istio-system}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 15443, name: tls, protocol: TLS}
-    tls: {mode: AUTO_PASSTHROUGH}
-    hosts: ["*.local"]
-`
+	passthrough = meshtest.LocalPassthrough
 )
 
 // obj decodes one YAML document.

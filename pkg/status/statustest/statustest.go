@@ -24,6 +24,7 @@ import (
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh/meshtest"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
@@ -39,40 +40,10 @@ var ListKinds = map[schema.GroupVersionResource]string{
 const (
 	// HandWrittenEntry is the seed's hand-written entry: no
 	// DestinationRule goes with it.
-	HandWrittenEntry = `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: httpbin-bar, namespace: foo}
-spec:
-  hosts: [httpbin.bar.global]
-  location: MESH_INTERNAL
-  resolution: DNS
-  addresses: [240.0.0.2]
-  ports: [{name: http1, number: 8000, protocol: http}]
-  endpoints:
-  - {address: 203.0.113.7, labels: {cluster: cluster2}, ports: {http1: 15443}}
-`
+	HandWrittenEntry = meshtest.HTTPBinEntry
 	// RemoteSNIRule gives HandWrittenEntry the SNIs of the source's
 	// Service and its subset v2.
-	RemoteSNIRule = `
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: httpbin-bar-global, namespace: foo}
-spec:
-  host: httpbin.bar.global
-  trafficPolicy:
-    tls: {mode: ISTIO_MUTUAL}
-    portLevelSettings:
-    - port: {number: 8000}
-      tls: {mode: ISTIO_MUTUAL, sni: outbound_.8000_._.httpbin.bar.svc.cluster.local}
-  subsets:
-  - name: v2
-    labels: {cluster: cluster2}
-    trafficPolicy:
-      portLevelSettings:
-      - port: {number: 8000}
-        tls: {mode: ISTIO_MUTUAL, sni: outbound_.8000_.v2_.httpbin.bar.svc.cluster.local}
-`
+	RemoteSNIRule = meshtest.RemoteSNIRule
 	// SourceLocalRule defines the subset v2 in the source.
 	SourceLocalRule = `
 apiVersion: networking.istio.io/v1
@@ -85,17 +56,7 @@ spec:
 `
 	// LocalPassthrough is the source gateway's *.local AUTO_PASSTHROUGH
 	// server.
-	LocalPassthrough = `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: cross-network-gateway, namespace: istio-system}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 15443, name: tls, protocol: TLS}
-    tls: {mode: AUTO_PASSTHROUGH}
-    hosts: ["*.local"]
-`
+	LocalPassthrough = meshtest.LocalPassthrough
 )
 
 // Cluster is a cluster with istio-system, an ingress gateway Service
