@@ -70,15 +70,6 @@ func fakeFactory(clusters map[string]kubernetes.Interface) cli.Factory {
 	}}
 }
 
-func istioSample(t *testing.T) (root, inter *pkitest.CA) {
-	t.Helper()
-	root, inter, err := pkitest.IstioSample()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root, inter
-}
-
 func istioStyle(t *testing.T, cn string, parent *pkitest.CA) *pkitest.CA {
 	t.Helper()
 	ca, err := pkitest.IstioStyle(cn, parent, 2*365*24*time.Hour)

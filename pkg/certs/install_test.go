@@ -218,7 +218,7 @@ func TestInstallForceBacksUpAndReportsPartialWrites(t *testing.T) {
 // root-cert.pem with the installed root and a new one: step 1 of a root
 // rotation) needs no Force; one with another intermediate still does.
 func TestInstallBringYourOwnBundleAndAddedTrust(t *testing.T) {
-	root, inter := istioSample(t)
+	root, inter := pkitest.MustIstioSample(t)
 	dir := pkitest.SampleDir(t, root, inter)
 	kube := fake.NewClientset(istioSystem())
 	clusters := map[string]kubernetes.Interface{"ctx": kube}

@@ -14,15 +14,6 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki/pkitest"
 )
 
-func istioSample(t *testing.T) (root, inter *pkitest.CA) {
-	t.Helper()
-	root, inter, err := pkitest.IstioSample()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root, inter
-}
-
 func lines(s, prefix string) []string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {
@@ -38,7 +29,7 @@ func lines(s, prefix string) []string {
 // cert-chain.pem without the root), also with the root certificate but not
 // its key in --dir; with the key swapped it fails naming ca-key.pem.
 func TestVerifyIstioSamplePluginCA(t *testing.T) {
-	root, inter := istioSample(t)
+	root, inter := pkitest.MustIstioSample(t)
 	dir := pkitest.SampleDir(t, root, inter)
 	for _, withRoot := range []bool{false, true} {
 		if withRoot {

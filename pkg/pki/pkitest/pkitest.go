@@ -153,3 +153,13 @@ func SampleDir(t testing.TB, root, inter *CA) string {
 	WriteFiles(t, filepath.Join(dir, "cluster1"), SampleFiles(inter, root.CertPEM))
 	return dir
 }
+
+// MustIstioSample is IstioSample for a test, which fails without it.
+func MustIstioSample(t testing.TB) (root, inter *CA) {
+	t.Helper()
+	root, inter, err := IstioSample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, inter
+}
