@@ -70,13 +70,9 @@ const exportExample = `  # Make httpbin in namespace bar of cluster2 callable fr
 
 // ExportOptions are the options of `kubectl mesh export`.
 type ExportOptions struct {
-	Services        []string
+	exportScope
 	Selector        string
 	All             bool
-	From            string
-	To              []string
-	FromClusterName string
-	TargetNamespace string
 	CreateNamespace bool
 	VersionLabel    string
 	GatewayService  string
@@ -85,24 +81,18 @@ type ExportOptions struct {
 	ClusterDomain   string
 	Locality        string
 	ViaEgress       bool
-	PrintFlags      *cli.PrintFlags
 
-	dryRunFlag string
-	dryRun     cli.DryRun
-	factory    cli.Factory
-	namespace  string
-	override   *gateway.Address
+	override *gateway.Address
 	genericiooptions.IOStreams
 }
 
 // NewExportOptions returns options with kubectl's defaults.
 func NewExportOptions(f cli.Factory, streams genericiooptions.IOStreams) *ExportOptions {
 	return &ExportOptions{
+		exportScope:   exportScope{PrintFlags: cli.NewPrintFlags("exported"), factory: f},
 		VersionLabel:  builders.DefaultVersionLabel,
 		ClusterDomain: rules.DefaultClusterDomain,
 		GatewayNS:     gateway.DefaultNamespace,
-		PrintFlags:    cli.NewPrintFlags("exported"),
-		factory:       f,
 		IOStreams:     streams,
 	}
 }
@@ -120,10 +110,7 @@ func NewCmdExport(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Comm
 	fl := cmd.Flags()
 	fl.StringVarP(&o.Selector, "selector", "l", "", "Export the Services matching this label selector.")
 	fl.BoolVar(&o.All, "all", false, "Export every Service of the namespace.")
-	fl.StringVar(&o.From, "from", "", "Kubeconfig context of the source cluster (default: the current context).")
-	fl.StringSliceVar(&o.To, "to", nil, "Kubeconfig contexts of the target clusters, comma-separated.")
-	fl.StringVar(&o.FromClusterName, "from-cluster-name", "", "Name of the source cluster in endpoint labels and subsets (default: the --from context name).")
-	fl.StringVar(&o.TargetNamespace, "target-namespace", "", "Namespace of the ServiceEntry and DestinationRule in the targets (default: the Service's namespace).")
+	o.addFlags(cmd, "in endpoint labels and subsets", "of the ServiceEntry and DestinationRule")
 	fl.BoolVar(&o.CreateNamespace, "create-namespace", false, "Create the target namespace where it is missing.")
 	fl.StringVar(&o.VersionLabel, "version-label", o.VersionLabel, "Pod label whose values are the Service's versions.")
 	fl.StringVar(&o.GatewayService, "gateway-service", "", "Gateway Service of the source cluster (default: istio-eastwestgateway when it exists, else istio-ingressgateway).")
@@ -132,23 +119,13 @@ func NewCmdExport(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Comm
 	fl.StringVar(&o.ClusterDomain, "source-cluster-domain", o.ClusterDomain, "DNS domain of the source cluster, as in the SNI of its services.")
 	fl.StringVar(&o.Locality, "locality", "", "Locality REGION[/ZONE] of the source's gateway on the entry's endpoint (default: from the topology labels of the nodes its pods run on, or of all nodes when they agree).")
 	fl.BoolVar(&o.ViaEgress, "via-egress", false, "Refused: an entry sent through the caller's egress gateway routes nowhere on current Istio (see above).")
-	cli.AddDryRunFlag(cmd, &o.dryRunFlag)
-	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
 
 // Complete reads the namespace, resolves the contexts and parses
 // --dry-run and --gateway-address.
 func (o *ExportOptions) Complete(_ *cobra.Command, args []string) error {
-	o.Services = args
-	var err error
-	if o.dryRun, err = cli.ParseDryRun(o.dryRunFlag); err != nil {
-		return err
-	}
-	if o.namespace, err = completeSource(o.factory, &o.From, &o.FromClusterName, &o.TargetNamespace); err != nil {
-		return err
-	}
-	if err := o.factory.CheckContexts(append([]string{o.From}, o.To...)...); err != nil {
+	if err := o.complete(args); err != nil {
 		return err
 	}
 	if o.GatewayAddress != "" {
@@ -267,26 +244,4 @@ func validateClusterName(name string) error {
 		return fmt.Errorf("--from-cluster-name %q: the source cluster name must be non-empty without commas or spaces (it becomes an endpoint label value)", name)
 	}
 	return nil
-}
-
-// completeSource defaults the flags export and unexport share: --from is the
-// current context, --from-cluster-name the --from context, and
-// --target-namespace the namespace (-n). It returns that namespace.
-func completeSource(f cli.Factory, from, fromClusterName, targetNamespace *string) (string, error) {
-	ns, _, err := f.Getter.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return "", err
-	}
-	if *from == "" {
-		if *from, err = f.CurrentContext(); err != nil {
-			return "", fmt.Errorf("--from: %w", err)
-		}
-	}
-	if *fromClusterName == "" {
-		*fromClusterName = *from
-	}
-	if *targetNamespace == "" {
-		*targetNamespace = ns
-	}
-	return ns, nil
 }

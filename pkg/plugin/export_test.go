@@ -34,8 +34,11 @@ func TestExportValidate(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			o := &ExportOptions{
-				Services: []string{"httpbin"}, From: "cluster2", To: []string{"cluster1"},
-				FromClusterName: "cluster2", ClusterDomain: rules.DefaultClusterDomain, PrintFlags: cli.NewPrintFlags("exported"),
+				exportScope: exportScope{
+					Services: []string{"httpbin"}, From: "cluster2", To: []string{"cluster1"},
+					FromClusterName: "cluster2", PrintFlags: cli.NewPrintFlags("exported"),
+				},
+				ClusterDomain: rules.DefaultClusterDomain,
 			}
 			tc.mutate(o)
 			err := o.Validate()

@@ -31,24 +31,14 @@ const unexportExample = `  # Stop exporting httpbin of cluster2 to cluster1
 
 // UnexportOptions are the options of `kubectl mesh unexport`.
 type UnexportOptions struct {
-	Services        []string
-	All             bool
-	From            string
-	To              []string
-	FromClusterName string
-	TargetNamespace string
-	PrintFlags      *cli.PrintFlags
-
-	dryRunFlag string
-	dryRun     cli.DryRun
-	factory    cli.Factory
-	namespace  string
+	exportScope
+	All bool
 	genericiooptions.IOStreams
 }
 
 // NewUnexportOptions returns options with kubectl's defaults.
 func NewUnexportOptions(f cli.Factory, streams genericiooptions.IOStreams) *UnexportOptions {
-	return &UnexportOptions{PrintFlags: cli.NewPrintFlags("unexported"), factory: f, IOStreams: streams}
+	return &UnexportOptions{exportScope: exportScope{PrintFlags: cli.NewPrintFlags("unexported"), factory: f}, IOStreams: streams}
 }
 
 // NewCmdUnexport returns `kubectl mesh unexport`.
@@ -63,27 +53,14 @@ func NewCmdUnexport(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Co
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&o.All, "all", false, "Unexport every Service of the namespace exported from --from.")
-	fl.StringVar(&o.From, "from", "", "Kubeconfig context of the source cluster (default: the current context).")
-	fl.StringSliceVar(&o.To, "to", nil, "Kubeconfig contexts of the target clusters, comma-separated.")
-	fl.StringVar(&o.FromClusterName, "from-cluster-name", "", "Name of the source cluster in endpoint labels (default: the --from context name).")
-	fl.StringVar(&o.TargetNamespace, "target-namespace", "", "Namespace of the ServiceEntries in the targets (default: the Service's namespace).")
-	cli.AddDryRunFlag(cmd, &o.dryRunFlag)
-	o.PrintFlags.AddFlags(cmd)
+	o.addFlags(cmd, "in endpoint labels", "of the ServiceEntries")
 	return cmd
 }
 
 // Complete reads the namespace and defaults, resolves the contexts and
 // parses --dry-run.
 func (o *UnexportOptions) Complete(_ *cobra.Command, args []string) error {
-	o.Services = args
-	var err error
-	if o.dryRun, err = cli.ParseDryRun(o.dryRunFlag); err != nil {
-		return err
-	}
-	if o.namespace, err = completeSource(o.factory, &o.From, &o.FromClusterName, &o.TargetNamespace); err != nil {
-		return err
-	}
-	return o.factory.CheckContexts(append([]string{o.From}, o.To...)...)
+	return o.complete(args)
 }
 
 // Validate checks the flags.
