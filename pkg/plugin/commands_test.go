@@ -19,6 +19,7 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli/clitest"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/status/statustest"
 )
 
 // fakeMesh is three fake clusters (cluster1 is the current context),
@@ -52,7 +53,7 @@ func meshWithHTTPBin(*testing.T) *fakeMesh {
 		objs := append(gatewayObjects(fmt.Sprintf("203.0.113.%d", i+1)), dnsObjects(fmt.Sprintf("10.96.%d.10", i+1))...)
 		objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bar"}})
 		if name == "cluster2" {
-			objs = append(objs, httpbinService(), httpbinPod("v1"))
+			objs = append(objs, statustest.HTTPBinService(), httpbinPod("v1"))
 		}
 		m.clusters = append(m.clusters, clitest.NewCluster(name, objs...))
 	}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
@@ -138,8 +137,3 @@ func runStatus(t *testing.T, f cli.Factory, args ...string) (string, error) {
 	err := cmd.ExecuteContext(t.Context())
 	return out.String(), err
 }
-
-// route_test.go and commands_test.go build their fakes with these.
-var statusListKinds = statustest.ListKinds
-
-func httpbinService() *corev1.Service { return statustest.HTTPBinService() }
