@@ -280,7 +280,12 @@ func (f Factory) Cluster(context string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg = rest.CopyConfig(cfg)
+	return f.clients(context, rest.CopyConfig(cfg))
+}
+
+// clients are the typed and dynamic clients of cfg, with the factory's
+// rate limit, timeout and hook: the one place a client is made.
+func (f Factory) clients(context string, cfg *rest.Config) (*Cluster, error) {
 	f.tune(cfg)
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -314,4 +319,39 @@ func (f Factory) tune(cfg *rest.Config) {
 	if f.WrapConfig != nil {
 		f.WrapConfig(cfg)
 	}
+}
+
+// AsToken returns clients of c's cluster that authenticate with token and
+// nothing else of the kubeconfig (no client certificate, other token or
+// impersonation): link asks with them what a new reader token may do. The
+// factory's rate limit, timeout and WrapConfig apply; when ClusterFor is set
+// (unit tests), it gives the clients, for c's context.
+func (f Factory) AsToken(c *Cluster, token string) (*Cluster, error) {
+	if f.ClusterFor != nil {
+		return f.ClusterFor(c.Context)
+	}
+	cfg := rest.AnonymousClientConfig(c.Config)
+	cfg.BearerToken = token
+	return f.clients(c.Context, cfg)
+}
+
+// ClusterFromKubeconfig returns clients for a kubeconfig that is not the
+// user's, such as the one a remote secret holds, with the factory's rate
+// limit, timeout and hook: status asks a remote secret's server, as the
+// secret's token, what that token may do. Context is the kubeconfig's
+// current context.
+func (f Factory) ClusterFromKubeconfig(kubeconfig []byte) (*Cluster, error) {
+	cc, err := clientcmd.NewClientConfigFromBytes(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := cc.RawConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	return f.clients(raw.CurrentContext, cfg)
 }

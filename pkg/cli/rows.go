@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -94,4 +95,26 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// Failures turns the failed rows of a table into one error for the exit
+// code; the table above it already says what failed where. verb names the
+// command ("route failed for …").
+func Failures(rows []Row, verb string) error {
+	var msgs []string
+	for _, r := range rows {
+		switch {
+		case r.Err == nil:
+		case r.Kind == "":
+			msgs = append(msgs, fmt.Sprintf("%s: %v", r.Cluster, r.Err))
+		default:
+			msgs = append(msgs, fmt.Sprintf("%s: %s %s/%s: %v", r.Cluster, LowerKind(r.Kind), r.Namespace, r.Name, r.Err))
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	slices.Sort(msgs)
+	msgs = slices.Compact(msgs)
+	return fmt.Errorf("%s failed for %d object(s):\n  %s", verb, len(msgs), strings.Join(msgs, "\n  "))
 }

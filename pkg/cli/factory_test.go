@@ -49,25 +49,34 @@ func TestAsTokenUsesClusterFor(t *testing.T) {
 	}
 }
 
-// Contains came from link's own writer, where it tells a client dry run
-// whether an apply would change anything.
-func TestContains(t *testing.T) {
-	have := map[string]any{"a": "1", "b": map[string]any{"c": []any{"x", "y"}, "d": int64(2)}}
-	tests := map[string]struct {
-		want any
-		ok   bool
-	}{
-		"subset":        {map[string]any{"b": map[string]any{"d": int64(2)}}, true},
-		"list equal":    {map[string]any{"b": map[string]any{"c": []any{"x", "y"}}}, true},
-		"list differs":  {map[string]any{"b": map[string]any{"c": []any{"x"}}}, false},
-		"value differs": {map[string]any{"a": "2"}, false},
-		"missing key":   {map[string]any{"z": "1"}, false},
+const remoteKubeconfig = `apiVersion: v1
+kind: Config
+clusters:
+- name: c2
+  cluster: {server: "https://203.0.113.9:6443", insecure-skip-tls-verify: true}
+users:
+- name: reader
+  user: {token: abc}
+contexts:
+- name: c2
+  context: {cluster: c2, user: reader}
+current-context: c2
+`
+
+func TestClusterFromKubeconfig(t *testing.T) {
+	wrapped := false
+	f := Factory{WrapConfig: func(*rest.Config) { wrapped = true }}.WithTimeout(3 * time.Second)
+	c, err := f.ClusterFromKubeconfig([]byte(remoteKubeconfig))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			if got := Contains(have, tc.want); got != tc.ok {
-				t.Fatalf("Contains(%v, %v) = %v", have, tc.want, got)
-			}
-		})
+	if c.Context != "c2" || c.Config.Host != "https://203.0.113.9:6443" || c.Config.BearerToken != "abc" {
+		t.Errorf("cluster %q at %q with token %q; want c2 at https://203.0.113.9:6443 as the kubeconfig's token", c.Context, c.Config.Host, c.Config.BearerToken)
+	}
+	if c.Config.Timeout != 3*time.Second || !wrapped || c.Config.QPS != defaultQPS {
+		t.Errorf("timeout %v, wrapped %v, qps %v: the factory's settings were not applied", c.Config.Timeout, wrapped, c.Config.QPS)
+	}
+	if _, err := f.ClusterFromKubeconfig([]byte("not: [a kubeconfig")); err == nil {
+		t.Error("a kubeconfig that does not parse gave clients")
 	}
 }
