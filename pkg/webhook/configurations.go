@@ -98,40 +98,19 @@ type webhookView struct {
 // and told to notFound (when not nil).
 func patchWebhooks(ctx context.Context, kube kubernetes.Interface, name string, edit func(webhookView) (member string, value any, change bool), notFound func(kind string)) error {
 	adm := kube.AdmissionregistrationV1()
-	opts := metav1.PatchOptions{FieldManager: Name}
-	configs := []struct {
-		kind  string
-		get   func() ([]webhookView, error)
-		patch func([]byte) error
-	}{
-		{"MutatingWebhookConfiguration", func() ([]webhookView, error) {
-			c, err := adm.MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return nil, err
-			}
-			out := make([]webhookView, len(c.Webhooks))
-			for i, w := range c.Webhooks {
-				out[i] = webhookView{w.Name, w.ClientConfig.CABundle, w.MatchConditions}
-			}
-			return out, nil
-		}, func(p []byte) error {
-			_, err := adm.MutatingWebhookConfigurations().Patch(ctx, name, types.JSONPatchType, p, opts)
-			return err
-		}},
-		{"ValidatingWebhookConfiguration", func() ([]webhookView, error) {
-			c, err := adm.ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return nil, err
-			}
-			out := make([]webhookView, len(c.Webhooks))
-			for i, w := range c.Webhooks {
-				out[i] = webhookView{w.Name, w.ClientConfig.CABundle, w.MatchConditions}
-			}
-			return out, nil
-		}, func(p []byte) error {
-			_, err := adm.ValidatingWebhookConfigurations().Patch(ctx, name, types.JSONPatchType, p, opts)
-			return err
-		}},
+	configs := []webhookConfig{
+		configOf(ctx, name, "MutatingWebhookConfiguration", adm.MutatingWebhookConfigurations(),
+			func(c *admissionregistrationv1.MutatingWebhookConfiguration) []webhookView {
+				return viewsOf(c.Webhooks, func(w admissionregistrationv1.MutatingWebhook) webhookView {
+					return webhookView{w.Name, w.ClientConfig.CABundle, w.MatchConditions}
+				})
+			}),
+		configOf(ctx, name, "ValidatingWebhookConfiguration", adm.ValidatingWebhookConfigurations(),
+			func(c *admissionregistrationv1.ValidatingWebhookConfiguration) []webhookView {
+				return viewsOf(c.Webhooks, func(w admissionregistrationv1.ValidatingWebhook) webhookView {
+					return webhookView{w.Name, w.ClientConfig.CABundle, w.MatchConditions}
+				})
+			}),
 	}
 	var errs []error
 	for _, c := range configs {
@@ -153,6 +132,47 @@ func patchWebhooks(ctx context.Context, kube kubernetes.Interface, name string, 
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// webhookConfig reads the webhooks of one configuration and patches it.
+type webhookConfig struct {
+	kind  string
+	get   func() ([]webhookView, error)
+	patch func([]byte) error
+}
+
+// configClient is the typed client of one kind of webhook configuration.
+type configClient[C any] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (C, error)
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (C, error)
+}
+
+// configOf reads and patches the configuration name of one kind: the two
+// admission kinds differ only in their Go types.
+func configOf[C any](ctx context.Context, name, kind string, client configClient[C], views func(C) []webhookView) webhookConfig {
+	return webhookConfig{
+		kind: kind,
+		get: func() ([]webhookView, error) {
+			c, err := client.Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return nil, err
+			}
+			return views(c), nil
+		},
+		patch: func(p []byte) error {
+			_, err := client.Patch(ctx, name, types.JSONPatchType, p, metav1.PatchOptions{FieldManager: Name})
+			return err
+		},
+	}
+}
+
+// viewsOf is what an edit reads of each webhook.
+func viewsOf[W any](webhooks []W, view func(W) webhookView) []webhookView {
+	out := make([]webhookView, len(webhooks))
+	for i, w := range webhooks {
+		out[i] = view(w)
+	}
+	return out
 }
 
 // webhooksPatch is the JSON patch of edit over current, or nil when
