@@ -39,8 +39,10 @@ func NewReportPrintFlags() *PrintFlags {
 func (f *PrintFlags) AddFlags(cmd *cobra.Command) {
 	f.PrintFlags.AddFlags(cmd)
 	if f.reports {
-		// name output is about API objects; a report has none.
+		// name and kyaml output are about API objects; a report has none,
+		// nor managed fields.
 		cmd.Flags().Lookup("output").Usage = fmt.Sprintf("Output format. One of: (%s). Leave it out for a table.", strings.Join(reportFormats(), ", "))
+		_ = cmd.Flags().MarkHidden("show-managed-fields")
 	}
 }
 
@@ -60,8 +62,8 @@ func (f *PrintFlags) Validate() error {
 	if f.Table() {
 		return nil
 	}
-	if f.reports && f.Format() == "name" {
-		return fmt.Errorf(`--output "name" is not supported: this command prints a report, not objects; use one of %s, or leave it out`, strings.Join(reportFormats(), ", "))
+	if f.reports && !slices.Contains(reportFormats(), strings.SplitN(f.Format(), "=", 2)[0]) {
+		return fmt.Errorf("--output %q is not supported: this command prints a report, not objects; use one of %s, or leave it out", f.Format(), strings.Join(reportFormats(), ", "))
 	}
 	if _, err := f.ToPrinter(); err != nil {
 		return fmt.Errorf("--output: %w", err)
@@ -71,7 +73,7 @@ func (f *PrintFlags) Validate() error {
 
 func reportFormats() []string {
 	all := genericclioptions.NewPrintFlags("").AllowedFormats()
-	return slices.DeleteFunc(all, func(s string) bool { return s == "name" })
+	return slices.DeleteFunc(all, func(s string) bool { return s == "name" || s == "kyaml" })
 }
 
 // PrintObjects prints objs with -o, or calls table when -o is left out.

@@ -71,7 +71,9 @@ func TestPrintReport(t *testing.T) {
 			t.Errorf("-o %s: %v\n%s\nwant %q", args, err, out.String(), want)
 		}
 	}
-	if err := printFlags(t, cli.NewReportPrintFlags(), "-o", "name").Validate(); err == nil || !strings.Contains(err.Error(), "report") {
-		t.Errorf("-o name on a report: %v, want refused", err)
+	for _, format := range []string{"name", "kyaml", "wat"} {
+		if err := printFlags(t, cli.NewReportPrintFlags(), "-o", format).Validate(); err == nil || !strings.Contains(err.Error(), "report") {
+			t.Errorf("-o %s on a report: %v, want refused", format, err)
+		}
 	}
 }
