@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli/clitest/gethook"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	clocktesting "k8s.io/utils/clock/testing"
 
@@ -95,7 +95,7 @@ func TestRepairCannotDeleteAClaimReusedDuringItsPass(t *testing.T) {
 
 	var reused netip.Addr
 	var reuseErr error
-	hooked := &seGetHook{Interface: f}
+	hooked := &gethook.Client{Interface: f, GVR: rules.ServiceEntryGVR}
 	r, err := NewRepairer(RepairerOptions{Client: hooked, Space: space, Grace: testGrace, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func TestRepairCannotDeleteAClaimReusedDuringItsPass(t *testing.T) {
 	clk.Step(testGrace)
 	// The repair has listed the claim and reads the entry once more before
 	// deleting: the webhook admits the re-created entry right then.
-	hooked.before = func() { reused, reuseErr = webhook.Allocate(ctx, foo, false) }
+	hooked.Before = func() { reused, reuseErr = webhook.Allocate(ctx, foo, false) }
 	rep, err := r.RepairOnce(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func TestRepairCannotDeleteAClaimReusedDuringItsPass(t *testing.T) {
 	// The next pass sees a claim touched within the grace period: not an
 	// orphan, even though the entry is not stored yet.
 	clk.Step(testGrace / 2)
-	hooked.before = nil
+	hooked.Before = nil
 	if rep, err := r.RepairOnce(ctx); err != nil || len(rep.Orphans) != 0 || len(rep.Deleted) != 0 {
 		t.Errorf("pass after the touch = %+v, %v; want no orphan", rep, err)
 	}
@@ -168,40 +168,4 @@ func TestRepairSparesARecentlyTouchedClaim(t *testing.T) {
 	if rep := pass(testGrace/2 + 2*testGrace); len(rep.Deleted) != 1 {
 		t.Errorf("pass two grace periods after the touch = %+v; want the orphan deleted", rep)
 	}
-}
-
-// seGetHook runs before (when set) ahead of every read of one
-// ServiceEntry, outside the fake's lock.
-type seGetHook struct {
-	dynamic.Interface
-	before func()
-}
-
-func (h *seGetHook) Resource(gvr schema.GroupVersionResource) dynamic.NamespaceableResourceInterface {
-	ri := h.Interface.Resource(gvr)
-	if gvr != rules.ServiceEntryGVR {
-		return ri
-	}
-	return hookedResource{ri, h}
-}
-
-type hookedResource struct {
-	dynamic.NamespaceableResourceInterface
-	h *seGetHook
-}
-
-func (r hookedResource) Namespace(ns string) dynamic.ResourceInterface {
-	return hookedNamespace{r.NamespaceableResourceInterface.Namespace(ns), r.h}
-}
-
-type hookedNamespace struct {
-	dynamic.ResourceInterface
-	h *seGetHook
-}
-
-func (n hookedNamespace) Get(ctx context.Context, name string, opts metav1.GetOptions, sub ...string) (*unstructured.Unstructured, error) {
-	if n.h.before != nil {
-		n.h.before()
-	}
-	return n.ResourceInterface.Get(ctx, name, opts, sub...)
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki/pkitest"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -41,19 +43,6 @@ func mustMesh(t *testing.T, args ...string) string {
 		t.Fatalf("kubectl mesh %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out, stderr)
 	}
 	return out
-}
-
-func fingerprint(t *testing.T, path string) string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, err := pki.ParseCertificates(data, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pki.Fingerprint(certs[0])
 }
 
 func restartedAt(t *testing.T, cluster, deployment string) string {
@@ -147,7 +136,7 @@ func TestCertsLifecycle(t *testing.T) {
 			}
 		}},
 		{"verify shows one shared root", func(t *testing.T) {
-			root := fingerprint(t, filepath.Join(dir, pki.RootCertFile))
+			root := pkitest.Fingerprints(t, filepath.Join(dir, pki.RootCertFile))[0]
 			out := mustMesh(t, "certs", "verify", "--contexts", "cluster1,cluster2")
 			if !strings.Contains(out, "all 2 clusters share one root: "+root) {
 				t.Errorf("verify does not report the one shared root %s:\n%s", root, out)
@@ -171,10 +160,10 @@ func TestCertsLifecycle(t *testing.T) {
 		{"a different root is refused with both fingerprints", func(t *testing.T) {
 			mustMesh(t, "certs", "root", "--dir", other, "--key-algorithm", "ecdsa", "--common-name", "Other Root")
 			mustMesh(t, "certs", "intermediate", "cluster2", "--dir", other)
-			oldInter := fingerprint(t, filepath.Join(dir, "cluster2", pki.CACertFile))
-			newInter := fingerprint(t, filepath.Join(other, "cluster2", pki.CACertFile))
-			oldRoot := fingerprint(t, filepath.Join(dir, pki.RootCertFile))
-			newRoot := fingerprint(t, filepath.Join(other, pki.RootCertFile))
+			oldInter := pkitest.Fingerprints(t, filepath.Join(dir, "cluster2", pki.CACertFile))[0]
+			newInter := pkitest.Fingerprints(t, filepath.Join(other, "cluster2", pki.CACertFile))[0]
+			oldRoot := pkitest.Fingerprints(t, filepath.Join(dir, pki.RootCertFile))[0]
+			newRoot := pkitest.Fingerprints(t, filepath.Join(other, pki.RootCertFile))[0]
 			_, before, err := secretOf("cluster2")
 			if err != nil {
 				t.Fatal(err)
@@ -241,9 +230,9 @@ func TestCertsLifecycle(t *testing.T) {
 			}
 		}},
 		{"root rotation: verify understands the transition bundle", func(t *testing.T) {
-			oldRoot := fingerprint(t, filepath.Join(dir, pki.RootCertFile))
+			oldRoot := pkitest.Fingerprints(t, filepath.Join(dir, pki.RootCertFile))[0]
 			mustMesh(t, "certs", "root", "--rotate", "--dir", dir, "--key-algorithm", "ecdsa")
-			newRoot := fingerprint(t, filepath.Join(dir, pki.RootCertFile))
+			newRoot := pkitest.Fingerprints(t, filepath.Join(dir, pki.RootCertFile))[0]
 			mustMesh(t, "certs", "install", "--dir", dir, "--contexts", "cluster1,cluster2", "--force")
 			out := mustMesh(t, "certs", "verify", "--contexts", "cluster1,cluster2")
 			if !strings.Contains(out, "trust 2 roots (root rotation in progress): "+oldRoot+", "+newRoot) {

@@ -6,11 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/cli/clitest/gethook"
+
 	"github.com/go-logr/logr/testr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
@@ -34,7 +33,7 @@ func TestRepairCannotDeleteAReusedClaim(t *testing.T) {
 	if err := webhook.Claim(ctx, addr, o, false); err != nil {
 		t.Fatal(err)
 	}
-	hooked := &seGetHook{Interface: dyn}
+	hooked := &gethook.Client{Interface: dyn, GVR: rules.ServiceEntryGVR}
 	r, err := vip.NewRepairer(vip.RepairerOptions{Client: hooked, Space: space, Grace: grace, Clock: clk, Log: testr.New(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +44,7 @@ func TestRepairCannotDeleteAReusedClaim(t *testing.T) {
 	clk.Step(grace)
 	var reused netip.Addr
 	var reuseErr error
-	hooked.before = func() { reused, reuseErr = webhook.Allocate(ctx, o, false) }
+	hooked.Before = func() { reused, reuseErr = webhook.Allocate(ctx, o, false) }
 	rep, err := r.RepairOnce(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -60,39 +59,4 @@ func TestRepairCannotDeleteAReusedClaim(t *testing.T) {
 	if got, want := u.GetAnnotations()[vip.TouchedAnnotation], clk.Now().UTC().Format(time.RFC3339); got != want {
 		t.Errorf("%s = %q, want %q", vip.TouchedAnnotation, got, want)
 	}
-}
-
-// seGetHook runs before (when set) ahead of every read of one ServiceEntry.
-type seGetHook struct {
-	dynamic.Interface
-	before func()
-}
-
-func (h *seGetHook) Resource(gvr schema.GroupVersionResource) dynamic.NamespaceableResourceInterface {
-	ri := h.Interface.Resource(gvr)
-	if gvr != rules.ServiceEntryGVR {
-		return ri
-	}
-	return hookedResource{ri, h}
-}
-
-type hookedResource struct {
-	dynamic.NamespaceableResourceInterface
-	h *seGetHook
-}
-
-func (r hookedResource) Namespace(ns string) dynamic.ResourceInterface {
-	return hookedNamespace{r.NamespaceableResourceInterface.Namespace(ns), r.h}
-}
-
-type hookedNamespace struct {
-	dynamic.ResourceInterface
-	h *seGetHook
-}
-
-func (n hookedNamespace) Get(ctx context.Context, name string, opts metav1.GetOptions, sub ...string) (*unstructured.Unstructured, error) {
-	if n.h.before != nil {
-		n.h.before()
-	}
-	return n.ResourceInterface.Get(ctx, name, opts, sub...)
 }
