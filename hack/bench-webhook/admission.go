@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
 
@@ -146,7 +147,7 @@ func (b *bench) hookServes(ctx context.Context, w *lab.Webhook) (bool, string, e
 }
 
 func (b *bench) dryRun(ctx context.Context, o *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	return b.dyn.Resource(seGVR).Namespace(ns).Create(ctx, o, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	return b.dyn.Resource(rules.ServiceEntryGVR).Namespace(ns).Create(ctx, o, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 }
 
 func hasAddress(o *unstructured.Unstructured) bool {

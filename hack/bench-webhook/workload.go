@@ -12,12 +12,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
-var (
-	seGVR     = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}
-	ipAddrGVR = schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "ipaddresses"}
-)
+var ipAddrGVR = schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "ipaddresses"}
 
 // serviceBatch is how many Services exist at once. The lab's API servers
 // run with envtest's --service-cluster-ip-range=10.0.0.0/24: 253 usable
@@ -40,7 +39,7 @@ type workload struct {
 // period) never collide with new ones; the class E VIP space is far larger
 // than all the claims a run leaves.
 func (b *bench) entries() workload {
-	ri := b.dyn.Resource(seGVR).Namespace(ns)
+	ri := b.dyn.Resource(rules.ServiceEntryGVR).Namespace(ns)
 	return workload{
 		create: func(ctx context.Context, name string) error {
 			_, err := ri.Create(ctx, entry(name), metav1.CreateOptions{})

@@ -23,11 +23,9 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 )
 
-var seGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}
-
 func newFake(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
 	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{GVR: Kind + "List", seGVR: "ServiceEntryList"}, objs...)
+		map[schema.GroupVersionResource]string{GVR: Kind + "List", rules.ServiceEntryGVR: "ServiceEntryList"}, objs...)
 }
 
 func mustSpace(t *testing.T, rng string) rules.VIPSpace {

@@ -37,10 +37,13 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip"
 )
 
 // WebhookNamespace is where mesh-webhook keeps its leader-election Lease.
-const WebhookNamespace = "mesh-system"
+const WebhookNamespace = rules.MeshNamespace
 
 // WebhookOptions configure InstallWebhook.
 type WebhookOptions struct {
@@ -108,7 +111,6 @@ var (
 	crdGVR        = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 	namespaceGVR  = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 	configMapGVR  = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
-	vipClaimGVR   = schema.GroupVersionResource{Group: "mesh.kubectl-mesh.io", Version: "v1alpha1", Resource: "vipclaims"}
 )
 
 // ReadManifests decodes every object of the YAML files under
@@ -266,7 +268,7 @@ func (c *Cluster) InstallWebhook(ctx context.Context, opts WebhookOptions) (_ *W
 	if err := c.ApplyWebhookConfig(ctx, opts.Config); err != nil {
 		return nil, err
 	}
-	if err := c.waitServed(ctx, vipClaimGVR); err != nil {
+	if err := c.waitServed(ctx, vip.GVR); err != nil {
 		return nil, err
 	}
 	if opts.SelfManagedTLS {

@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
 
@@ -34,8 +34,6 @@ func seed(t *testing.T, name string) string {
 	}
 	return filepath.Join(root, "test", "seeds", name)
 }
-
-var seGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}
 
 func TestSeedServiceEntryRoundTrip(t *testing.T) {
 	ctx := t.Context()
@@ -74,7 +72,7 @@ func TestSeedServiceEntryRoundTrip(t *testing.T) {
 				t.Fatalf("read back a different entry: %s", out)
 			}
 			// And through the dynamic client, to be sure it is stored, not echoed.
-			u, err := c.Dynamic.Resource(seGVR).Namespace("foo").Get(ctx, "httpbin-bar", metav1.GetOptions{})
+			u, err := c.Dynamic.Resource(rules.ServiceEntryGVR).Namespace("foo").Get(ctx, "httpbin-bar", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

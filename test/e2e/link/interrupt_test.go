@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
 
@@ -23,7 +24,7 @@ import (
 func TestLinkInterruptedThenUnlinkRestores(t *testing.T) {
 	trust(t, "cluster1", "cluster2")
 	ctx := t.Context()
-	gws := theLab.Cluster("cluster2").Dynamic.Resource(gatewayGVR).Namespace("istio-system")
+	gws := theLab.Cluster("cluster2").Dynamic.Resource(rules.GatewayGVR).Namespace("istio-system")
 	// An earlier test's passthrough Gateway would spare link the write.
 	if err := gws.Delete(ctx, "cross-network-gateway", metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
@@ -35,7 +36,7 @@ func TestLinkInterruptedThenUnlinkRestores(t *testing.T) {
 		"metadata": map[string]any{"name": "probe", "namespace": "istio-system"},
 		"spec":     map[string]any{"selector": map[string]any{"istio": "ingressgateway"}},
 	}}
-	hold, err := theLab.Cluster("cluster2").HoldCreate(ctx, lab.HoldOptions{Resource: gatewayGVR, Namespace: "istio-system", Name: "cross-network-gateway", Probe: probe})
+	hold, err := theLab.Cluster("cluster2").HoldCreate(ctx, lab.HoldOptions{Resource: rules.GatewayGVR, Namespace: "istio-system", Name: "cross-network-gateway", Probe: probe})
 	if err != nil {
 		t.Fatal(err)
 	}

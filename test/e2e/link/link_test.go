@@ -13,10 +13,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/dns"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/pki"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
 
@@ -34,8 +34,6 @@ func trust(t *testing.T, clusters ...string) *ca {
 	}
 	return root
 }
-
-var gatewayGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}
 
 func configMap(t *testing.T, cluster, ns, name string) *corev1.ConfigMap {
 	t.Helper()
@@ -79,7 +77,7 @@ func TestLinkCoreDNSAndKubeDNSThenUnlinkRestoresExactly(t *testing.T) {
 	if len(after) != len(before)+1 || !slices.EqualFunc(before, after[:len(before)], dns.ServerBlock.Equal) {
 		t.Fatalf("cluster1 Corefile changed other blocks:\n%s", corefile)
 	}
-	gw, err := theLab.Cluster("cluster2").Dynamic.Resource(gatewayGVR).Namespace("istio-system").Get(t.Context(), "cross-network-gateway", metav1.GetOptions{})
+	gw, err := theLab.Cluster("cluster2").Dynamic.Resource(rules.GatewayGVR).Namespace("istio-system").Get(t.Context(), "cross-network-gateway", metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("cluster2 cross-network-gateway: %v", err)
 	}
@@ -182,7 +180,7 @@ func TestLinkRefusesDifferentRoots(t *testing.T) {
 // of ours, leaving a user's *.global Gateway alone; unlink removes ours too.
 func TestLinkRemovesOlderGlobalGateways(t *testing.T) {
 	trust(t, "cluster1", "cluster3")
-	gws := theLab.Cluster("cluster3").Dynamic.Resource(gatewayGVR).Namespace("istio-system")
+	gws := theLab.Cluster("cluster3").Dynamic.Resource(rules.GatewayGVR).Namespace("istio-system")
 	old := func(name string, managed bool) *unstructured.Unstructured {
 		labels := map[string]any{}
 		if managed {

@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd/api/latest"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/mesh"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
 
@@ -169,7 +170,7 @@ func eachWriteForbidden(t *testing.T, cfg *rest.Config) {
 	_, writes["create clusterrole"] = kube.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "written-by-remote"}}, metav1.CreateOptions{})
 	writes["delete endpointslices"] = kube.DiscoveryV1().EndpointSlices(lab.SampleNamespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
 	gw := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": map[string]any{"name": "written-by-remote", "namespace": "istio-system"}, "spec": map[string]any{}}}
-	_, writes["create gateway"] = dyn.Resource(gatewayGVR).Namespace("istio-system").Create(ctx, gw, metav1.CreateOptions{})
+	_, writes["create gateway"] = dyn.Resource(rules.GatewayGVR).Namespace("istio-system").Create(ctx, gw, metav1.CreateOptions{})
 	for what, err := range writes {
 		if !apierrors.IsForbidden(err) {
 			t.Errorf("%s through the remote secret = %v, want Forbidden", what, err)
@@ -257,7 +258,7 @@ func TestMultiPrimaryLikeIstioctl(t *testing.T) {
 		if ns.Labels[mesh.NetworkLabel] != d.network || ew.Labels[mesh.NetworkLabel] != d.network {
 			t.Errorf("%s network labels: istio-system %q, east-west gateway %q, want %s", d.to, ns.Labels[mesh.NetworkLabel], ew.Labels[mesh.NetworkLabel], d.network)
 		}
-		gw, err := d.peer.Dynamic.Resource(gatewayGVR).Namespace("istio-system").Get(ctx, "cross-network-gateway", metav1.GetOptions{})
+		gw, err := d.peer.Dynamic.Resource(rules.GatewayGVR).Namespace("istio-system").Get(ctx, "cross-network-gateway", metav1.GetOptions{})
 		if err != nil {
 			t.Fatalf("%s: cross-network-gateway: %v", d.to, err)
 		}
@@ -534,7 +535,7 @@ func TestMultiPrimaryStatusProblems(t *testing.T) {
 		},
 		"gateway without *.local passthrough": {
 			inject: func(t *testing.T) {
-				gws := west.Dynamic.Resource(gatewayGVR).Namespace("istio-system")
+				gws := west.Dynamic.Resource(rules.GatewayGVR).Namespace("istio-system")
 				gw, err := gws.Get(ctx, "cross-network-gateway", metav1.GetOptions{})
 				if err != nil {
 					t.Fatal(err)

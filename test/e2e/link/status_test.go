@@ -19,11 +19,6 @@ import (
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
 
-var (
-	seGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}
-	drGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
-)
-
 // exportedEntry is a ServiceEntry with the fields `kubectl mesh export`
 // writes, for host NAME.NS.global served by source through its gateway.
 func exportedEntry(ns, name, host, vip, source, gwHost string, gwPort int64) *unstructured.Unstructured {
@@ -152,7 +147,7 @@ func linkedExported(t *testing.T) string {
 	t.Cleanup(func() {
 		_, _, _ = theLab.Kubectl(context.Background(), nil, "mesh", "unexport", "httpbin", "-n", "bar", "--from", "cluster2", "--to", "cluster1", "--target-namespace", "foo")
 	})
-	se, err := theLab.Cluster("cluster1").Dynamic.Resource(seGVR).Namespace("foo").Get(t.Context(), "httpbin-bar", metav1.GetOptions{})
+	se, err := theLab.Cluster("cluster1").Dynamic.Resource(rules.ServiceEntryGVR).Namespace("foo").Get(t.Context(), "httpbin-bar", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,32 +198,32 @@ func TestStatusReportsEachProblem(t *testing.T) {
 			inject: func(t *testing.T) {
 				se := exportedEntry("hello", "copycat", "copycat.hello.global", vip, "cluster2", lab.IngressHostnameCluster2, 15443)
 				se.SetLabels(nil) // someone's own entry, not exported
-				create(t, "cluster1", seGVR, se)
+				create(t, "cluster1", rules.ServiceEntryGVR, se)
 			},
 			kind: mesh.ProblemDuplicateVIP, wantObject: "hello/copycat", wantText: vip,
 		},
 		"VIP outside class E rules": {
 			inject: func(t *testing.T) {
 				se := exportedEntry("hello", "auto-range", "helloworld.hello.global", "240.240.0.7", "cluster2", lab.IngressHostnameCluster2, 15443)
-				create(t, "cluster1", seGVR, se)
+				create(t, "cluster1", rules.ServiceEntryGVR, se)
 			},
 			kind: mesh.ProblemInvalidVIP, wantObject: "hello/auto-range", wantText: "240.240.0.7",
 		},
 		"stale entry": {
 			inject: func(t *testing.T) {
-				create(t, "cluster1", seGVR, exportedEntry("foo", "gone-bar", "gone.bar.global", "240.0.0.9", "cluster2", lab.IngressHostnameCluster2, 15443))
+				create(t, "cluster1", rules.ServiceEntryGVR, exportedEntry("foo", "gone-bar", "gone.bar.global", "240.0.0.9", "cluster2", lab.IngressHostnameCluster2, 15443))
 			},
 			kind: mesh.ProblemStaleEntry, wantObject: "foo/gone-bar", wantText: "bar/gone",
 		},
 		"endpoint not at the source gateway": {
 			inject: func(t *testing.T) {
-				create(t, "cluster1", seGVR, exportedEntry("hello", "helloworld-hello", "helloworld.hello.global", "240.0.0.11", "cluster2", "203.0.113.99", 15443))
+				create(t, "cluster1", rules.ServiceEntryGVR, exportedEntry("hello", "helloworld-hello", "helloworld.hello.global", "240.0.0.11", "cluster2", "203.0.113.99", 15443))
 			},
 			kind: mesh.ProblemGatewayMismatch, wantObject: "hello/helloworld-hello", wantText: "203.0.113.99",
 		},
 		"subset selects pod labels": {
 			inject: func(t *testing.T) {
-				create(t, "cluster1", drGVR, globalRule("foo", "httpbin-by-version", "httpbin.bar.global", map[string]map[string]string{"v2": {"version": "v2"}}))
+				create(t, "cluster1", rules.DestinationRuleGVR, globalRule("foo", "httpbin-by-version", "httpbin.bar.global", map[string]map[string]string{"v2": {"version": "v2"}}))
 			},
 			kind: mesh.ProblemSubsetLabels, wantObject: "foo/httpbin-by-version", wantText: "version: v2",
 		},
@@ -236,14 +231,14 @@ func TestStatusReportsEachProblem(t *testing.T) {
 			inject: func(t *testing.T) {
 				se := helloEntry("240.0.0.12")
 				se.SetLabels(nil) // hand-written, as in the seed documents
-				create(t, "cluster1", seGVR, se)
+				create(t, "cluster1", rules.ServiceEntryGVR, se)
 			},
 			kind: mesh.ProblemRouteNowhere, wantObject: "hello/helloworld-hello", wantText: "plain text",
 		},
 		"a .global rule without the remote SNI": {
 			inject: func(t *testing.T) {
-				create(t, "cluster1", seGVR, helloEntry("240.0.0.13"))
-				create(t, "cluster1", drGVR, globalRule("hello", "helloworld-hello-global", "helloworld.hello.global", nil))
+				create(t, "cluster1", rules.ServiceEntryGVR, helloEntry("240.0.0.13"))
+				create(t, "cluster1", rules.DestinationRuleGVR, globalRule("hello", "helloworld-hello-global", "helloworld.hello.global", nil))
 			},
 			kind: mesh.ProblemRouteNowhere, wantObject: "hello/helloworld-hello", wantText: "outbound_.5000_._.helloworld.hello.global",
 		},

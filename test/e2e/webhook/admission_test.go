@@ -12,12 +12,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
-
-var drGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
 
 // peakRSS is the highest resident set size of a mesh-webhook process so far
 // (VmHWM), in bytes.
@@ -96,7 +94,7 @@ spec:
 
 func TestDestinationRuleSeedMistake(t *testing.T) {
 	ctx := t.Context()
-	ses := theLab.Cluster("cluster1").Dynamic.Resource(seGVR).Namespace("foo")
+	ses := theLab.Cluster("cluster1").Dynamic.Resource(rules.ServiceEntryGVR).Namespace("foo")
 	if _, err := ses.Create(ctx, entry("foo", "ruled", "ruled.bar.global", ""), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +112,7 @@ func TestDestinationRuleSeedMistake(t *testing.T) {
 		return true, nil
 	})
 	// Warn mode (cluster2) admits it with the same message as a warning.
-	wses := theLab.Cluster("cluster2").Dynamic.Resource(seGVR).Namespace("foo")
+	wses := theLab.Cluster("cluster2").Dynamic.Resource(rules.ServiceEntryGVR).Namespace("foo")
 	if _, err := wses.Create(ctx, entry("foo", "ruled", "ruled.bar.global", ""), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -135,12 +133,12 @@ func TestDestinationRuleSeedMistake(t *testing.T) {
 func TestBareDestinationRuleGetsSNIs(t *testing.T) {
 	ctx := t.Context()
 	c := theLab.Cluster("cluster1")
-	ses := c.Dynamic.Resource(seGVR).Namespace("foo")
+	ses := c.Dynamic.Resource(rules.ServiceEntryGVR).Namespace("foo")
 	if _, err := ses.Create(ctx, entry("foo", "bare", "bare.bar.global", ""), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ses.Delete(context.Background(), "bare", metav1.DeleteOptions{}) })
-	rules := c.Dynamic.Resource(drGVR).Namespace("foo")
+	rules := c.Dynamic.Resource(rules.DestinationRuleGVR).Namespace("foo")
 	bare := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
 		"metadata": map[string]any{"name": "bare-global", "namespace": "foo"},
@@ -179,7 +177,7 @@ func TestBareDestinationRuleGetsSNIs(t *testing.T) {
 
 func TestDuplicateHostDenied(t *testing.T) {
 	ctx := t.Context()
-	ses := theLab.Cluster("cluster1").Dynamic.Resource(seGVR).Namespace("foo")
+	ses := theLab.Cluster("cluster1").Dynamic.Resource(rules.ServiceEntryGVR).Namespace("foo")
 	if _, err := ses.Create(ctx, entry("foo", "holder", "held.bar.global", ""), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +225,7 @@ func TestConfigMapReloaded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ses := c.Dynamic.Resource(seGVR).Namespace("foo")
+	ses := c.Dynamic.Resource(rules.ServiceEntryGVR).Namespace("foo")
 	np := entry("foo", "nodeport", "nodeport.bar.global", "")
 	np.Object["spec"].(map[string]any)["endpoints"].([]any)[0].(map[string]any)["ports"] = map[string]any{"http": int64(31443)}
 	if _, err := ses.Create(ctx, np, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err == nil {

@@ -14,6 +14,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip"
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
 
@@ -66,7 +68,7 @@ func TestConcurrentCreatesKeepVIPsUnique(t *testing.T) {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			name := fmt.Sprintf("svc%d", i)
-			_, err := dyn.Resource(seGVR).Namespace(ns).Create(ctx, entry(ns, name, name+".remote.global", ""), metav1.CreateOptions{})
+			_, err := dyn.Resource(rules.ServiceEntryGVR).Namespace(ns).Create(ctx, entry(ns, name, name+".remote.global", ""), metav1.CreateOptions{})
 			results <- result{name, err}
 		})
 	}
@@ -80,7 +82,7 @@ func TestConcurrentCreatesKeepVIPsUnique(t *testing.T) {
 			for _, side := range []string{"a", "b"} {
 				pair.Go(func() {
 					name := fmt.Sprintf("pair%d-%s", i, side)
-					_, err := dyn.Resource(seGVR).Namespace(ns).Create(ctx, entry(ns, name, name+".remote.global", addr), metav1.CreateOptions{})
+					_, err := dyn.Resource(rules.ServiceEntryGVR).Namespace(ns).Create(ctx, entry(ns, name, name+".remote.global", addr), metav1.CreateOptions{})
 					results <- result{name, err}
 				})
 			}
@@ -120,7 +122,7 @@ func TestConcurrentCreatesKeepVIPsUnique(t *testing.T) {
 	}
 	// No VIP is listed twice among admitted entries, and each is claimed by
 	// its entry.
-	list, err := dyn.Resource(seGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
+	list, err := dyn.Resource(rules.ServiceEntryGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +141,7 @@ func TestConcurrentCreatesKeepVIPsUnique(t *testing.T) {
 	if len(list.Items) != singles+pairs {
 		t.Errorf("%d entries admitted, want %d", len(list.Items), singles+pairs)
 	}
-	claims, err := dyn.Resource(claimGVR).List(ctx, metav1.ListOptions{})
+	claims, err := dyn.Resource(vip.GVR).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,13 +158,13 @@ func TestConcurrentCreatesKeepVIPsUnique(t *testing.T) {
 	t.Logf("%d entries, %d distinct VIPs, %d claims in the cluster", len(list.Items), len(seen), len(claims.Items))
 	// Leave the namespace clean for other tests; the repair loop frees the
 	// claims.
-	if err := dyn.Resource(seGVR).Namespace(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+	if err := dyn.Resource(rules.ServiceEntryGVR).Namespace(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func claimHolder(ctx context.Context, c *lab.Cluster, addr string) (string, error) {
-	cl, err := c.Dynamic.Resource(claimGVR).Get(ctx, addr, metav1.GetOptions{})
+	cl, err := c.Dynamic.Resource(vip.GVR).Get(ctx, addr, metav1.GetOptions{})
 	if err != nil {
 		return "", err
 	}
@@ -175,7 +177,7 @@ func TestDeleteFreesVIP(t *testing.T) {
 	ctx := t.Context()
 	c := theLab.Cluster("cluster1")
 	const addr = "240.2.0.1"
-	ses := c.Dynamic.Resource(seGVR).Namespace("foo")
+	ses := c.Dynamic.Resource(rules.ServiceEntryGVR).Namespace("foo")
 	if _, err := ses.Create(ctx, entry("foo", "first", "first.bar.global", addr), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -209,11 +211,11 @@ func TestOrphanClaimRepaired(t *testing.T) {
 			"serviceEntry": map[string]any{"namespace": "foo", "name": "gone"},
 		},
 	}}
-	if _, err := c.Dynamic.Resource(claimGVR).Create(ctx, orphan, metav1.CreateOptions{}); err != nil {
+	if _, err := c.Dynamic.Resource(vip.GVR).Create(ctx, orphan, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "the orphan claim is deleted by the repair loop", func() (bool, error) {
-		_, err := c.Dynamic.Resource(claimGVR).Get(ctx, "240.2.0.9", metav1.GetOptions{})
+		_, err := c.Dynamic.Resource(vip.GVR).Get(ctx, "240.2.0.9", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), err
 	})
 	if n, err := deny.Metric(ctx, "mesh_webhook_vip_repairs_total", map[string]string{"action": "orphan-deleted"}); err != nil || n < 1 {

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/webhook"
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
@@ -26,7 +27,7 @@ func TestSyncConfigurationsMovesTheWebhooks(t *testing.T) {
 	// Before the webhooks exist: an entry under the future suffix, to
 	// delete while the webhook is down.
 	doomed := complete("doomed", "doomed.bar.mesh", "240.0.0.20", 15443)
-	if _, err := c.Dynamic.Resource(seGVR).Namespace("foo").Create(ctx, doomed, metav1.CreateOptions{}); err != nil {
+	if _, err := c.Dynamic.Resource(rules.ServiceEntryGVR).Namespace("foo").Create(ctx, doomed, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -67,10 +68,10 @@ func TestSyncConfigurationsMovesTheWebhooks(t *testing.T) {
 		t.Errorf(".mesh entry, suffix mesh: %v; want the failing call to %s", err, webhook.WebhookServiceEntries)
 	}
 	// The delete webhook matches the old object, and fails open.
-	if err := c.Dynamic.Resource(seGVR).Namespace("foo").Delete(ctx, "doomed", metav1.DeleteOptions{}); err != nil {
+	if err := c.Dynamic.Resource(rules.ServiceEntryGVR).Namespace("foo").Delete(ctx, "doomed", metav1.DeleteOptions{}); err != nil {
 		t.Errorf("delete of a .mesh entry with its webhook down: %v; a webhook outage must never block deletes", err)
 	}
-	if _, err := c.Dynamic.Resource(seGVR).Namespace("foo").Get(ctx, "doomed", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := c.Dynamic.Resource(rules.ServiceEntryGVR).Namespace("foo").Get(ctx, "doomed", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("doomed entry still there: %v", err)
 	}
 	// In sync: a second call writes nothing (the resourceVersion stays).

@@ -14,9 +14,9 @@ import (
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
 
@@ -29,11 +29,6 @@ var (
 	// warn: cluster2, one replica in warn mode, installed after brownfield
 	// entries were created.
 	warn *lab.Webhook
-)
-
-var (
-	seGVR    = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}
-	claimGVR = schema.GroupVersionResource{Group: "mesh.kubectl-mesh.io", Version: "v1alpha1", Resource: "vipclaims"}
 )
 
 // Fast repair so that orphan removal is observable within a test.
@@ -102,7 +97,7 @@ var brownfield = map[string]string{"brown-a": "240.3.0.1", "brown-dup-1": "240.3
 func createBrownfield(ctx context.Context, c *lab.Cluster) error {
 	for name, addr := range brownfield {
 		o := entry("foo", name, "brown-"+name[len(name)-1:]+".bar.global", addr)
-		if _, err := c.Dynamic.Resource(seGVR).Namespace("foo").Create(ctx, o, metav1.CreateOptions{}); err != nil {
+		if _, err := c.Dynamic.Resource(rules.ServiceEntryGVR).Namespace("foo").Create(ctx, o, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("brownfield %s: %w", name, err)
 		}
 	}

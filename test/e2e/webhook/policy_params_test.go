@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
 
@@ -29,7 +30,7 @@ func complete(name, host, addr string, gatewayPort int64) *unstructured.Unstruct
 // verdict dry-runs the creation of o and returns the API server's error
 // (nil: admitted).
 func verdict(ctx context.Context, c *lab.Cluster, o *unstructured.Unstructured) error {
-	_, err := c.Dynamic.Resource(seGVR).Namespace(o.GetNamespace()).Create(ctx, o.DeepCopy(), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	_, err := c.Dynamic.Resource(rules.ServiceEntryGVR).Namespace(o.GetNamespace()).Create(ctx, o.DeepCopy(), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	return err
 }
 

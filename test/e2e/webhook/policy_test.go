@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-mesh/kubectl-mesh/pkg/rules"
+	"github.com/kubectl-mesh/kubectl-mesh/pkg/vip"
 	"github.com/kubectl-mesh/kubectl-mesh/test/lab"
 )
 
@@ -116,7 +117,7 @@ func TestSeedsAdmittedUnchanged(t *testing.T) {
 				}
 			}
 			for addr, holder := range vips {
-				c, err := theLab.Cluster("cluster1").Dynamic.Resource(claimGVR).Get(ctx, addr, metav1.GetOptions{})
+				c, err := theLab.Cluster("cluster1").Dynamic.Resource(vip.GVR).Get(ctx, addr, metav1.GetOptions{})
 				if err != nil {
 					t.Fatalf("claim %s: %v", addr, err)
 				}
@@ -338,10 +339,10 @@ func TestServerDryRunCreatesNoClaim(t *testing.T) {
 		t.Fatalf("dry run returned addresses %v, want the VIP a real create would get", addrs)
 	}
 	a := netip.MustParseAddr(addrs[0].(string))
-	if _, err := c.Dynamic.Resource(claimGVR).Get(ctx, a.String(), metav1.GetOptions{}); err == nil {
+	if _, err := c.Dynamic.Resource(vip.GVR).Get(ctx, a.String(), metav1.GetOptions{}); err == nil {
 		t.Fatalf("dry run created claim %s", a)
 	}
-	if _, err := c.Dynamic.Resource(seGVR).Namespace("foo").Get(ctx, "dry", metav1.GetOptions{}); err == nil {
+	if _, err := c.Dynamic.Resource(rules.ServiceEntryGVR).Namespace("foo").Get(ctx, "dry", metav1.GetOptions{}); err == nil {
 		t.Fatal("dry run stored the entry")
 	}
 }
