@@ -169,7 +169,7 @@ func annotate(u *unstructured.Unstructured, p *LocalityPolicy) {
 // there is none or it does not parse (a hand-edited annotation loses only
 // the policy, which status then reports as missing).
 func LocalityPolicyOf(dr *unstructured.Unstructured) *LocalityPolicy {
-	s := annotationOf(dr, AnnotationLocalityPolicy)
+	s := AnnotationOf(dr, AnnotationLocalityPolicy)
 	if s == "" {
 		return nil
 	}

@@ -48,7 +48,9 @@ func SourcesOf(se *unstructured.Unstructured) []Source {
 // only knew cluster.local).
 func ClusterDomainOf(se *unstructured.Unstructured) string { return view(se).ClusterDomain() }
 
-func annotationOf(u *unstructured.Unstructured, key string) string {
+// AnnotationOf is the value of annotation key of u; "" when u is nil (an
+// object not there yet) or has none.
+func AnnotationOf(u *unstructured.Unstructured, key string) string {
 	if u == nil {
 		return ""
 	}

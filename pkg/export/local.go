@@ -60,7 +60,7 @@ func localRule(ctx context.Context, w cli.Writer, req Request, src *source, svc 
 	existing := src.Rules[ns+"/"+name]
 	local.Locality = builders.LocalityPolicyOf(existing)
 	if req.DryRun == cli.DryRunClient {
-		local.ExportedTo = append(builders.SplitList(annotation(existing, builders.AnnotationExportedTo)), targets...)
+		local.ExportedTo = append(builders.SplitList(builders.AnnotationOf(existing, builders.AnnotationExportedTo)), targets...)
 		row.Action, row.Object = cli.Planned, builders.LocalDestinationRule(local)
 		return &row, ""
 	}
@@ -71,7 +71,7 @@ func localRule(ctx context.Context, w cli.Writer, req Request, src *source, svc 
 				return err
 			}
 		}
-		local.ExportedTo = append(builders.SplitList(annotation(existing, builders.AnnotationExportedTo)), targets...)
+		local.ExportedTo = append(builders.SplitList(builders.AnnotationOf(existing, builders.AnnotationExportedTo)), targets...)
 		got, action, err := w.Put(ctx, rules.DestinationRuleGVR, existing, builders.LocalDestinationRule(local))
 		if err != nil {
 			return err

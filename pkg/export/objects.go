@@ -24,13 +24,6 @@ func listByName(ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVers
 	return out, nil
 }
 
-func annotation(u *unstructured.Unstructured, key string) string {
-	if u == nil {
-		return ""
-	}
-	return u.GetAnnotations()[key]
-}
-
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {

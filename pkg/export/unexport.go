@@ -101,7 +101,7 @@ func exportedFrom(entries map[string]*unstructured.Unstructured, ns string) []st
 		if !rules.IsManaged(se.GetLabels()) {
 			continue
 		}
-		if from := annotation(se, builders.AnnotationExportedFrom); strings.HasPrefix(from, ns+"/") {
+		if from := builders.AnnotationOf(se, builders.AnnotationExportedFrom); strings.HasPrefix(from, ns+"/") {
 			out = append(out, strings.TrimPrefix(from, ns+"/"))
 		}
 	}
@@ -263,7 +263,7 @@ func cleanSource(ctx context.Context, f cli.Factory, req UnexportRequest, remove
 				row.Action = cli.Skipped + " (not managed by kubectl-mesh)"
 				return nil
 			}
-			left := slices.DeleteFunc(builders.SplitList(annotation(dr, builders.AnnotationExportedTo)), func(t string) bool { return slices.Contains(removed[svc], t) })
+			left := slices.DeleteFunc(builders.SplitList(builders.AnnotationOf(dr, builders.AnnotationExportedTo)), func(t string) bool { return slices.Contains(removed[svc], t) })
 			if len(left) == 0 {
 				row.Action = cli.Deleted
 				return w.Delete(ctx, rules.DestinationRuleGVR, dr)

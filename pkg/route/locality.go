@@ -116,7 +116,7 @@ func (r Router) localPolicy(ctx context.Context, c *cli.Cluster, req Request, ro
 	}
 	ch.want = builders.LocalDestinationRule(builders.Local{
 		Name: name, Namespace: ns, VersionLabel: req.VersionLabel, Versions: builders.SubsetNames(ch.existing),
-		ExportedTo: builders.SplitList(annotation(ch.existing, builders.AnnotationExportedTo)), Locality: req.Policy,
+		ExportedTo: builders.SplitList(builders.AnnotationOf(ch.existing, builders.AnnotationExportedTo)), Locality: req.Policy,
 	})
 	return ch, nil
 }

@@ -94,13 +94,6 @@ func byName(items []unstructured.Unstructured) map[string]*unstructured.Unstruct
 	return out
 }
 
-func annotation(u *unstructured.Unstructured, key string) string {
-	if u == nil {
-		return ""
-	}
-	return u.GetAnnotations()[key]
-}
-
 func listOrNone(s []string) string {
 	if len(s) == 0 {
 		return "none"

@@ -240,7 +240,7 @@ func (r Router) localSubsets(v *versionView, req Request, subsets []string) *cha
 	name := builders.LocalDestinationRuleName(req.Service, ns)
 	existing := v.rules[ns+"/"+name]
 	local.Versions = append(local.Versions, builders.SubsetNames(existing)...)
-	local.ExportedTo = builders.SplitList(annotation(existing, builders.AnnotationExportedTo))
+	local.ExportedTo = builders.SplitList(builders.AnnotationOf(existing, builders.AnnotationExportedTo))
 	local.Locality = builders.LocalityPolicyOf(existing)
 	return &change{
 		row: cli.Row{Cluster: v.cluster, Kind: rules.KindDestinationRule, Namespace: ns, Name: name},
