@@ -66,14 +66,15 @@ func Default(ctx context.Context, obj *unstructured.Unstructured, cfg rules.Poli
 
 // Allocate gives a ServiceEntry the `.global` rules apply to, with one
 // valid `.global` host and empty addresses, the VIP alloc returns, and
-// returns it; otherwise it changes nothing and returns the zero Addr. The
-// admission handler calls it after Default (without alloc) and validation,
-// so that only an entry that will be admitted takes a VIP.
-func Allocate(ctx context.Context, obj *unstructured.Unstructured, cfg rules.Policy, alloc AllocateFunc) (netip.Addr, error) {
+// returns it; otherwise it changes nothing and returns the zero Addr. se
+// is obj as the caller read it: the admission handler reads an entry once,
+// then calls Default (without alloc), which changes neither hosts nor
+// addresses, then validation, then Allocate, so that only an entry that
+// will be admitted takes a VIP.
+func Allocate(ctx context.Context, obj *unstructured.Unstructured, se rules.ServiceEntry, cfg rules.Policy, alloc AllocateFunc) (netip.Addr, error) {
 	if obj == nil {
 		return netip.Addr{}, nil
 	}
-	se := rules.ReadServiceEntry(obj.Object)
 	spec, ok := obj.Object["spec"].(map[string]any)
 	if !ok || !se.Applies(cfg.Suffix) {
 		return netip.Addr{}, nil

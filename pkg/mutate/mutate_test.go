@@ -172,7 +172,7 @@ func TestAllocateAfterDefault(t *testing.T) {
 			if err != nil || res.Address.IsValid() || a.calls != 0 {
 				t.Fatalf("Default without an allocator = %+v, %v", res, err)
 			}
-			addr, err := Allocate(context.Background(), two, rules.DefaultPolicy(), a.alloc)
+			addr, err := Allocate(context.Background(), two, rules.ReadServiceEntry(two.Object), rules.DefaultPolicy(), a.alloc)
 			if err != nil || a.calls != tc.wantCalls || addr.IsValid() != (tc.wantCalls == 1) {
 				t.Fatalf("Allocate(%s) = %v, %v after %d calls, want %d", tc.in, addr, err, a.calls, tc.wantCalls)
 			}

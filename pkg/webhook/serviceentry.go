@@ -76,7 +76,7 @@ func (h *Handlers) mutate(ctx context.Context, r *review) (admission.Response, s
 	// so it always allocates).
 	var err error
 	if alloc != nil && (r.policy.Mode == rules.ModeWarn || onlyAddressMissing(r.obj, r.policy)) {
-		res.Address, err = mutate.Allocate(ctx, r.obj, r.policy, alloc)
+		res.Address, err = mutate.Allocate(ctx, r.obj, r.se, r.policy, alloc)
 	}
 	if err != nil {
 		if r.policy.Mode == rules.ModeWarn {
